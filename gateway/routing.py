@@ -1,0 +1,95 @@
+"""Routing: which bed a device's report belongs to.
+
+A bed claims devices by configuration — the location the device sends (PV1-3), its device
+id, its source address. With ``auto_beds`` (the zero-config default, for an emergency) a
+report that matches no configured bed creates a bed named after its location, or after the
+device when it sends none. Otherwise it is unassigned: the caller keeps and lists it,
+never drops it. Routing goes by what each report says, never by connection: one vendor
+gateway connection carries many beds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.domain import BedId, DeviceReport
+
+
+@dataclass(frozen=True, slots=True)
+class BedBinding:
+    """How one configured bed claims its devices."""
+
+    bed: BedId
+    label: str
+    locations: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    bed: BedId
+    label: str
+
+
+def location_key(raw: str) -> str:
+    """PV1-3 as compared: trailing empty components and case do not matter."""
+    return raw.strip().rstrip("^&~ ").upper()
+
+
+def peer_host(peer: str) -> str:
+    """``10.0.0.5:4001`` → ``10.0.0.5``; ``[::1]:4001`` → ``::1``; anything else as is."""
+    if peer.startswith("["):
+        return peer[1 : peer.find("]")] if "]" in peer else peer
+    if peer.count(":") == 1:
+        return peer.split(":", 1)[0]
+    return peer
+
+
+class Router:
+    def __init__(self, bindings: Iterable[BedBinding] = (), *, auto_beds: bool = True) -> None:
+        self.auto_beds = auto_beds
+        self._by_location: dict[str, Route] = {}
+        self._by_device: dict[str, Route] = {}
+        self._by_peer: dict[str, Route] = {}
+        self.configured: list[Route] = []
+        for binding in bindings:
+            route = Route(binding.bed, binding.label)
+            self.configured.append(route)
+            for loc in binding.locations:
+                self._by_location[location_key(loc)] = route
+            for dev in binding.devices:
+                self._by_device[dev.upper()] = route
+            for peer in binding.peers:
+                self._by_peer[str(ipaddress.ip_address(peer))] = route
+
+    def route(self, report: DeviceReport) -> Route | None:
+        """The bed for a report, or None when it must be listed as unassigned.
+
+        Precedence: the device's own id (a bed binding of the device survives a monitor
+        that moves with its patient and sends a stale location), then the location, then
+        the source address.
+        """
+        route = self._by_device.get(report.device.key.upper())
+        if route is not None:
+            return route
+        location = report.location
+        if location is not None:
+            route = self._by_location.get(location_key(location.raw))
+            if route is not None:
+                return route
+        if self._by_peer:
+            route = self._by_peer.get(peer_host(report.peer))
+            if route is not None:
+                return route
+        if not self.auto_beds:
+            return None
+        if location is not None:
+            key = location_key(location.raw)
+            route = self._by_location[key] = Route(BedId(key), location.label)
+            return route
+        key = report.device.key.upper()
+        route = self._by_device[key] = Route(BedId(report.device.key), report.device.label)
+        return route
