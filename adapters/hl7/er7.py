@@ -1,0 +1,321 @@
+"""ER7 (pipe-and-hat) parsing and encoding of HL7 v2 messages.
+
+This is the ingest path's parser: it must keep up with tens of thousands of messages a
+second, so it splits a message into segments and fields once, and leaves components,
+repetitions and escape sequences to be resolved only for the fields a decoder reads.
+It is tolerant of what devices send (CR, LF or CRLF separators, the 5-character
+``^~\\&#`` encoding field, undecodable bytes) and raises :class:`ParseError` — never another
+exception — for what cannot be read as HL7 at all. It knows nothing of IHE PCD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.errors import ParseError
+
+# MSH-18 values → Python codecs. Unknown or empty → UTF-8, which ASCII senders satisfy.
+CHARSETS: dict[str, str] = {
+    "": "utf-8",
+    "ASCII": "ascii",
+    "UNICODE UTF-8": "utf-8",
+    "UNICODE": "utf-8",
+    "UTF-8": "utf-8",
+    "8859/1": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/5": "iso8859-5",
+    "8859/7": "iso8859-7",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "GB 18030-2000": "gb18030",
+    "GB2312": "gb2312",
+    "KS X 1001": "euc-kr",
+    "ISO IR87": "iso2022_jp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+    truncation: str = ""
+
+    @property
+    def encoding_characters(self) -> str:
+        return self.component + self.repetition + self.escape + self.subcomponent + self.truncation
+
+
+STANDARD = Delimiters()
+
+
+class Segment:
+    """One segment: ``fields[n]`` is field n as HL7 numbers it (``fields[0]`` is the name).
+
+    For MSH, ``fields[1]`` is the field separator and ``fields[2]`` the encoding
+    characters, so MSH-9 is ``fields[9]`` as in the standard.
+    """
+
+    __slots__ = ("delimiters", "fields", "name")
+
+    def __init__(self, fields: list[str], delimiters: Delimiters) -> None:
+        self.fields = fields
+        self.name = fields[0]
+        self.delimiters = delimiters
+
+    def __repr__(self) -> str:
+        return f"Segment({self.delimiters.field.join(self.fields[:1] + self.fields[2:])!r})"
+
+    def raw(self, field: int) -> str:
+        """Field ``field`` exactly as sent (escapes and separators intact); '' if absent."""
+        fields = self.fields
+        return fields[field] if field < len(fields) else ""
+
+    def get(
+        self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 0
+    ) -> str:
+        """One value, unescaped: field, component and subcomponent are 1-based as in HL7."""
+        fields = self.fields
+        if field >= len(fields):
+            return ""
+        value = fields[field]
+        d = self.delimiters
+        if self.name == "MSH" and field <= 2:
+            return value
+        if d.repetition in value:
+            reps = value.split(d.repetition)
+            value = reps[repetition] if repetition < len(reps) else ""
+        elif repetition:
+            return ""
+        if d.component in value:
+            parts = value.split(d.component)
+            value = parts[component - 1] if component <= len(parts) else ""
+        elif component != 1:
+            return ""
+        if d.subcomponent in value:
+            subs = value.split(d.subcomponent)
+            value = subs[subcomponent - 1] if subcomponent <= len(subs) else ""
+        elif subcomponent != 1:
+            return ""
+        if d.escape and d.escape in value:
+            return unescape(value, d)
+        return value
+
+    def components(self, field: int, repetition: int = 0) -> list[str]:
+        """All components of a field (one repetition), unescaped; sub-components kept raw."""
+        value = self.raw(field)
+        d = self.delimiters
+        if d.repetition in value:
+            reps = value.split(d.repetition)
+            value = reps[repetition] if repetition < len(reps) else ""
+        elif repetition:
+            return []
+        parts = value.split(d.component)
+        if d.escape and d.escape in value:
+            return [unescape(p, d) if d.escape in p else p for p in parts]
+        return parts
+
+    def repetitions(self, field: int) -> list[str]:
+        """The repetitions of a field, each raw (use ``split_value`` on them as needed)."""
+        value = self.raw(field)
+        return value.split(self.delimiters.repetition) if value else []
+
+
+class Message:
+    """A parsed message: its segments in order, its delimiters, how its text was decoded."""
+
+    __slots__ = ("charset", "decode_errors", "delimiters", "segments")
+
+    def __init__(
+        self,
+        segments: list[Segment],
+        delimiters: Delimiters,
+        charset: str,
+        decode_errors: bool,
+    ) -> None:
+        self.segments = segments
+        self.delimiters = delimiters
+        self.charset = charset
+        self.decode_errors = decode_errors
+        """True when some bytes could not be decoded in the declared charset and were
+        replaced by U+FFFD: the message is usable, and the fact is reported."""
+
+    @property
+    def msh(self) -> Segment:
+        return self.segments[0]
+
+    @property
+    def control_id(self) -> str:
+        """MSH-10, stripped: the id an ACK must echo (senders pad it with spaces)."""
+        return self.msh.get(10).strip()
+
+    @property
+    def message_type(self) -> tuple[str, str, str]:
+        """MSH-9 as (code, trigger, structure): ``('ORU', 'R01', 'ORU_R01')``."""
+        parts = self.msh.components(9)
+        parts += [""] * (3 - len(parts))
+        return parts[0], parts[1], parts[2]
+
+    def first(self, name: str) -> Segment | None:
+        for segment in self.segments:
+            if segment.name == name:
+                return segment
+        return None
+
+    def all(self, name: str) -> list[Segment]:
+        return [s for s in self.segments if s.name == name]
+
+    def to_er7(self, separator: str = "\r") -> str:
+        """The message re-serialised (segments joined by ``separator``, no trailing one)."""
+        fs = self.delimiters.field
+        lines = []
+        for seg in self.segments:
+            if seg.name == "MSH":
+                lines.append("MSH" + fs + fs.join(seg.fields[2:]))
+            else:
+                lines.append(fs.join(seg.fields))
+        return separator.join(lines)
+
+
+def parse(data: bytes) -> Message:
+    """Parse one message (the payload of one frame). Raises ParseError, nothing else."""
+    start = data.find(b"MSH")
+    if start < 0:
+        raise ParseError("no MSH segment: not an HL7 v2 message", segment="MSH")
+    if start:
+        # Tolerate leading whitespace only; anything else before MSH is not ours to guess.
+        if data[:start].strip():
+            raise ParseError("data before the MSH segment", segment="MSH")
+        data = data[start:]
+    if len(data) < 8:
+        raise ParseError("MSH segment too short for its delimiters", segment="MSH", field=2)
+    delimiters = _delimiters(data)
+    charset = _charset(data, delimiters.field)
+    codec = CHARSETS.get(charset.upper(), "utf-8")
+    try:
+        text = data.decode(codec)
+        decode_errors = False
+    except UnicodeDecodeError:
+        text = data.decode(codec, errors="replace")
+        decode_errors = True
+    except LookupError:  # a codec missing from this Python build
+        text = data.decode("utf-8", errors="replace")
+        decode_errors = True
+    if "\n" in text:
+        text = text.replace("\r\n", "\r").replace("\n", "\r")
+    fs = delimiters.field
+    segments: list[Segment] = []
+    for line in text.split("\r"):
+        if not line:
+            continue
+        fields = line.split(fs)
+        name = fields[0]
+        if len(name) != 3 or not name.isalnum():
+            if not line.strip():
+                continue
+            raise ParseError(f"bad segment name {name[:8]!r}", segment=name[:3] or None)
+        if name == "MSH":
+            if segments:
+                raise ParseError("a second MSH inside one message", segment="MSH")
+            # Renumber so fields[n] is MSH-n: MSH-1 is the separator itself.
+            fields.insert(1, fs)
+        segments.append(Segment(fields, delimiters))
+    if not segments or segments[0].name != "MSH":
+        raise ParseError("message does not start with MSH", segment="MSH")
+    if len(segments[0].fields) < 10 or not segments[0].fields[9]:
+        raise ParseError("MSH-9 (message type) is missing", segment="MSH", field=9)
+    return Message(segments, delimiters, charset, decode_errors)
+
+
+def _delimiters(data: bytes) -> Delimiters:
+    fs = chr(data[3])
+    end = data.find(fs.encode("latin-1"), 4)
+    encoding = data[4:end] if end >= 0 else b""
+    if not 4 <= len(encoding) <= 5:
+        raise ParseError("MSH-2 must hold 4 or 5 encoding characters", segment="MSH", field=2)
+    chars = encoding.decode("latin-1")
+    if (
+        fs.isalnum()
+        or fs in chars
+        or len(set(chars)) != len(chars)
+        or any(c.isalnum() or c in "\r\n" for c in chars)
+    ):
+        raise ParseError("MSH-1/MSH-2 delimiters are not distinct symbols", segment="MSH", field=2)
+    return Delimiters(fs, chars[0], chars[1], chars[2], chars[3], chars[4:5])
+
+
+def _charset(data: bytes, fs: str) -> str:
+    end = len(data)
+    for sep in (b"\r", b"\n"):
+        pos = data.find(sep)
+        if 0 <= pos < end:
+            end = pos
+    fields = data[:end].split(fs.encode("latin-1"))
+    # fields[0] is "MSH", fields[1] MSH-2 … so MSH-18 is fields[17].
+    if len(fields) > 17:
+        return fields[17].split(b"~")[0].decode("latin-1").strip()
+    return ""
+
+
+def unescape(value: str, d: Delimiters = STANDARD) -> str:
+    """Resolve HL7 escape sequences (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\Xhh\\ \\.br\\ …).
+
+    An unknown or unterminated sequence is kept as sent: losing a character of a device's
+    text is worse than showing a backslash.
+    """
+    esc = d.escape
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = value.find(esc, pos)
+        if start < 0:
+            out.append(value[pos:])
+            return "".join(out)
+        stop = value.find(esc, start + 1)
+        if stop < 0:
+            out.append(value[pos:])
+            return "".join(out)
+        out.append(value[pos:start])
+        code = value[start + 1 : stop]
+        replacement = _escape_meaning(code, d)
+        if replacement is None:
+            out.append(value[start : stop + 1])
+        else:
+            out.append(replacement)
+        pos = stop + 1
+
+
+def _escape_meaning(code: str, d: Delimiters) -> str | None:
+    simple = {"F": d.field, "S": d.component, "T": d.subcomponent, "R": d.repetition}
+    if code in simple:
+        return simple[code]
+    if code == "E":
+        return d.escape
+    if code == "P" and d.truncation:
+        return d.truncation
+    if code == ".br":
+        return "\n"
+    if code in ("H", "N") or code.startswith((".sp", ".in", ".ti", ".sk", ".ce", ".fi", ".nf")):
+        return ""  # formatting hints: no meaning on a terminal
+    if code[:1] == "X" and len(code) > 1 and len(code) % 2 == 1:
+        try:
+            return bytes.fromhex(code[1:]).decode("latin-1")
+        except ValueError:
+            return None
+    return None
+
+
+def escape(value: str, d: Delimiters = STANDARD) -> str:
+    """Escape text for an ER7 field (the inverse of :func:`unescape` for delimiters)."""
+    specials = d.field + d.encoding_characters + "\r\n"
+    if not any(c in specials for c in value):
+        return value
+    e = d.escape
+    out = value.replace(e, f"{e}E{e}")
+    out = out.replace(d.field, f"{e}F{e}").replace(d.component, f"{e}S{e}")
+    out = out.replace(d.subcomponent, f"{e}T{e}").replace(d.repetition, f"{e}R{e}")
+    if d.truncation:
+        out = out.replace(d.truncation, f"{e}P{e}")
+    return out.replace("\r\n", f"{e}.br{e}").replace("\n", f"{e}.br{e}").replace("\r", f"{e}.br{e}")
