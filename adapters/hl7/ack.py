@@ -60,9 +60,11 @@ class AckError:
     field: int | None = None
 
     def er7(self) -> str:
-        location = f"{self.segment}^1^{self.field}" if self.segment and self.field else self.segment
+        location = escape(self.segment)
+        if self.segment and self.field:
+            location += f"^1^{self.field}"  # ERR-2 (ERL): segment ^ sequence ^ field
         condition = f"{self.code}^{ERROR_TEXT.get(self.code, '')}^HL70357"
-        return f"ERR||{escape(location)}|{condition}|E||||{escape(self.text)}"
+        return f"ERR||{location}|{condition}|E||||{escape(self.text)}"
 
 
 def acknowledgements(

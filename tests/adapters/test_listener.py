@@ -167,6 +167,7 @@ async def test_unsupported_message_type_is_rejected_echoing_its_id(listener: Mll
     assert msa(reject) == ("AR", "AMSGID1234")
     err = reject.first("ERR")
     assert err is not None and err.get(3) == "200"
+    assert (err.get(2, 1), err.get(2, 3)) == ("MSH", "9")  # ERR-2: where it went wrong
     await client.close()
 
 
