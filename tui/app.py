@@ -18,7 +18,7 @@ from textual.reactive import var
 from textual.widgets import Footer
 
 from gateway.ward import WardSnapshot
-from tui.widgets import BedGrid, WardHeader
+from tui.widgets import BedGrid, FaultBar, WardHeader
 
 
 class WardApp(App[None]):
@@ -55,6 +55,7 @@ class WardApp(App[None]):
     def compose(self) -> ComposeResult:
         yield WardHeader(markers=self._markers).data_bind(WardApp.ward, ward_name=WardApp.title)
         yield BedGrid().data_bind(WardApp.ward)
+        yield FaultBar().data_bind(WardApp.ward)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -225,6 +225,9 @@ def bed_face(bed: BedSnapshot, width: int) -> Text:
         vital_line(RESP_RATE, pick(bed, RESP_RATE.codes)),
         vital_line(TEMPERATURE, pick(bed, TEMPERATURE.codes)),
     )
+    for line in lines:
+        # Cut, never wrap: a wrapped line would push the vitals below it out of the tile.
+        line.truncate(width, overflow="ellipsis")
     return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
 

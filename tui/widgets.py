@@ -52,6 +52,21 @@ def header_line(ward_name: str, markers: Sequence[str], ward: WardSnapshot | Non
     line.append(f"stale {ward.beds_stale}", NO_DATA_STALE_STYLE if ward.beds_stale else "")
     line.append(" · ")
     line.append(f"lost {ward.beds_lost}", NO_DATA_LOST_STYLE if ward.beds_lost else "")
+    if ward.unassigned:
+        line.append("  ")
+        line.append(f" unassigned {len(ward.unassigned)} ", NO_DATA_STALE_STYLE)
+    return line
+
+
+def fault_line(ward: WardSnapshot | None) -> Text:
+    """``faults 3 · 14:03:20 mllp 10.0.0.5:4001: bad message rejected: …`` or nothing."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if ward is None or not ward.faults:
+        return line
+    latest = ward.faults[-1]
+    clock = time.strftime("%H:%M:%S", time.localtime(latest.time_ns // NS_PER_S))
+    line.append(f" faults {ward.fault_count} ", NO_DATA_STALE_STYLE)
+    line.append(f" {clock} {latest.source}: {latest.text}")
     return line
 
 
@@ -107,6 +122,32 @@ class WardHeader(Widget):
 
     def _update_line(self) -> None:
         self.line = header_line(self.ward_name, self.markers, self.ward)
+
+
+class FaultBar(Widget):
+    """One line under the beds: how many faults so far and the latest one (never silent).
+
+    Bad messages, refused connections and lost links are logged too; this line is what
+    makes them visible to whoever watches the screen.
+    """
+
+    DEFAULT_CSS = """
+    FaultBar {
+        height: 1;
+        background: $panel;
+    }
+    """
+
+    ward: var[WardSnapshot | None] = var(None, always_update=True)
+    """The latest snapshot: its faults and fault count."""
+    line: reactive[Text] = reactive(Text)
+    """The rendered line; assigning an equal line does not repaint."""
+
+    def render(self) -> Text:
+        return self.line
+
+    def watch_ward(self) -> None:
+        self.line = fault_line(self.ward)
 
 
 class BedTile(Widget):

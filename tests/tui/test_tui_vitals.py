@@ -137,3 +137,15 @@ def test_every_face_has_the_same_number_of_lines() -> None:
         silent_s=20,
     )
     assert len(vitals.bed_face(full, 26).split("\n")) == vitals.TILE_LINES
+
+
+def test_no_face_line_is_wider_than_the_tile_even_with_extreme_ages() -> None:
+    invalid = ObservationStatus.INVALID
+    readings = {
+        code: Reading(code, "x", 120.0, "mmHg", invalid, 9e8, 9e8, True)
+        for code in (150021, 150022, 150023, 147842)
+    }
+    bed = BedSnapshot(BedId("b"), "Bed", "", readings, (), Connectivity.LOST, 9e8)
+    width = 24
+    for line in vitals.bed_face(bed, width).split("\n"):
+        assert line.cell_len <= width, line.plain

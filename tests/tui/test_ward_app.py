@@ -295,3 +295,28 @@ async def test_tiles_follow_the_beds_order_and_a_removed_bed_loses_its_tile() ->
         await wait_for(pilot, lambda: len(app.query(BedTile)) == 2, "one tile removed")
         assert [tile.bed_id for tile in tiles(app)] == [rig.beds[0], rig.beds[2]]
         assert all("Bed 2" not in drawn(tile) for tile in app.query(BedTile))
+
+
+async def test_faults_and_unassigned_devices_are_on_screen() -> None:
+    from gateway.hub import Hub
+    from gateway.routing import Router
+    from tui.widgets import FaultBar
+
+    clock = ManualClock()
+    hub = Hub(WardState(), Router(auto_beds=False), clock)
+    app = WardApp(hub.snapshot, refresh_hz=TEST_HZ)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.query_one(FaultBar).line.plain == ""
+        assert "unassigned" not in app.query_one(WardHeader).line.plain
+        hub.fault("mllp 10.0.0.5:4001", "bad message rejected: no MSH segment")
+        hub.fault("mllp 10.0.0.6:4001", "connection lost")
+        device = DeviceId("EUI-64:00000000000000AA", "stray")
+        await hub.submit([DeviceReport(device, "mllp", "10.0.0.7:1", clock.now_ns())])
+        await wait_for(
+            pilot, lambda: "connection lost" in app.query_one(FaultBar).line.plain, "faults"
+        )
+        bar = app.query_one(FaultBar).line.plain
+        assert "faults 2" in bar
+        assert "mllp 10.0.0.6:4001: connection lost" in bar
+        assert "unassigned 1" in app.query_one(WardHeader).line.plain
