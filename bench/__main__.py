@@ -1,0 +1,24 @@
+"""``python -m bench [NAME ...]``: run the benchmarks and print their figures."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import ingest, parse
+
+BENCHMARKS = {"parse": parse.main, "ingest": ingest.main}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            print(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+            return 2
+    for name in names:
+        BENCHMARKS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
