@@ -48,6 +48,24 @@ def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
     ]
 
 
+# Until the alarm engine exists the screen must say so: nobody may believe a ward is
+# guarded by limits that nothing evaluates.
+NO_ALARMS_MARKER = "NO ALARMS"
+
+
+def not_yet_supported(config: GatewayConfig) -> list[str]:
+    """What a configuration asks for that this version does not do yet (each a fault)."""
+    gaps = []
+    if config.serial:
+        ports = ", ".join(s.port for s in config.serial)
+        gaps.append(f"serial devices are not read yet; ignored: {ports}")
+    if config.mqtt is not None:
+        gaps.append(f"MQTT publishing is not implemented yet; ignored: {config.mqtt.url}")
+    if config.alarms.limits or any(bed.limits for bed in config.beds):
+        gaps.append("alarm limits are not evaluated yet: no gateway alarms will sound")
+    return gaps
+
+
 # A companion runs beside the gateway (the demo's simulated ward); it is told the port of
 # the first listener, which may have been chosen by the system.
 Companion = Callable[[int], Coroutine[Any, Any, None]]
@@ -63,6 +81,8 @@ async def serve(
 ) -> None:
     """Run until the dashboard quits (``q``) or, headless, until SIGINT/SIGTERM."""
     hub = hub or build_hub(config)
+    for gap in not_yet_supported(config):
+        hub.fault("config", gap)
     async with contextlib.AsyncExitStack() as stack:
         listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
         for listener in listeners:
@@ -78,8 +98,9 @@ async def serve(
                     app = WardApp(
                         hub.snapshot,
                         title=config.name,
-                        markers=markers,
+                        markers=(*markers, NO_ALARMS_MARKER),
                         refresh_hz=config.dashboard.refresh_hz,
+                        columns=config.dashboard.columns,
                     )
                     await app.run_async()
                 else:

@@ -25,7 +25,8 @@ class WardApp(App[None]):
     """Every bed of the ward as a tile, under a header with the clock and bed counts.
 
     ``snapshot`` must be cheap and must not block (``lambda: ward.snapshot(clock.now_ns())``);
-    ``markers`` are shown as badges in the header (``DEMO``, ``REPLAY``).
+    ``markers`` are shown as badges in the header (``DEMO``, ``REPLAY``); ``columns`` fixes
+    the number of tiles per row (0: as many as the width allows).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -43,6 +44,7 @@ class WardApp(App[None]):
         title: str = "ICU",
         markers: Sequence[str] = (),
         refresh_hz: float = 4.0,
+        columns: int = 0,
     ) -> None:
         if not (math.isfinite(refresh_hz) and refresh_hz > 0):
             raise ValueError(f"refresh_hz must be a positive number, not {refresh_hz!r}")
@@ -50,11 +52,12 @@ class WardApp(App[None]):
         self._snapshot = snapshot
         self._markers = tuple(markers)
         self._period_s = 1.0 / refresh_hz
+        self._columns = columns
         self.title = title
 
     def compose(self) -> ComposeResult:
         yield WardHeader(markers=self._markers).data_bind(WardApp.ward, ward_name=WardApp.title)
-        yield BedGrid().data_bind(WardApp.ward)
+        yield BedGrid(fixed_columns=self._columns).data_bind(WardApp.ward)
         yield FaultBar().data_bind(WardApp.ward)
         yield Footer()
 

@@ -245,9 +245,16 @@ class BedGrid(ScrollableContainer):
     """How many tiles side by side, from the width (at least one)."""
 
     def __init__(
-        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+        self,
+        *,
+        fixed_columns: int = 0,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._fixed_columns = fixed_columns
+        """Columns set by configuration (``[dashboard] columns``); 0 follows the width."""
         self._tiles: dict[BedId, BedTile] = {}
 
     @property
@@ -257,7 +264,7 @@ class BedGrid(ScrollableContainer):
 
     def on_resize(self, event: events.Resize) -> None:
         width = self.scrollable_content_region.width
-        self.columns = max(1, width // TILE_MIN_WIDTH)
+        self.columns = self._fixed_columns or max(1, width // TILE_MIN_WIDTH)
 
     def watch_columns(self, columns: int) -> None:
         self.styles.grid_size_columns = columns

@@ -115,3 +115,22 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], messag
     result = icu_gateway(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Path) -> None:
+    from gateway.config import load_config
+    from gateway.service import not_yet_supported
+
+    config = tmp_path / "ward.toml"
+    config.write_text(
+        '[[serial]]\nkind = "masimo"\nport = "/dev/ttyUSB0"\n\n'
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
+        "[alarms.limits]\nhr = { low = 50, high = 120 }\n"
+    )
+    gaps = not_yet_supported(load_config(config))
+    assert gaps == [
+        "serial devices are not read yet; ignored: /dev/ttyUSB0",
+        "MQTT publishing is not implemented yet; ignored: mqtt://127.0.0.1:1883",
+        "alarm limits are not evaluated yet: no gateway alarms will sound",
+    ]
+    assert not_yet_supported(load_config(ROOT / "examples" / "ward.toml")) != []

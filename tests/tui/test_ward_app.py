@@ -235,6 +235,15 @@ async def test_the_grid_has_as_many_columns_as_the_width_allows(
         assert app.query_one(BedGrid).columns == expected
 
 
+async def test_configured_columns_override_the_width() -> None:
+    rig = Rig(*[f"Bed {n}" for n in range(1, 9)])
+    app = WardApp(rig.snapshot, refresh_hz=TEST_HZ, columns=2)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: len(tiles(app)) == 8, "eight tiles")
+        await pilot.pause()
+        assert len({tile.region.x for tile in tiles(app)}) == 2
+
+
 async def test_the_grid_follows_a_resize() -> None:
     rig = Rig(*[f"Bed {n}" for n in range(1, 9)])
     app = rig.app()
