@@ -172,6 +172,23 @@ class DeviceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """One message as it came off the wire, whatever became of its decoding.
+
+    This is what the journal keeps of every message — accepted or rejected — so a bad one
+    can be inspected later and an accepted one exported or replayed. ``raw`` is the frame's
+    payload as received (empty for an oversize frame, which is never buffered).
+    """
+
+    raw: bytes
+    transport: str
+    peer: str
+    receive_time_ns: int
+    control_id: str = ""
+    device: DeviceId | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceReport:
     """Everything one message from one device says about one patient.
 

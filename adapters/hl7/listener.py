@@ -19,7 +19,7 @@ from adapters.hl7 import er7, pcd
 from adapters.hl7.ack import AckError, Outcome, acknowledgements
 from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame, frame
 from gateway.clock import Clock, SystemClock
-from gateway.domain import DeviceReport
+from gateway.domain import DeviceReport, ReceivedMessage
 from gateway.errors import AdapterError, JournalError, ParseError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,9 @@ READ_SIZE = 1 << 16
 class ReportSink(Protocol):
     """The core as an adapter sees it."""
 
-    async def submit(self, reports: Sequence[DeviceReport]) -> None: ...
+    async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None: ...
+
+    async def reject(self, message: ReceivedMessage, reason: str) -> None: ...
 
     def fault(self, source: str, text: str) -> None: ...
 
@@ -167,7 +169,7 @@ class MllpListener:
         if isinstance(item, OversizeFrame):
             self.rejected += 1
             text = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
-            self.sink.fault(source, text + ": rejected")
+            await self.sink.reject(ReceivedMessage(b"", "mllp", peer, receive_time), text)
             return self._ack(None, Outcome.REJECTED, AckError(100, text))
         try:
             message = er7.parse(item)
@@ -175,13 +177,14 @@ class MllpListener:
             reports = pcd.decode(message, transport="mllp", peer=peer, receive_time_ns=receive_time)
         except ParseError as exc:
             self.rejected += 1
-            self.sink.fault(source, f"bad message rejected: {exc}")
-            parsed = _try_parse(item)
+            control_id = _salvage_control_id(item)
+            received = ReceivedMessage(item, "mllp", peer, receive_time, control_id)
+            await self.sink.reject(received, str(exc))
             return self._ack(
-                parsed,
+                _try_parse(item),
                 Outcome.REJECTED,
                 AckError(200 if exc.field == 9 else 100, str(exc), exc.segment or "", exc.field),
-                control_id=_salvage_control_id(item),
+                control_id=control_id,
             )
         if message.decode_errors:
             self.sink.fault(
@@ -189,8 +192,10 @@ class MllpListener:
                 f"message {message.control_id}: bytes not valid {message.charset or 'UTF-8'}"
                 " replaced",
             )
+        device = reports[0].device if reports else None
+        received = ReceivedMessage(item, "mllp", peer, receive_time, message.control_id, device)
         try:
-            await self.sink.submit(reports)
+            await self.sink.submit(received, reports)
         except JournalError as exc:
             self.sink.fault(source, f"message {message.control_id} not stored: {exc}")
             return self._ack(message, Outcome.ERROR, AckError(207, f"not stored: {exc}"))

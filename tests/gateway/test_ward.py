@@ -11,12 +11,14 @@ from gateway.domain import (
     Location,
     Observation,
     ObservationStatus,
+    ReceivedMessage,
 )
 from gateway.hub import Hub
 from gateway.routing import BedBinding, Router, location_key, peer_host
 from gateway.ward import WardState
 
 MONITOR = DeviceId("EUI-64:00A037EB2175780F", "MR-1")
+RECEIVED = ReceivedMessage(b"MSH|...", "mllp", "10.0.0.5:4001", 0)  # what carried the reports
 
 
 def report(
@@ -42,7 +44,7 @@ def report(
 async def test_zero_config_creates_a_bed_per_location_labelled_for_staff() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(auto_beds=True), clock)
-    await hub.submit([report(clock)])
+    await hub.submit(RECEIVED, [report(clock)])
     (bed,) = hub.snapshot().beds
     assert bed.label == "ICU 12-1"
     assert bed.patient_id == "P1"
@@ -53,7 +55,7 @@ async def test_zero_config_creates_a_bed_per_location_labelled_for_staff() -> No
 async def test_device_without_location_gets_its_own_bed() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(), clock)
-    await hub.submit([report(clock, location=None)])
+    await hub.submit(RECEIVED, [report(clock, location=None)])
     (bed,) = hub.snapshot().beds
     assert bed.bed == BedId(MONITOR.key)
     assert bed.label == "MR-1"
@@ -62,7 +64,9 @@ async def test_device_without_location_gets_its_own_bed() -> None:
 async def test_one_connection_many_beds_route_by_location() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(), clock)
-    await hub.submit([report(clock, location=f"ICU^{n}^1", hr=60.0 + n) for n in range(1, 4)])
+    await hub.submit(
+        RECEIVED, [report(clock, location=f"ICU^{n}^1", hr=60.0 + n) for n in range(1, 4)]
+    )
     snap = hub.snapshot()
     assert [(b.label, b.readings[147842].value) for b in snap.beds] == [
         ("ICU 1-1", 61.0),
@@ -84,11 +88,12 @@ async def test_configured_bindings_by_device_location_and_peer() -> None:
     hub = Hub(WardState(), router, clock)
     other = DeviceId("app:X|Y", "X")
     await hub.submit(
+        RECEIVED,
         [
             report(clock, location="ICU^9^9", hr=61),
             report(clock, device=other, location="icu^2^1^^", hr=62),
             report(clock, device=other, location=None, peer="10.0.0.9:1", hr=63),
-        ]
+        ],
     )
     snap = hub.snapshot()
     assert [(b.label, b.readings[147842].value) for b in snap.beds] == [
@@ -101,7 +106,7 @@ async def test_configured_bindings_by_device_location_and_peer() -> None:
 async def test_unmatched_device_is_listed_unassigned_not_dropped() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(auto_beds=False), clock)
-    await hub.submit([report(clock), report(clock)])
+    await hub.submit(RECEIVED, [report(clock), report(clock)])
     snap = hub.snapshot()
     assert snap.beds == ()
     (stray,) = snap.unassigned
@@ -118,7 +123,7 @@ async def test_configured_bed_is_lost_until_a_device_speaks() -> None:
 async def test_values_age_turn_stale_past_the_timeout_and_the_bed_lost_later() -> None:
     clock = ManualClock()
     hub = Hub(WardState(stale_timeout_s=10, lost_after_s=60), Router(), clock)
-    await hub.submit([report(clock)])
+    await hub.submit(RECEIVED, [report(clock)])
     clock.advance(10)
     bed = hub.snapshot().beds[0]
     assert (bed.readings[147842].stale, bed.connectivity) == (False, Connectivity.CONNECTED)
@@ -130,7 +135,7 @@ async def test_values_age_turn_stale_past_the_timeout_and_the_bed_lost_later() -
     assert bed.devices[0].connectivity is Connectivity.STALE
     clock.advance(50)
     assert hub.snapshot().beds[0].connectivity is Connectivity.LOST
-    await hub.submit([report(clock, hr=80)])
+    await hub.submit(RECEIVED, [report(clock, hr=80)])
     bed = hub.snapshot().beds[0]
     assert (bed.readings[147842].value, bed.readings[147842].stale) == (80.0, False)
     assert bed.connectivity is Connectivity.CONNECTED
@@ -140,7 +145,7 @@ async def test_measured_age_follows_the_device_time_not_receipt() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(), clock)
     measured = clock.now_ns() - 720 * 1_000_000_000
-    await hub.submit([report(clock, measured_ns=measured)])
+    await hub.submit(RECEIVED, [report(clock, measured_ns=measured)])
     reading = hub.snapshot().beds[0].readings[147842]
     assert (reading.measured_age_s, reading.age_s, reading.stale) == (720.0, 0.0, False)
 

@@ -17,7 +17,14 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 
 from gateway.clock import NS_PER_S, ManualClock
-from gateway.domain import BedId, DeviceId, DeviceReport, Observation, ObservationStatus
+from gateway.domain import (
+    BedId,
+    DeviceId,
+    DeviceReport,
+    Observation,
+    ObservationStatus,
+    ReceivedMessage,
+)
 from gateway.ward import WardSnapshot, WardState
 from tui import vitals
 from tui.app import WardApp
@@ -321,7 +328,8 @@ async def test_faults_and_unassigned_devices_are_on_screen() -> None:
         hub.fault("mllp 10.0.0.5:4001", "bad message rejected: no MSH segment")
         hub.fault("mllp 10.0.0.6:4001", "connection lost")
         device = DeviceId("EUI-64:00000000000000AA", "stray")
-        await hub.submit([DeviceReport(device, "mllp", "10.0.0.7:1", clock.now_ns())])
+        received = ReceivedMessage(b"", "mllp", "10.0.0.7:1", clock.now_ns())
+        await hub.submit(received, [DeviceReport(device, "mllp", "10.0.0.7:1", clock.now_ns())])
         await wait_for(
             pilot, lambda: "connection lost" in app.query_one(FaultBar).line.plain, "faults"
         )
