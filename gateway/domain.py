@@ -109,6 +109,10 @@ class WaveformChunk:
     samples: npt.NDArray[np.float32]
     unit: str = ""
     message_id: str = ""
+    sub_id: str = ""
+    """The sender's channel (HL7 OBX-4): two leads of one code are told apart by it."""
+    source_code: str | None = None
+    """The sender's own code when it is not MDC (``99MNDRY:…``), as for observations."""
 
 
 class AlarmPriority(enum.IntEnum):
@@ -135,7 +139,8 @@ class AlarmSource(enum.Enum):
 class AlarmEvent:
     """A transition of one alarm condition, from a device (PCD-04, serial flags) or ours.
 
-    ``alarm_id`` ties the updates of one alarm together (OBR-3 for PCD-04). ``phase``,
+    ``alarm_id`` ties the updates of one alarm together (for PCD-04: OBR-29, the first
+    occurrence, when sent, else OBR-3; see docs/hl7.md). ``phase``,
     ``state`` and ``inactivation`` carry the IHE ACM vocabulary as sent (``start``,
     ``active``, ``enabled`` …).
     """
@@ -152,6 +157,60 @@ class AlarmEvent:
     time_ns: int
     alarm_id: str = ""
     parameter_code: int | None = None
+    parameter_label: str = ""
+    """The alarming parameter or device as a person reads it (``SpO2``), when sent."""
+    value: float | str | None = None
+    """The value that raised the alarm, when the device sent it (PCD-04 facet 2)."""
+    unit: str = ""
+    limits: str = ""
+    """The limits as the device sent them (HL7 OBX-7, ``90-96``)."""
+    source_code: str | None = None
+    """The sender's own event code when it is not MDC (``MDIL-ALERT:2``)."""
+    sub_id: str = ""
+    """Where in the device the alarm sits (HL7 OBX-4 without its facet number)."""
+    message_id: str = ""
+
+
+class AlarmChange(enum.Enum):
+    """What happened to an alarm at the gateway (the alarm engine's journal vocabulary)."""
+
+    RAISED = "raised"
+    ESCALATED = "escalated"
+    DEESCALATED = "deescalated"
+    LATCHED = "latched"
+    """The condition ended; a high-priority physiological alarm stays shown until acknowledged."""
+    ENDED = "ended"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+    """A latched alarm acknowledged: gone from the screen."""
+    AUDIO_PAUSED = "audio-paused"
+    AUDIO_RESUMED = "audio-resumed"
+    BROKE_THROUGH = "broke-through"
+    """A new alarm sounded through an audio pause."""
+    OPERATOR = "operator"
+    """Who is at the dashboard (asked once when it starts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTransition:
+    """One change of an alarm's state at the gateway, with its time and the operator.
+
+    ``alarm`` is the alarm's key, the same in every transition of one alarm (empty for the
+    ward-wide audio and operator entries). ``bed`` is None for ward-wide alarms (recording
+    failure, unassigned devices).
+    """
+
+    time_ns: int
+    bed: BedId | None
+    bed_label: str
+    alarm: str
+    change: AlarmChange
+    priority: AlarmPriority
+    kind: AlarmKind
+    source: AlarmSource
+    text: str
+    operator: str
+    device: DeviceId | None = None
 
 
 class Connectivity(enum.Enum):

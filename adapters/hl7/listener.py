@@ -1,9 +1,13 @@
 """The MLLP listener: HL7 v2 over TCP from monitors and vendor gateways.
 
 Each connection is persistent and may carry thousands of messages and many beds. For each
-frame: parse (ER7) → decode (IHE PCD) → hand the reports to the core → only then ACK.
-Bad input is answered with a reject and reported as a fault; it never closes another
-connection nor stops the listener. It speaks to devices only to acknowledge.
+frame: parse (ER7) → decode (IHE PCD) → hand the reports to the core → only then ACK, in
+the mode the sender asked for; a watchdog (Dräger) gets its one ``CA`` the same way, so it
+learns the whole path is alive. Bad input is answered with a reject and reported as a
+fault; what a good message carried but could not be taken in (a waveform without rate,
+undecodable bytes) is a fault too. Nothing here closes another connection or stops the
+listener, and a huge frame is read in a worker thread so the others keep being answered.
+It speaks to devices only to acknowledge.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from gateway.errors import AdapterError, JournalError, ParseError
 log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
+LARGE_FRAME_BYTES = 64 << 10
+"""Frames larger than this are parsed in a worker thread (see ``handle``)."""
 
 
 class ReportSink(Protocol):
@@ -66,6 +72,7 @@ class MllpListener:
         self._connections: set[asyncio.Task[None]] = set()
         self.messages = 0
         self.rejected = 0
+        self.keep_alives = 0
 
     @property
     def port(self) -> int:
@@ -132,7 +139,11 @@ class MllpListener:
         try:
             await self._serve(reader, writer, peer)
         except asyncio.CancelledError:
-            raise
+            # The listener is closing. This task belongs to asyncio's server, which on
+            # Python 3.11 logs a cancelled handler as an error with a traceback; ending
+            # normally keeps the shutdown log honest (nothing went wrong).
+            log.info("MLLP connection from %s closed: gateway stopping", peer)
+            return
         except (ConnectionError, OSError) as exc:
             self.sink.fault(f"mllp {peer}", f"connection lost: {exc}")
         except Exception as exc:  # a bug must cost one connection, never the listener
@@ -147,20 +158,25 @@ class MllpListener:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         framer = MllpFramer(self.max_frame_bytes)
-        while True:
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout_s)
-            except TimeoutError:
-                self.sink.fault(f"mllp {peer}", f"idle for {self.idle_timeout_s:g} s: closed")
-                return
-            if not data:
-                return
-            items = framer.feed(data)
-            for item in items:
-                for ack in await self.handle(item, peer):
-                    writer.write(frame(ack))
-            if items:
-                await writer.drain()
+        idle = _IdleWatch(self.idle_timeout_s, writer)
+        try:
+            while True:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    if idle.expired:
+                        self.sink.fault(
+                            f"mllp {peer}", f"idle for {self.idle_timeout_s:g} s: closed"
+                        )
+                    return
+                idle.touch()
+                items = framer.feed(data)
+                for item in items:
+                    for ack in await self.handle(item, peer):
+                        writer.write(frame(ack))
+                if items:
+                    await writer.drain()
+        finally:
+            idle.stop()
 
     async def handle(self, item: bytes | OversizeFrame, peer: str) -> list[bytes]:
         """One frame in, the acknowledgements to send back out. Never raises for bad input."""
@@ -172,9 +188,12 @@ class MllpListener:
             await self.sink.reject(ReceivedMessage(b"", "mllp", peer, receive_time), text)
             return self._ack(None, Outcome.REJECTED, AckError(100, text))
         try:
-            message = er7.parse(item)
-            pcd.require_observation_report(message)
-            reports = pcd.decode(message, transport="mllp", peer=peer, receive_time_ns=receive_time)
+            if len(item) > LARGE_FRAME_BYTES:
+                # A big (or pathological) frame takes a while to read: in a thread, so the
+                # loop keeps answering the other connections meanwhile.
+                message, decoded = await asyncio.to_thread(_read, item, peer, receive_time)
+            else:
+                message, decoded = _read(item, peer, receive_time)
         except ParseError as exc:
             self.rejected += 1
             control_id = _salvage_control_id(item)
@@ -192,15 +211,27 @@ class MllpListener:
                 f"message {message.control_id}: bytes not valid {message.charset or 'UTF-8'}"
                 " replaced",
             )
+        for problem in decoded.problems:
+            self.sink.fault(source, f"message {message.control_id}: {problem}")
+        reports = decoded.reports
         device = reports[0].device if reports else None
         received = ReceivedMessage(item, "mllp", peer, receive_time, message.control_id, device)
         try:
             await self.sink.submit(received, reports)
         except JournalError as exc:
             self.sink.fault(source, f"message {message.control_id} not stored: {exc}")
-            return self._ack(message, Outcome.ERROR, AckError(207, f"not stored: {exc}"))
+            return self._ack(
+                message,
+                Outcome.ERROR,
+                AckError(207, f"not stored: {exc}"),
+                commit_only=decoded.keep_alive,
+            )
         self.messages += 1
-        return self._ack(message, Outcome.ACCEPTED, None)
+        if decoded.keep_alive:
+            self.keep_alives += 1
+        # A watchdog (Dräger) is answered CA on this socket: only after the hub took it, so
+        # the sender learns the alarm path — not merely the socket — is alive.
+        return self._ack(message, Outcome.ACCEPTED, None, commit_only=decoded.keep_alive)
 
     def _ack(
         self,
@@ -208,6 +239,8 @@ class MllpListener:
         outcome: Outcome,
         error: AckError | None,
         control_id: str = "",
+        *,
+        commit_only: bool = False,
     ) -> list[bytes]:
         return acknowledgements(
             message,
@@ -216,7 +249,49 @@ class MllpListener:
             facility=self.facility,
             error=error,
             control_id=control_id,
+            commit_only=commit_only,
         )
+
+
+class _IdleWatch:
+    """Closes a connection that stays silent past the idle timeout.
+
+    One timer per connection, re-armed only when it fires, instead of a timeout around
+    every read: that costs microseconds a message on the hot path.
+    """
+
+    __slots__ = ("_handle", "_last", "_loop", "_timeout", "_writer", "expired")
+
+    def __init__(self, timeout_s: float, writer: asyncio.StreamWriter) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout_s
+        self._writer = writer
+        self._last = self._loop.time()
+        self.expired = False
+        self._handle = self._loop.call_later(timeout_s, self._check)
+
+    def touch(self) -> None:
+        self._last = self._loop.time()
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        silent = self._loop.time() - self._last
+        if silent >= self._timeout:
+            self.expired = True
+            self._writer.close()  # the pending read ends (EOF): the loop reports it
+        else:
+            self._handle = self._loop.call_later(self._timeout - silent, self._check)
+
+
+def _read(item: bytes, peer: str, receive_time: int) -> tuple[er7.Message, pcd.Decoded]:
+    """Parse and decode one frame; ParseError for anything the gateway does not take in."""
+    message = er7.parse(item)
+    pcd.require_observation_report(message)
+    return message, pcd.decode_message(
+        message, transport="mllp", peer=peer, receive_time_ns=receive_time
+    )
 
 
 def _try_parse(data: bytes) -> er7.Message | None:

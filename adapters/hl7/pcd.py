@@ -1,247 +1,685 @@
 """IHE PCD decoding: a parsed ER7 message → :class:`DeviceReport` records.
 
-Reads PCD-01 observation reports (ORU^R01): who sent them (MSH-3, OBX-18), where the
-patient is (PV1-3), and each OBX row as an :class:`Observation` with its MDC code, unit,
-status and time (OBX-14 > OBR-7 > MSH-7). It must not know beds, journals or sockets, and
-it never drops a row it cannot map: a local code is kept with its sender's label.
+One report per patient group (PID … PV1 … OBR/OBX) and device: who sent it (MSH-3, or the
+MDS row's OBX-18 when a gateway forwards several devices), where the patient is (PV1-3, in
+every form vendors use), and what the rows say:
+
+- PCD-01 (``ORU^R01``): each OBX row with a value → an :class:`Observation` (MDC code,
+  unit in MDC/UCUM/both, OBX-11 status, time OBX-14 > OBR-7 > MSH-7 with its zone, OBX-4
+  sub-id so two channels of one parameter stay apart); Philips MDIL ``PPPP-hhhh`` ids are
+  converted; local code systems are kept with their labels, never dropped;
+- ``NA``/``MA`` rows, in R01 or ``ORU^W01`` → :class:`WaveformChunk` (``waveform``);
+- PCD-04 (``ORU^R40``) facet groups and Philips MDIL-ALERT rows → :class:`AlarmEvent`
+  (``acm``); Dräger's watchdog is recognised as a keep-alive (``Decoded.keep_alive``).
+
+Device-hierarchy rows (MDS/VMD/channel, no value) and alarm facets never become
+observations. It must not know beds, journals or sockets, and it raises only
+:class:`ParseError`; what it had to leave out is listed in ``Decoded.problems``.
 """
 
 from __future__ import annotations
 
-import calendar
+import dataclasses
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from adapters.hl7.er7 import Message, Segment
-from gateway import nomenclature
-from gateway.domain import DeviceId, DeviceReport, Location, Observation, ObservationStatus
+from adapters.hl7 import acm, waveform
+from adapters.hl7 import obx as obx_module
+from adapters.hl7.er7 import STANDARD, Delimiters, Message, Segment, unescape
+from adapters.hl7.obx import (
+    STATUS,
+    Times,
+    equipment,
+    identify,
+    parse_time,
+    split_components,
+    structured_number,
+    text_value,
+    unit_of,
+)
+from gateway.domain import (
+    AlarmEvent,
+    DeviceId,
+    DeviceReport,
+    Location,
+    Observation,
+    ObservationStatus,
+    WaveformChunk,
+)
 from gateway.errors import ParseError
 
-_STATUS = {
-    "X": ObservationStatus.INVALID,
-    "N": ObservationStatus.INVALID,
-    "D": ObservationStatus.INVALID,
-    "W": ObservationStatus.INVALID,
-    "P": ObservationStatus.QUESTIONABLE,
-    "I": ObservationStatus.QUESTIONABLE,
-}
+__all__ = [
+    "Decoded",
+    "decode",
+    "decode_message",
+    "parse_location",
+    "parse_time",
+    "require_observation_report",
+    "sender_device",
+]
 
-_TEXT_TYPES = frozenset(("ST", "TX", "FT", "CWE", "CE", "CF", "CNE", "IS", "ID", "TS", "DTM"))
+_VALID = ObservationStatus.VALID
+_QUESTIONABLE = ObservationStatus.QUESTIONABLE
+_INVALID = ObservationStatus.INVALID
+_TEXT_TYPES = frozenset(("ST", "TX", "FT", "CWE", "CE", "CF", "CNE", "IS", "ID", "TS", "DTM", "NR"))
+_WAVE_TYPES = frozenset(("NA", "MA"))
+# Value types that are plain values (no waveform, channel definition or time row).
+_PLAIN_TYPES = frozenset(("NM", "ST", "TX", "FT", "CWE", "CE", "CF", "CNE", "SN", "IS", "ID"))
+_GATEWAY_NAME = re.compile(r"(?i)gateway|(?:^|[^a-z])gw(?:[^a-z]|$)")
+_HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
+_EUI_TYPES = frozenset(("EUI-64", "EUI64"))
+# OBX-18 equipment ids already read, per exact text and sender label (bounded).
+_EQUIPMENT: dict[tuple[str, str], DeviceId] = {}
+# MSH-3, MSH-4 and peer → the sender and whether its name says it is a gateway (bounded).
+_SENDERS: dict[tuple[str, str, str], tuple[DeviceId, bool]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one message says, for the listener."""
+
+    reports: tuple[DeviceReport, ...]
+    keep_alive: bool = False
+    """Dräger's watchdog: answer with a commit accept (``CA``) on the same socket."""
+    confirm_timeout_s: float | None = None
+    """How soon the watchdog's sender expects that answer, when it says."""
+    problems: tuple[str, ...] = ()
+    """What could not be taken in although the message was (a waveform without rate …)."""
 
 
 def decode(
     message: Message, *, transport: str, peer: str, receive_time_ns: int
 ) -> list[DeviceReport]:
-    """Every report a message carries: one per patient group (PID … PV1 … OBR/OBX)."""
-    msh = message.msh
-    device = sender_device(msh, peer)
-    control_id = message.control_id
-    message_time = parse_time(msh.get(7))
-    reports: list[DeviceReport] = []
-    for group in _patient_groups(message.segments):
-        patient_id = ""
-        location: Location | None = None
-        observations: list[Observation] = []
-        group_time = message_time
-        for seg in group:
-            name = seg.name
-            if name == "OBX":
-                obs = _observation(seg, device, group_time, receive_time_ns, control_id)
-                if obs is not None:
-                    observations.append(obs)
-            elif name == "OBR":
-                group_time = parse_time(seg.get(7)) or message_time
-            elif name == "PID":
-                patient_id = seg.get(3).strip()
-            elif name == "PV1":
-                location = parse_location(seg)
-        reports.append(
-            DeviceReport(
-                device=device,
-                transport=transport,
-                peer=peer,
-                receive_time_ns=receive_time_ns,
-                message_id=control_id,
-                location=location,
-                patient_id=patient_id,
-                observations=tuple(observations),
-            )
-        )
-    return reports
-
-
-def _patient_groups(segments: list[Segment]) -> Iterator[list[Segment]]:
-    group: list[Segment] = []
-    for seg in segments[1:]:
-        if seg.name == "PID" and any(s.name in ("OBX", "PV1", "PID") for s in group):
-            yield group
-            group = []
-        group.append(seg)
-    yield group
-
-
-def sender_device(msh: Segment, peer: str) -> DeviceId:
-    """The sending device: its EUI-64 from MSH-3 when given, else MSH-3/4, else the peer."""
-    app = msh.components(3)
-    namespace = app[0] if app else ""
-    universal = app[1].strip() if len(app) > 1 else ""
-    facility = msh.get(4)
-    label = namespace or facility
-    if universal.upper() in ("EUI-64", "EUI64") and namespace:
-        # Seen from Dräger: the EUI-64 in HD-1 and its type in HD-2 (``0000…01^EUI-64``).
-        return DeviceId(f"EUI-64:{namespace.upper()}", facility or namespace)
-    if universal:
-        kind = (app[2].strip() if len(app) > 2 else "") or "ID"
-        return DeviceId(f"{kind.upper()}:{universal.upper()}", label or universal)
-    if namespace or facility:
-        return DeviceId(f"app:{namespace}|{facility}", label)
-    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 else peer
-    return DeviceId(f"tcp:{host}", host)
-
-
-def parse_location(pv1: Segment) -> Location | None:
-    """PV1-3 as sent, its parts kept; a bed label in sub-components is found too."""
-    raw = pv1.raw(3).split(pv1.delimiters.repetition)[0]
-    if not raw.strip(pv1.delimiters.component + pv1.delimiters.subcomponent + " "):
-        return None
-    sub = pv1.delimiters.subcomponent
-    parts = pv1.components(3)
-    parts += [""] * (4 - len(parts))
-
-    def first(value: str) -> str:
-        return next((p.strip() for p in value.split(sub) if p.strip()), "")
-
-    return Location(raw, first(parts[0]), first(parts[1]), first(parts[2]), first(parts[3]))
-
-
-def _observation(
-    obx: Segment,
-    device: DeviceId,
-    group_time: int | None,
-    receive_time_ns: int,
-    message_id: str,
-) -> Observation | None:
-    value_type = obx.get(2).strip().upper()
-    if not value_type or value_type == "NA":
-        return None  # device-hierarchy rows carry no value; waveforms come later
-    raw_value = obx.raw(5)
-    if not raw_value:
-        return None
-    ident = obx.components(3)
-    ident += [""] * (3 - len(ident))
-    code, refid, system = ident[0].strip(), ident[1].strip(), ident[2].strip().upper()
-    mdc, source_code = _code(code, refid, system)
-    param = nomenclature.parameter(mdc, refid)
-    if param is not None:
-        mdc = param.code if mdc == 0 else mdc
-        label = param.label
-    else:
-        label = refid or code
-    status = _STATUS.get(obx.get(11).strip().upper(), ObservationStatus.VALID)
-    value: float | str
-    if value_type == "NM":
-        text = obx.get(5).strip()
-        try:
-            value = float(text)
-        except ValueError:
-            value, status = text, ObservationStatus.QUESTIONABLE
-    elif value_type in _TEXT_TYPES:
-        value = _text_value(obx, value_type)
-    else:
-        value = obx.get(5)
-    unit_parts = obx.components(6)
-    unit = _unit(unit_parts)
-    if not unit and param is not None and value_type == "NM":
-        unit = param.unit
-    device_time = parse_time(obx.get(14)) or group_time
-    return Observation(
-        device=device,
-        code=mdc,
-        label=label,
-        value=value,
-        unit=unit,
-        status=status,
-        receive_time_ns=receive_time_ns,
-        device_time_ns=device_time,
-        sub_id=obx.get(4).strip(),
-        source_code=source_code,
-        message_id=message_id,
+    """Every report a message carries (see :func:`decode_message` for the rest)."""
+    return list(
+        decode_message(
+            message, transport=transport, peer=peer, receive_time_ns=receive_time_ns
+        ).reports
     )
 
 
-def _code(code: str, refid: str, system: str) -> tuple[int, str | None]:
-    """MDC code of an OBX-3, or 0 with the sender's own code kept."""
-    if system in ("MDC", "") and code.isdigit():
-        return int(code), None
-    if system.startswith("MDIL") or (len(code) == 9 and code[4] == "-"):
-        # Philips MDIL ids are partition-hex: "0002-4bb8" → 2 × 65536 + 0x4bb8.
-        partition, _, term = code.partition("-")
-        try:
-            return int(partition) * 65536 + int(term, 16), None
-        except ValueError:
-            pass
-    return 0, f"{system or 'LOCAL'}:{code or refid}"
-
-
-def _text_value(obx: Segment, value_type: str) -> str:
-    if value_type in ("CWE", "CE", "CF", "CNE"):
-        parts = obx.components(5)
-        # Original text (CWE-9) is what the device showed; else the text, else the code.
-        for index in (8, 1, 0):
-            if index < len(parts) and parts[index].strip():
-                return parts[index].strip()
-        return ""
-    return obx.get(5)
-
-
-def _unit(parts: list[str]) -> str:
-    if not parts or not any(parts):
-        return ""
-    code = parts[0].strip()
-    system = parts[2].strip().upper() if len(parts) > 2 else ""
-    if system == "MDC" and code.isdigit():
-        if int(code) in nomenclature.UNITS:
-            return nomenclature.UNITS[int(code)]
-        if len(parts) > 3 and parts[3].strip():
-            return nomenclature.unit_text(None, parts[3].strip())
-        return parts[1].removeprefix("MDC_DIM_").lower()
-    return nomenclature.unit_text(None, code or (parts[1].strip() if len(parts) > 1 else ""))
-
-
-def parse_time(value: str) -> int | None:
-    """HL7 DTM → UTC nanoseconds. No offset, or ``-0000`` (unknown), means local time.
-
-    An unreadable time gives None (the caller falls back to the next time it has), never
-    an exception: a device with a bad clock must still be seen.
-    """
-    match = _DTM.fullmatch(value.replace(" ", ""))
-    if match is None:
-        return None
-    digits, fraction, zone = match.groups()
-    digits = digits.ljust(14, "0")
-    year, month, day = int(digits[0:4]), int(digits[4:6]), int(digits[6:8])
-    hour, minute, second = int(digits[8:10]), int(digits[10:12]), int(digits[12:14])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
-        return None
-    fields = (year, month, day, hour, minute, second)
-    try:
-        if zone is None or zone == "-0000":
-            seconds = int(time.mktime((*fields, 0, 0, -1)))
-        else:
-            offset = int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
-            seconds = calendar.timegm((*fields, 0, 0, 0)) - (offset if zone[0] == "+" else -offset)
-    except (OverflowError, ValueError):
-        return None
-    nanos = int(fraction.ljust(9, "0")[:9]) if fraction else 0
-    return seconds * 1_000_000_000 + nanos
-
-
-_DTM = re.compile(r"(\d{8}|\d{10}|\d{12}|\d{14})(?:\.(\d{1,9}))?([+-]\d{4})?")
+def decode_message(message: Message, *, transport: str, peer: str, receive_time_ns: int) -> Decoded:
+    """Decode an ORU message (R01, R40, R42, W01 …) into reports, and what else it is."""
+    return _Decoder(message, transport, peer, receive_time_ns).run()
 
 
 def require_observation_report(message: Message) -> None:
     """Raise ParseError unless the message is one this decoder understands."""
     code, trigger, _ = message.message_type
-    if code != "ORU":
+    if code.strip().upper() != "ORU":
         raise ParseError(f"unsupported message type {code}^{trigger}", segment="MSH", field=9)
+
+
+class _Decoder:
+    """The state of decoding one message; a fresh one per message."""
+
+    __slots__ = (
+        "d",
+        "gateway",
+        "keep_alive",
+        "message",
+        "message_id",
+        "message_time",
+        "peer",
+        "problems",
+        "receive_time_ns",
+        "sender",
+        "sender_has_hardware_id",
+        "timeout",
+        "times",
+        "transport",
+        "trigger",
+    )
+
+    def __init__(self, message: Message, transport: str, peer: str, receive_time_ns: int):
+        self.message = message
+        self.d = message.delimiters
+        self.transport, self.peer = transport, peer
+        self.receive_time_ns = receive_time_ns
+        msh = message.msh
+        key = (msh.raw(3), msh.raw(4), peer)
+        known = _SENDERS.get(key) if self.d is STANDARD else None
+        if known is None:
+            sender = sender_device(msh, peer)
+            known = (sender, _GATEWAY_NAME.search(msh.get(3)) is not None)
+            if self.d is STANDARD and len(_SENDERS) < 4096:
+                _SENDERS[key] = known
+        self.sender, self.gateway = known
+        self.sender_has_hardware_id = self.sender.key.startswith("EUI-64:")
+        self.message_id = message.control_id
+        self.times = Times()
+        self.message_time = self.times(msh.raw(7).strip())
+        self.trigger = message.message_type[1].strip().upper()
+        self.problems: list[str] = []
+        self.keep_alive = False
+        self.timeout: float | None = None
+
+    def run(self) -> Decoded:
+        groups = list(patient_groups(self.message.segments))
+        if len(groups) > 1:
+            self.gateway = True  # several patients over one sender: a gateway by definition
+        reports: list[DeviceReport] = []
+        for group in groups:
+            reports += self._patient(group)
+        return Decoded(tuple(reports), self.keep_alive, self.timeout, tuple(self.problems))
+
+    def _patient(self, group: list[Segment]) -> list[DeviceReport]:
+        patient_id = ""
+        location: Location | None = None
+        content = _Content(self)
+        obr: Segment | None = None
+        rows: list[Segment] = []
+        for seg in group:
+            name = seg.name
+            if name == "OBX":
+                rows.append(seg)
+            elif name == "OBR":
+                if rows:
+                    self._order(obr, rows, content)
+                obr, rows = seg, []
+            elif name == "PID":
+                patient_id = _patient_id(seg)
+            elif name == "PV1":
+                location = parse_location(seg)
+        if rows:
+            self._order(obr, rows, content)
+        return content.reports(location, patient_id)
+
+    def _order(self, obr: Segment | None, rows: list[Segment], content: _Content) -> None:
+        """One OBR and its OBX rows: an alarm report (PCD-04) or observations."""
+        base_time = self.message_time
+        window: tuple[int | None, int | None] = (None, None)
+        if obr is not None:
+            fields = obr.fields
+            obr_time = self.times(fields[7].strip()) if len(fields) > 7 else None
+            base_time = obr_time or base_time
+            if len(fields) > 8 and fields[8]:
+                window = (obr_time, self.times(fields[8].strip()))
+        base_time = base_time or self.receive_time_ns
+        if self.trigger == "R40" or (obr is not None and _names_an_alarm(obr.raw(4))):
+            self._alarms(obr, rows, content, base_time)
+        elif not self._observations(rows, content, base_time, window):
+            # Alarm facets in an observation report (seen in R01 exports): the OBR is an
+            # alarm after all; what was read of it as observations was not kept.
+            self._alarms(obr, rows, content, base_time)
+
+    def _alarms(
+        self, obr: Segment | None, rows: list[Segment], content: _Content, base_time: int
+    ) -> None:
+        for seg in rows:
+            fields = seg.fields
+            if len(fields) > 18 and fields[18] and (len(fields) < 6 or not fields[5]):
+                content.note_equipment(seg)
+        alarms, keep_alive = acm.alarm_group(
+            obr,
+            rows,
+            d=self.d,
+            times=self.times,
+            base_time_ns=base_time,
+            device_for=content.device_for,
+            message_id=self.message_id,
+            problems=self.problems,
+        )
+        for alarm in alarms:
+            content.add_alarm(alarm)
+        if keep_alive is not None:
+            self.keep_alive = True
+            self.timeout = keep_alive.confirm_timeout_s
+
+    def _observations(
+        self,
+        rows: list[Segment],
+        content: _Content,
+        base_time: int,
+        window: tuple[int | None, int | None],
+    ) -> bool:
+        """The rows of an observation OBR: values, waveforms, MDIL-ALERT text alarms.
+
+        Returns False, keeping nothing, when a row turns out to be an alarm facet. This is
+        the hot path (every row of every message of every bed): the lookups that repeat
+        per exact field text (OBX-3, OBX-6) go through module caches, inlined.
+        """
+        d = self.d
+        times = self.times
+        receive_time = self.receive_time_ns
+        message_id = self.message_id
+        device_for = content.device_for
+        fixed_device = content.fixed_device()
+        standard = d is STANDARD
+        codes, units = obx_module.CODES, obx_module.UNITS
+        alarm_facets = obx_module.ALARM_FACETS
+        waves: list[waveform.PendingWave] = []
+        waves_by_sub_id: dict[str, waveform.PendingWave] = {}
+        channels: list[waveform.Channel] = []  # W01 channel definitions seen so far
+        fresh: list[waveform.Channel] = []  # … and those since the last data row (for MA)
+        wave_time: int | None = None
+        escape = d.escape or "\x00"
+        component = d.component
+        observations: list[Observation] = []
+        alarms: list[AlarmEvent] = []
+        for seg in rows:
+            fields = seg.fields
+            count = len(fields)
+            if count < 6 or not fields[2] or (not fields[5] and not _unmeasured(fields)):
+                # A device-hierarchy row (MDS, VMD, channel): no value, maybe an identity.
+                if count > 18 and fields[18]:
+                    content.note_equipment(seg)
+                    fixed_device = content.fixed_device()
+                continue
+            raw_value = fields[5]
+            value_type = fields[2]
+            if value_type != "NM":
+                value_type = value_type.strip().upper()
+            code = codes.get(fields[3]) if standard else None
+            if code is None:
+                code = identify(fields[3], d)
+            sub_id = fields[4]
+            if sub_id and (sub_id[0] == " " or sub_id[-1] == " "):
+                sub_id = sub_id.strip()
+            if code.source_code is not None or code.facet or value_type not in _PLAIN_TYPES:
+                if code.facet in alarm_facets:
+                    return False
+                if value_type in _WAVE_TYPES:
+                    wave = waves_by_sub_id[sub_id] = waveform.PendingWave(
+                        device=device_for(sub_id),
+                        code=code,
+                        sub_id=sub_id,
+                        value_type=value_type,
+                        raw_samples=raw_value,
+                        unit=unit_of(fields[6], d) if count > 6 else "",
+                        start_ns=(times(fields[14].strip()) if count > 14 else None)
+                        or wave_time
+                        or base_time,
+                        channels=(fresh or channels) if value_type == "MA" else channels,
+                        valid=STATUS.get((fields[11] if count > 11 else "").strip().upper())
+                        is not _INVALID,
+                    )
+                    waves.append(wave)
+                    fresh = []
+                    continue
+                if value_type == "CD":
+                    channel = waveform.channel_definition(raw_value, d, sub_id)
+                    channels = [*channels, channel]
+                    fresh = [*fresh, channel]
+                    continue
+                if value_type in ("TS", "DTM") and self.trigger == "W01":
+                    wave_time = times(raw_value.strip()) or wave_time
+                    continue
+                if acm.is_mdil_alert(code):
+                    alarm = acm.mdil_alert(
+                        seg,
+                        code,
+                        d=d,
+                        times=times,
+                        base_time_ns=base_time,
+                        device=device_for(sub_id),
+                        message_id=message_id,
+                    )
+                    if alarm is not None:
+                        alarms.append(alarm)
+                    continue
+            if waves and waveform.is_attribute(code):
+                waveform.attach(
+                    waves,
+                    waves_by_sub_id,
+                    sub_id=sub_id,
+                    code=code,
+                    raw_value=raw_value,
+                    raw_unit=fields[6] if count > 6 else "",
+                    d=d,
+                )
+                continue
+            raw_status = fields[11] if count > 11 else ""
+            status = STATUS.get(raw_status)
+            if status is None:
+                status = STATUS.get(raw_status.strip().upper(), _QUESTIONABLE)
+            value: float | str
+            if value_type == "NM" and escape not in raw_value and component not in raw_value:
+                try:
+                    value = float(raw_value)
+                    # NaN and ±inf give NaN here (truthy); float() also reads "1_0".
+                    if value - value or "_" in raw_value:
+                        raise ValueError(raw_value)
+                except ValueError:
+                    value = raw_value.strip()
+                    if status is not _INVALID:  # an unmeasured value stays invalid
+                        status = _QUESTIONABLE
+            elif value_type == "SN":
+                parsed = structured_number(raw_value, d)
+                value = parsed if parsed is not None else _joined(raw_value, d)
+            elif value_type in _TEXT_TYPES:
+                value = text_value(raw_value, value_type, d)
+            else:
+                value = text_value(raw_value, "ST", d)
+                if value_type == "NM":
+                    status = _QUESTIONABLE
+            raw_unit = fields[6] if count > 6 else ""
+            if raw_unit:
+                unit = units.get(raw_unit) if standard else None
+                if unit is None:
+                    unit = unit_of(raw_unit, d)
+            else:
+                unit = code.unit if value.__class__ is float else ""
+            observations.append(
+                new_observation(
+                    fixed_device or device_for(sub_id),
+                    code.mdc,
+                    code.label,
+                    value,
+                    unit,
+                    status,
+                    receive_time,
+                    (times(fields[14]) if count > 14 and fields[14] else None) or base_time,
+                    sub_id,
+                    code.source_code,
+                    message_id,
+                )
+            )
+        content.add_observations(observations)
+        for alarm in alarms:
+            content.add_alarm(alarm)
+        for wave in waves:
+            for chunk in waveform.finish(wave, d, window, message_id, self.problems):
+                content.add_waveform(chunk)
+        return True
+
+
+def _unmeasured(fields: list[str]) -> bool:
+    """An NM row with no value and OBX-11 ``X``: the device cannot measure it now (a probe
+    off, a lead off). It must reach the screen as invalid at once, not fade to stale."""
+    return (
+        len(fields) > 11 and fields[2].strip().upper() == "NM" and fields[11].strip().upper() == "X"
+    )
+
+
+def _observation_factory() -> Callable[..., Observation]:
+    """A positional constructor for :class:`Observation`, about twice as fast as its own.
+
+    A frozen slotted dataclass assigns each field through ``object.__setattr__``; this sets
+    the same slots through their descriptors directly. The record is the real class — frozen
+    afterwards, equal and hashed as usual. Fields are matched by name, and a field added
+    later with a default gets its default; should the record stop being a plain slotted
+    dataclass (a required new field, ``__post_init__``), the real constructor is used.
+    """
+    names = (
+        "device",
+        "code",
+        "label",
+        "value",
+        "unit",
+        "status",
+        "receive_time_ns",
+        "device_time_ns",
+        "sub_id",
+        "source_code",
+        "message_id",
+    )
+    declared = {f.name: f for f in dataclasses.fields(Observation)}
+    others = [f for name, f in declared.items() if name not in names]
+    if (
+        not set(names) <= declared.keys()
+        or hasattr(Observation, "__post_init__")
+        or "__slots__" not in Observation.__dict__
+        or any(f.default is dataclasses.MISSING for f in others)
+    ):
+        return Observation
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = (
+        getattr(Observation, name).__set__ for name in names
+    )
+    defaults = [(getattr(Observation, f.name).__set__, f.default) for f in others]
+    new = object.__new__
+
+    def make(  # noqa: PLR0917 - positional, in the record's field order, like its own
+        device: DeviceId,
+        code: int,
+        label: str,
+        value: float | str,
+        unit: str,
+        status: ObservationStatus,
+        receive_time_ns: int,
+        device_time_ns: int | None,
+        sub_id: str,
+        source_code: str | None,
+        message_id: str,
+    ) -> Observation:
+        obs = new(Observation)
+        s0(obs, device)
+        s1(obs, code)
+        s2(obs, label)
+        s3(obs, value)
+        s4(obs, unit)
+        s5(obs, status)
+        s6(obs, receive_time_ns)
+        s7(obs, device_time_ns)
+        s8(obs, sub_id)
+        s9(obs, source_code)
+        s10(obs, message_id)
+        for setter, default in defaults:
+            setter(obs, default)
+        return obs
+
+    return make
+
+
+new_observation = _observation_factory()
+
+
+class _Content:
+    """What one patient group says, sorted by device (a gateway forwards several)."""
+
+    __slots__ = ("_by_device", "_decoder", "_mds", "_single")
+
+    def __init__(self, decoder: _Decoder) -> None:
+        self._decoder = decoder
+        self._mds: dict[str, DeviceId] = {}
+        self._single: DeviceId | None = None
+        self._by_device: dict[
+            DeviceId, tuple[list[Observation], list[WaveformChunk], list[AlarmEvent]]
+        ] = {}
+
+    def note_equipment(self, seg: Segment) -> None:
+        """An MDS row's OBX-18: the device behind the sender, when it is one of its own."""
+        fields = seg.fields
+        decoder = self._decoder
+        sub_id = fields[4].strip() if len(fields) > 4 else ""
+        parts = sub_id.split(".")
+        if any(p not in ("0", "") for p in parts[1:]) and not (
+            len(fields) > 3 and identify(fields[3], decoder.d).refid.endswith("_MDS")
+        ):
+            return  # a VMD or channel's own id (a module): not the device
+        sender = decoder.sender
+        key = (fields[18], sender.label)
+        device = _EQUIPMENT.get(key) if decoder.d is STANDARD else None
+        if device is None:
+            d = decoder.d
+            device = equipment(split_components(fields[18].split(d.repetition)[0], d), sender.label)
+            if device is None:
+                return
+            if d is STANDARD and len(_EQUIPMENT) < 4096:
+                _EQUIPMENT[key] = device
+        if device.key == sender.key:
+            return
+        if not (
+            device.key.startswith("EUI-64:")
+            or not decoder.sender_has_hardware_id
+            or decoder.gateway
+        ):
+            return  # the sender names itself better (an EUI-64) than this id does
+        mds = parts[0]
+        self._mds.setdefault(mds, device)
+        self._single = device if len(self._mds) == 1 else None
+
+    def device_for(self, sub_id: str) -> DeviceId:
+        if not self._mds:
+            return self._decoder.sender
+        mds = sub_id.split(".", 1)[0]
+        device = self._mds.get(mds)
+        if device is not None:
+            return device
+        return self._single or self._decoder.sender
+
+    def _slot(
+        self, device: DeviceId
+    ) -> tuple[list[Observation], list[WaveformChunk], list[AlarmEvent]]:
+        slot = self._by_device.get(device)
+        if slot is None:
+            slot = self._by_device[device] = ([], [], [])
+        return slot
+
+    def fixed_device(self) -> DeviceId | None:
+        """The device every row belongs to, if one does (no MDS row, or one only)."""
+        return self._single if self._mds else self._decoder.sender
+
+    def add_observations(self, observations: list[Observation]) -> None:
+        if not observations:
+            return
+        device = observations[0].device
+        if all(o.device is device for o in observations):
+            self._slot(device)[0].extend(observations)
+            return
+        for observation in observations:
+            self._slot(observation.device)[0].append(observation)
+
+    def add_waveform(self, chunk: WaveformChunk) -> None:
+        self._slot(chunk.device)[1].append(chunk)
+
+    def add_alarm(self, alarm: AlarmEvent) -> None:
+        self._slot(alarm.device)[2].append(alarm)
+
+    def reports(self, location: Location | None, patient_id: str) -> list[DeviceReport]:
+        decoder = self._decoder
+        if not self._by_device:
+            # Nothing measured (a keep-alive, an empty report): the device still spoke.
+            device = self._single or decoder.sender
+            self._by_device[device] = ([], [], [])
+        return [
+            DeviceReport(
+                device=device,
+                transport=decoder.transport,
+                peer=decoder.peer,
+                receive_time_ns=decoder.receive_time_ns,
+                message_id=decoder.message_id,
+                location=location,
+                patient_id=patient_id,
+                observations=tuple(observations),
+                waveforms=tuple(waves),
+                alarms=tuple(alarms),
+            )
+            for device, (observations, waves, alarms) in self._by_device.items()
+        ]
+
+
+def _names_an_alarm(service: str) -> bool:
+    """Whether OBR-4 (the universal service id) is MDC_EVT_ALARM: a PCD-04 alarm order."""
+    return service.startswith("196616^") or "MDC_EVT_ALARM" in service
+
+
+def _joined(raw: str, d: Delimiters) -> str:
+    return " ".join(p for p in split_components(raw, d) if p).strip()
+
+
+def patient_groups(segments: list[Segment]) -> Iterator[list[Segment]]:
+    """The segments after MSH, cut at each PID that starts a new patient."""
+    group: list[Segment] = []
+    started = False  # the group has a PID, PV1 or OBX: a further PID is another patient
+    for seg in segments[1:]:
+        name = seg.name
+        if name == "PID":
+            if started:
+                yield group
+                group = []
+            started = True
+        elif name in ("OBX", "PV1"):
+            started = True
+        group.append(seg)
+    yield group
+
+
+def order_groups(segments: list[Segment]) -> Iterator[tuple[Segment | None, list[Segment]]]:
+    """Each OBR with its OBX rows (rows before any OBR come with None), patient by patient."""
+    for group in patient_groups(segments):
+        obr: Segment | None = None
+        rows: list[Segment] = []
+        for seg in group:
+            if seg.name == "OBR":
+                if rows:
+                    yield obr, rows
+                obr, rows = seg, []
+            elif seg.name == "OBX":
+                rows.append(seg)
+        if rows:
+            yield obr, rows
+
+
+def _patient_id(pid: Segment) -> str:
+    """PID-3's first identifier (devices often send none, or only its type)."""
+    return pid.get(3).strip()
+
+
+def sender_device(msh: Segment, peer: str) -> DeviceId:
+    """The sending device: its EUI-64 from MSH-3 when given, else MSH-3/4, else the peer.
+
+    MSH-3 is an HD (namespace ^ universal id ^ type): the EUI-64 is the universal id
+    (``MINDRAY_EGATEWAY^00A037EB2175780F^EUI-64``), or — seen from Dräger — the namespace
+    with its type in the second component (``0000000000000001^EUI-64``).
+    """
+    app = [p.strip() for p in msh.components(3)]
+    app += [""] * (3 - len(app))
+    namespace, universal, kind = app[0], app[1], app[2]
+    facility = msh.get(4).strip()
+    eui = ""
+    if universal.upper() in _EUI_TYPES and _HEX16.fullmatch(namespace):
+        eui = namespace
+    elif _HEX16.fullmatch(universal) and (kind.upper() in _EUI_TYPES or not kind):
+        eui = universal
+    if eui:
+        label = facility if namespace == eui else namespace
+        return DeviceId(f"EUI-64:{eui.upper()}", label or facility or eui.upper())
+    if namespace or facility or universal:
+        return DeviceId(f"app:{namespace or universal}|{facility}", namespace or facility)
+    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 else peer
+    return DeviceId(f"tcp:{host}", host)
+
+
+def parse_location(pv1: Segment) -> Location | None:
+    """PV1-3 as sent, its parts kept; a bed label in sub-components is found too.
+
+    Forms seen: ``3 West ICU^3002^1``, ``CU1^^Bed001^TAM`` (bed in PL.3, facility in
+    PL.4), ``SURGERY^^V2``, ``ICU^^5^XYZ HOSPITAL^^^^^00-0F-14-50-72-99`` (a MAC address in
+    PL.9), ``^^Doc1&5&1`` and ``ICU/PCU^^pDemo6&0&0`` (the bed's name in the first
+    sub-component), ``^^&10`` (the bed's number in the second).
+    """
+    d = pv1.delimiters
+    raw = pv1.raw(3)
+    if d is STANDARD:
+        known = _LOCATIONS.get(raw, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        location = _location(raw, d)
+        if len(_LOCATIONS) < 4096:
+            _LOCATIONS[raw] = location
+        return location
+    return _location(raw, d)
+
+
+_LOCATIONS: dict[str, Location | None] = {}
+_UNSEEN = object()
+
+
+def _location(field: str, d: Delimiters) -> Location | None:
+    raw = field.split(d.repetition, maxsplit=1)[0]
+    parts = raw.split(d.component)
+    parts += [""] * (4 - len(parts))
+
+    def first(value: str) -> str:
+        for sub in value.split(d.subcomponent):
+            text = unescape(sub, d).strip() if d.escape and d.escape in sub else sub.strip()
+            if text:
+                return text
+        return ""
+
+    poc, room, bed, facility = first(parts[0]), first(parts[1]), first(parts[2]), first(parts[3])
+    if not (poc or room or bed or facility):
+        return None
+    return Location(raw, poc, room, bed, facility)

@@ -4,7 +4,8 @@ bad input answered and contained, limits enforced."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import ipaddress
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from samples import load_sample
@@ -13,6 +14,9 @@ from adapters.hl7 import er7
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer, OversizeFrame, frame
 from gateway.clock import ManualClock
+from gateway.config import ListenerConfig
+from gateway.domain import DeviceReport, ReceivedMessage
+from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.routing import Router
 from gateway.ward import WardState
@@ -181,27 +185,47 @@ async def test_oversize_frame_is_rejected_and_skipped(hub: Hub) -> None:
         await client.close()
 
 
-async def test_a_flood_of_garbage_on_one_connection_does_not_disturb_another(
-    listener: MllpListener, hub: Hub
+async def test_a_flood_of_garbage_and_oversize_frames_does_not_disturb_other_connections(
+    hub: Hub,
 ) -> None:
-    bad, good = await connect(listener), await connect(listener)
+    async with MllpListener(hub, host="127.0.0.1", port=0, max_frame_bytes=4096) as listener:
+        bad = await connect(listener)
+        goods = [await connect(listener) for _ in range(3)]
+        flood_frames = 150
 
-    async def flood() -> None:
-        for n in range(200):
-            await bad.send(frame(bytes([n % 256]) * 300) + b"\x0c\r\n" + bytes(range(256)))
+        async def flood() -> None:
+            for n in range(flood_frames):
+                if n % 3 == 0:
+                    junk = frame(b"MSH|^~\\&|" + bytes([n % 256]) * 9000)  # oversize
+                elif n % 3 == 1:
+                    junk = frame(bytes([n % 256]) * 300)  # not HL7
+                else:
+                    junk = frame(b"MSH|^~\\&|X|Y||||ORU^R01|" + str(n).encode() + b"\rP!D|x")
+                await bad.send(junk + b"\x0c\r\n" + bytes(range(1, 11)))
 
-    async def monitor() -> list[str]:
-        seen = []
-        for n in range(50):
-            await good.send(frame(oru(f"g{n}", bed=2)))
-            seen.append(msa(await good.ack())[1])
-        return seen
+        async def rejects() -> list[str]:
+            # Read the flood's answers as they come, as a device would (and so no socket
+            # buffer fills up and stalls the listener's writes to this connection).
+            return [msa(await bad.ack())[0] for _ in range(flood_frames)]
 
-    _, seen = await asyncio.gather(flood(), monitor())
-    assert seen == [f"g{n}" for n in range(50)]
-    assert hub.snapshot().fault_count > 0
-    await bad.close()
-    await good.close()
+        async def monitor(client: Client, bed: int) -> list[str]:
+            seen = []
+            for n in range(40):
+                await client.send(frame(oru(f"g{bed}-{n}", bed=bed)))
+                seen.append(msa(await client.ack())[1])
+            return seen
+
+        _, answers, *seen = await asyncio.gather(
+            flood(), rejects(), *(monitor(c, bed) for bed, c in enumerate(goods, start=2))
+        )
+        assert answers == ["AR"] * flood_frames  # every bad frame answered, none dropped
+        for bed, got in enumerate(seen, start=2):
+            assert got == [f"g{bed}-{n}" for n in range(40)]
+        assert listener.messages == 120
+        assert listener.rejected == flood_frames
+        assert hub.snapshot().fault_count >= flood_frames
+        for client in (bad, *goods):
+            await client.close()
 
 
 async def test_peers_outside_the_allow_list_are_refused_and_logged(hub: Hub) -> None:
@@ -237,3 +261,144 @@ async def test_port_in_use_is_reported_as_an_adapter_error(listener: MllpListene
     with pytest.raises(AdapterError, match="cannot listen"):
         async with MllpListener(listener.sink, host="127.0.0.1", port=listener.port):
             pass
+
+
+class RecordingHub(Hub):
+    """The real hub, remembering what it was handed (alarms and waveforms included)."""
+
+    def __init__(self) -> None:
+        super().__init__(WardState(), Router(), ManualClock())
+        self.submitted: list[tuple[ReceivedMessage, list[DeviceReport]]] = []
+
+    async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None:
+        await super().submit(message, reports)
+        self.submitted.append((message, list(reports)))
+
+
+class FailingHub(Hub):
+    """The real hub whose storage fails, as when the journal's disk is full."""
+
+    async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None:
+        raise JournalError("disk full")
+
+
+async def test_draeger_watchdog_is_answered_ca_on_the_same_socket_and_raises_no_alarm() -> None:
+    hub = RecordingHub()
+    async with MllpListener(hub, host="127.0.0.1", port=0, clock=hub.clock) as listener:
+        client = await connect(listener)
+        await client.send(frame(load_sample("13")))
+        ack = await client.ack()
+        assert ack.message_type == ("ACK", "R40", "ACK")
+        assert msa(ack) == ("CA", "2df8823a-f8fb-44e0-a4ba-1d826e0809f1")
+        # Then a real alarm on the same connection: the watchdog left no alarm behind.
+        await client.send(frame(load_sample("12")))
+        assert msa(await client.ack()) == ("CA", "0")
+        assert listener.keep_alives == 1
+        (_, watchdog), (_, alarm) = hub.submitted
+        assert [r.alarms for r in watchdog] == [()]
+        assert [a.text for r in alarm for a in r.alarms] == ["CO2 Sensor unplugged"]
+        await client.close()
+
+
+async def test_a_watchdog_in_original_mode_still_gets_exactly_one_ca(
+    listener: MllpListener,
+) -> None:
+    original = load_sample("13").replace(
+        b"|||AL|NE|||||IHE_PCD_ACM_001", b"|||||||||IHE_PCD_ACM_001"
+    )
+    assert original != load_sample("13")
+    client = await connect(listener)
+    await client.send(frame(original) + frame(oru("marker")))
+    assert msa(await client.ack()) == ("CA", "2df8823a-f8fb-44e0-a4ba-1d826e0809f1")
+    assert msa(await client.ack()) == ("CA", "marker")
+    await client.close()
+
+
+async def test_a_watchdog_is_answered_ce_when_the_message_cannot_be_stored() -> None:
+    hub = FailingHub(WardState(), Router(), ManualClock())
+    async with MllpListener(hub, host="127.0.0.1", port=0, clock=hub.clock) as listener:
+        client = await connect(listener)
+        await client.send(frame(load_sample("13")))
+        assert msa(await client.ack())[0] == "CE"
+        await client.send(frame(oru("x", accept="", app="")))
+        ack = await client.ack()
+        assert msa(ack) == ("AE", "x")  # original mode: the device keeps it and resends
+        err = ack.first("ERR")
+        assert err is not None and "disk full" in err.get(8)
+        assert any("not stored" in f.text for f in hub.snapshot().faults)
+        await client.close()
+
+
+async def test_ge_b40_gets_an_original_mode_aa(listener: MllpListener) -> None:
+    client = await connect(listener)
+    await client.send(frame(load_sample("36")))
+    assert msa(await client.ack()) == ("AA", "B40-000123")
+    await client.close()
+
+
+async def test_alarms_and_waveforms_reach_the_hub_with_the_message() -> None:
+    hub = RecordingHub()
+    async with MllpListener(hub, host="127.0.0.1", port=0, clock=hub.clock) as listener:
+        client = await connect(listener)
+        for name in ("03", "16", "17", "21"):
+            await client.send(frame(load_sample(name)))
+            assert msa(await client.ack())[0] in ("CA", "AA")
+        by_id = {m.control_id: reports for m, reports in hub.submitted}
+        assert [a.code for r in by_id["1"] for a in r.alarms] == [196670]
+        assert len([a for r in by_id["PIIC20240305101500-0007"] for a in r.alarms]) == 4
+        assert [w.label for r in by_id["WF-0001"] for w in r.waveforms] == ["ECG II", "Pleth"]
+        gateway_message = next(m for m, _ in hub.submitted if m.control_id == "GW-1001")
+        assert gateway_message.raw == load_sample("21")  # kept as received, for the journal
+        assert [r.device.key for r in by_id["GW-1001"]] == [
+            "EUI-64:00A037FFFE010001",
+            "EUI-64:00A037FFFE010002",
+        ]
+        assert {b.label for b in hub.snapshot().beds} >= {"ICU 5", "ICU 6"}
+        await client.close()
+
+
+async def test_what_could_not_be_taken_in_is_a_fault_but_the_message_is_accepted(
+    listener: MllpListener, hub: Hub
+) -> None:
+    client = await connect(listener)
+    no_rate = (
+        b"MSH|^~\\&|M^0012211839000001^EUI-64||||20240101120000+0000||ORU^R01|W1|P|2.6|||AL|NE\r"
+        b"PV1||I|ICU^1^1\rOBR|1\rOBX|1|NA|150452^MDC_PULS_OXIM_PLETH^MDC|1.1.1.1|1^2^3|||||F\r"
+    )
+    await client.send(frame(no_rate))
+    assert msa(await client.ack()) == ("CA", "W1")
+    await client.send(frame(load_sample("32")))  # ASCII declared, a byte that is not
+    assert msa(await client.ack()) == ("CA", "CS-ASCII")
+    texts = [f.text for f in hub.snapshot().faults]
+    assert any("W1: waveform Pleth" in t and "no sample rate" in t for t in texts)
+    assert any("CS-ASCII: bytes not valid ASCII replaced" in t for t in texts)
+    await client.close()
+
+
+async def test_every_reference_observation_sample_is_acknowledged_as_asked(
+    listener: MllpListener,
+) -> None:
+    client = await connect(listener)
+    expected = {"01": "CA", "02": "CA", "06": "AA", "07": "AA", "11": "CA", "20": "AA"}
+    for name, code in expected.items():
+        data = load_sample(name)
+        await client.send(frame(data))
+        assert msa(await client.ack()) == (code, er7.parse(data).control_id), name
+    await client.close()
+
+
+@pytest.mark.parametrize(("network", "admitted"), [("127.0.0.0/8", True), ("10.0.0.0/8", False)])
+async def test_the_configured_cidr_allow_list_admits_or_refuses_a_peer(
+    hub: Hub, network: str, admitted: bool
+) -> None:
+    spec = ListenerConfig(host="127.0.0.1", port=0, allow=(ipaddress.ip_network(network),))
+    async with MllpListener(hub, host="127.0.0.1", port=0, allow=spec.allows) as listener:
+        client = await connect(listener)
+        if admitted:
+            await client.send(frame(oru("in")))
+            assert msa(await client.ack()) == ("CA", "in")
+            await client.close()
+        else:
+            assert await asyncio.wait_for(client.reader.read(), 5) == b""
+            fault = hub.snapshot().faults[-1]
+            assert "allow-list" in fault.text and "127.0.0.1" in fault.source
