@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from gateway.domain import BedId
 from gateway.errors import ConfigError
+from gateway.journal import DEFAULT_RETENTION_H
 from gateway.routing import BedBinding, location_key
 from gateway.ward import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S
 
@@ -204,6 +205,8 @@ class GatewayConfig:
     dashboard: DashboardConfig
     source: str
     """Where the configuration came from: a file path, ``<config>`` or ``<default>``."""
+    retention_h: float = DEFAULT_RETENTION_H
+    """Hours the journal keeps everything received; older messages are pruned."""
 
     def bindings(self) -> tuple[BedBinding, ...]:
         """What the router needs of each bed; a serial port's ``bed`` binds ``serial:<port>``."""
@@ -764,6 +767,7 @@ _GATEWAY = _Table(
         "stale_timeout_s": _Field(_SECONDS_ABOVE_0, DEFAULT_STALE_TIMEOUT_S),
         "lost_after_s": _Field(_SECONDS_ABOVE_0),  # None: the larger of 60 and stale_timeout_s
         "journal": _Field(_text("a file path"), "journal/icu-gateway.sqlite"),
+        "retention_h": _Field(_number(above=0, unit="hours"), DEFAULT_RETENTION_H),
         "auto_beds": _Field(_flag(), True),
     },
     _check_gateway,
@@ -1007,6 +1011,7 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
         stale_timeout_s=stale,
         lost_after_s=max(DEFAULT_LOST_AFTER_S, stale) if lost is None else lost,
         journal=path(gateway["journal"]),
+        retention_h=gateway["retention_h"],
         auto_beds=gateway["auto_beds"],
         listeners=tuple(
             ListenerConfig(

@@ -273,7 +273,7 @@ def test_an_unknown_key_names_the_allowed_keys_and_the_likely_one() -> None:
         stale_timout_s = 5
         """) == [
         "ward.toml:3: gateway.stale_timout_s: unknown key (did you mean stale_timeout_s?);"
-        " allowed keys: name, stale_timeout_s, lost_after_s, journal, auto_beds"
+        " allowed keys: name, stale_timeout_s, lost_after_s, journal, retention_h, auto_beds"
     ]
 
 
@@ -576,7 +576,7 @@ def test_several_problems_are_reported_together_in_file_order() -> None:
         "ward.toml:3: beds[0].limits.hr: low 130 is not below high 50; low must be less than high",
         "ward.toml:6: gateway.stale_timeout_s: 0 is out of range; expected a number > 0 (seconds)",
         "ward.toml:7: gateway.colour: unknown key; allowed keys:"
-        " name, stale_timeout_s, lost_after_s, journal, auto_beds",
+        " name, stale_timeout_s, lost_after_s, journal, retention_h, auto_beds",
     ]
 
 

@@ -1,0 +1,189 @@
+"""The journal: MLLP ingest with ACK-after-commit, and disk used per bed-hour.
+
+1. Ingest: the gateway (listener → parse → decode → hub → journal, group commit, ACK when
+   the commit returns) in this process; 16 monitors in a child process, each waiting for
+   its ACK before sending the next. Saturated (msg/s, ACK p50/p99), then paced at
+   1,000 msg/s (ACK p50/p99), side by side with python-hl7's MLLP server, which parses
+   and ACKs but stores nothing. DESIGN.md targets: ≥ 10,000 msg/s; ACK p99 < 10 ms at
+   1,000 msg/s.
+2. Size: one bed at realistic load — a 1 Hz numerics ORU (8 values) and 1 s waveform chunks
+   of ECG 250 Hz, pleth 125 Hz, respiration 62.5 Hz (built directly as WaveformChunks, with
+   their ER7 text as the raw message) — journaled for 10 minutes of record time, and the
+   file size scaled to a bed-hour and a 16- and 64-bed ward-day.
+
+The journal file lives in a temporary folder on the disk the working directory is on (a
+tmpfs would hide the fsync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.load import CONNECTIONS, ORU, SECONDS, listening, measure, percentile, python_hl7_server
+
+PACED_RATE = 1000.0
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+async def _journal_ingest(folder: Path, rate: float) -> tuple[int, list[float], int, int]:
+    from gateway.hub import Hub
+    from gateway.journal import Journal
+    from gateway.routing import Router
+    from gateway.ward import WardState
+
+    path = folder / f"ingest-{rate:g}.sqlite"
+    async with Journal(path) as journal:
+        hub = Hub(WardState(), Router(), journal=journal)
+        async with listening(hub) as port:
+            total, latencies = await measure(port, rate)
+        return total, latencies, journal.stored, journal.commits
+
+
+async def _python_hl7_ingest() -> tuple[int, list[float]]:
+    async with python_hl7_server() as port:
+        return await measure(port)
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    return percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+# --------------------------------------------------------------------------- size
+
+SIZE_SECONDS = 600
+WAVES = (  # code, label, unit, rate, ER7 decimals
+    (131330, "MDC_ECG_ELEC_POTL_II", "mV", 250.0, 3),
+    (150452, "MDC_PULS_OXIM_PLETH", "", 125.0, 0),
+    (151780, "MDC_IMPED_TTHOR", "", 62.5, 0),
+)
+
+
+def _signal(code: int, rate: float, start_s: float) -> np.ndarray:
+    """One second of a plausible, quantised signal (as monitors send: fixed resolution)."""
+    t = start_s + np.arange(int(rate)) / rate
+    rng = np.random.default_rng(int(start_s * 1000) + code)
+    if code == 131330:  # ECG II, 72/min: P, QRS, T as Gaussians, 5 µV steps, noise
+        phase = (t * 1.2) % 1.0
+        wave = (
+            0.15 * np.exp(-(((phase - 0.2) / 0.025) ** 2))
+            + 1.1 * np.exp(-(((phase - 0.35) / 0.01) ** 2))
+            - 0.2 * np.exp(-(((phase - 0.38) / 0.012) ** 2))
+            + 0.3 * np.exp(-(((phase - 0.6) / 0.05) ** 2))
+            + rng.normal(0, 0.01, t.size)
+        )
+        return np.round(wave / 0.005) * 0.005
+    if code == 150452:  # pleth, 12-bit counts
+        phase = (t * 1.2) % 1.0
+        wave = 2000 + 1200 * np.exp(-(((phase - 0.3) / 0.12) ** 2)) + rng.normal(0, 8, t.size)
+        return np.round(wave)
+    wave = 2048 + 600 * np.sin(2 * np.pi * t * 16 / 60) + rng.normal(0, 6, t.size)  # resp
+    return np.round(wave)
+
+
+async def _bed_hour_size(folder: Path) -> tuple[float, dict[str, float], int]:
+    from gateway.domain import BedId, DeviceId, ReceivedMessage, WaveformChunk
+    from gateway.hub import Hub
+    from gateway.journal import Journal
+    from gateway.routing import Router
+    from gateway.ward import WardState
+
+    path = folder / "size.sqlite"
+    device = DeviceId("EUI-64:0012211839000001", "MON")
+    t0 = 1_700_000_000 * 1_000_000_000
+    from adapters.hl7 import er7, pcd
+
+    async with Journal(path) as journal:
+        hub = Hub(WardState(), Router(), journal=journal)
+        for second in range(SIZE_SECONDS):
+            now = t0 + second * 1_000_000_000
+            raw = ORU.format(eui="0012211839000001", id=f"n{second}", bed=1).encode()
+            reports = pcd.decode(er7.parse(raw), transport="mllp", peer="p", receive_time_ns=now)
+            numerics = ReceivedMessage(raw, "mllp", "p", now, f"n{second}", device)
+            chunks, rows = [], []
+            for n, (code, refid, unit, rate, decimals) in enumerate(WAVES, 1):
+                samples = _signal(code, rate, second)
+                chunks.append(
+                    WaveformChunk(device, code, refid, rate, now, samples.astype(np.float32), unit)
+                )
+                text = "^".join(f"{v:.{decimals}f}" for v in samples)
+                rows.append(f"OBX|{n}|NA|{code}^{refid}^MDC|1.1.1.{n}|{text}|{unit}|||||R")
+            wave_raw = (
+                "MSH|^~\\&|MON^0012211839000001^EUI-64|W|||20240101120000+0000||ORU^R01^ORU_R01|"
+                f"w{second}|P|2.6|||AL|NE\rPID|||P1\rPV1||I|ICU^1^1\rOBR|1||w{second}|"
+                "182777000^monitoring of patient^SCT\r" + "\r".join(rows) + "\r"
+            ).encode()
+            waves = ReceivedMessage(wave_raw, "mllp", "p", now, f"w{second}", device)
+            wave_report = reports[0].__class__(
+                device, "mllp", "p", now, f"w{second}", reports[0].location, "P1",
+                waveforms=tuple(chunks),
+            )  # fmt: skip
+            await asyncio.gather(hub.submit(numerics, reports), hub.submit(waves, [wave_report]))
+        _ = BedId  # routing made the bed
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    tables: dict[str, float] = {}
+    for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+        tables[name] = size * 3600 / SIZE_SECONDS
+    conn.close()
+    size = path.stat().st_size * 3600 / SIZE_SECONDS
+    return size, tables, SIZE_SECONDS * 2
+
+
+# --------------------------------------------------------------------------- report
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix=".bench-journal-", dir="."))
+    try:
+        total, latencies, stored, commits = asyncio.run(_journal_ingest(folder, 0.0))
+        p50, p99 = _percentiles(latencies)
+        paced_total, paced, _, paced_commits = asyncio.run(_journal_ingest(folder, PACED_RATE))
+        paced_p50, paced_p99 = _percentiles(paced)
+        peer_total, peer_latencies = asyncio.run(_python_hl7_ingest())
+        peer_p50, peer_p99 = _percentiles(peer_latencies)
+        size, tables, messages = asyncio.run(_bed_hour_size(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"\n== journal: MLLP ingest with ACK after commit (SQLite WAL, synchronous=FULL),"
+        f" {CONNECTIONS} connections each waiting for its ACK, {SECONDS:g} s"
+    )
+    print(
+        f"icu-gateway + journal: {total / SECONDS:,.0f} msg/s   ACK p50 {p50:.2f} ms"
+        f"  p99 {p99:.2f} ms   ({stored} stored = {total} ACKed; {commits} commits,"
+        f" {stored / max(commits, 1):.1f} messages per fsync)"
+    )
+    print(
+        f"python-hl7 MLLP server (parses, ACKs, stores nothing): {peer_total / SECONDS:,.0f}"
+        f" msg/s   ACK p50 {peer_p50:.2f} ms  p99 {peer_p99:.2f} ms"
+    )
+    print(
+        f"paced at {PACED_RATE:,.0f} msg/s: {paced_total / SECONDS:,.0f} msg/s   ACK p50"
+        f" {paced_p50:.2f} ms  p99 {paced_p99:.2f} ms   ({paced_commits} commits)"
+    )
+    print("targets: ≥ 10,000 msg/s; ACK p99 < 10 ms at 1,000 msg/s")
+    mb = 1024 * 1024
+    print(
+        f"\n== journal size: one bed, 1 Hz numerics (7 values) + ECG 250 Hz, pleth 125 Hz,"
+        f" resp 62.5 Hz in 1 s chunks ({messages} messages over {SIZE_SECONDS} s, scaled)"
+    )
+    print(f"per bed-hour: {size / mb:.1f} MiB   per bed-day: {size * 24 / mb:.0f} MiB")
+    print(
+        f"ward of 16 beds: {size * 24 * 16 / 1024**3:.1f} GiB/day,"
+        f" {size * 72 * 16 / 1024**3:.1f} GiB for the default 72 h retention;"
+        f" 64 beds: {size * 24 * 64 / 1024**3:.1f} GiB/day,"
+        f" {size * 72 * 64 / 1024**3:.1f} GiB for 72 h"
+    )
+    print(
+        "per bed-hour by table and index: "
+        + ", ".join(f"{name} {value / mb:.2f} MiB" for name, value in sorted(tables.items()))
+    )
