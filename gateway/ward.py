@@ -1,16 +1,32 @@
-"""Ward state: the latest value of every parameter of every bed, and each sender's link.
+"""Ward state: every bed's latest values, 24 h trends and last minute of waves; device links.
 
-The hub writes here as reports arrive; views never hold a reference into it, they take a
-:class:`WardSnapshot` at their own refresh rate. A snapshot is computed against one clock
-reading, and it is here — in one place — that a value is judged live or stale: a view
-must never decide freshness on its own.
+The hub writes here as reports arrive (:meth:`WardState.apply`, on the ingest path: it
+must stay cheap); views never hold a reference into it. They take a :class:`WardSnapshot`
+at their own refresh rate — small records, no array data — and read trends and waves on
+demand for the one bed they show (:meth:`WardState.trend`, :meth:`WardState.waveform`),
+which return copies. Every read is computed against one clock reading given by the caller,
+and it is here — in one place — that a value or a wave is judged live or stale: a view must
+never decide freshness on its own.
+
+Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
+(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB) and :data:`MAX_WAVES_PER_BED` waves
+(64 s at their own rate, at most 1 kHz: 256 kB each) — under 4 MB of arrays in the worst
+case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
+not dropped silently: it is logged once and listed in the bed's ``notes``, which the bed
+screen shows.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from gateway.clock import NS_PER_S
 from gateway.domain import (
@@ -22,10 +38,30 @@ from gateway.domain import (
     Fault,
     Location,
     ObservationStatus,
+    ReceivedMessage,
+    WaveformChunk,
 )
+from gateway.routing import peer_host
+from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope
+from gateway.waveforms import WaveBuffer
+
+if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
+    from gateway.alarms import AlarmSnapshot
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STALE_TIMEOUT_S = 10.0
 DEFAULT_LOST_AFTER_S = 60.0
+WAVE_STALE_S = 3.0
+"""A wave whose last chunk came longer ago than this (or than the stale timeout, if
+shorter) is stale: a still trace must not pass for a live one for ten seconds."""
+MAX_TRENDS_PER_BED = 48
+MAX_WAVES_PER_BED = 8
+RATE_WINDOW_S = 10
+"""Message rates are counted over a sliding window of this many seconds."""
+
+WaveKey = tuple[int, str]
+"""A wave of a bed: its MDC code and channel (OBX-4), or (0, the sender's own code)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +85,70 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceLink(DeviceStatus):
+    """A device of a bed as the screens list it: its link, and how much it is saying."""
+
+    messages: int
+    """Reports received from it since start."""
+    rate_per_s: float
+    """Reports per second over the last :data:`RATE_WINDOW_S` seconds (0 when silent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaveInfo:
+    """A wave a bed has (no samples: those are read with :meth:`WardState.waveform`)."""
+
+    key: WaveKey
+    label: str
+    unit: str
+    sample_rate_hz: float
+    age_s: float
+    """Seconds since its last chunk was received."""
+    stale: bool
+
+    @property
+    def code(self) -> int:
+        return self.key[0]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WaveWindow:
+    """The newest seconds of one wave, oldest sample first; NaN where samples are missing.
+
+    ``end_ns`` is the device time just after the newest sample; ``age_s`` and ``stale``
+    are judged by receive time, as for readings.
+    """
+
+    key: WaveKey
+    label: str
+    unit: str
+    sample_rate_hz: float
+    samples: npt.NDArray[np.float32]
+    end_ns: int
+    age_s: float
+    stale: bool
+
+    @property
+    def code(self) -> int:
+        return self.key[0]
+
+
+@dataclass(frozen=True, slots=True)
 class BedSnapshot:
     bed: BedId
     label: str
     patient_id: str
     readings: Mapping[int, Reading]
-    devices: tuple[DeviceStatus, ...]
+    devices: tuple[DeviceLink, ...]
     connectivity: Connectivity
     """CONNECTED while some device of the bed spoke within the stale timeout, STALE past
     it, LOST past ``lost_after_s`` or when no device ever spoke."""
     silent_s: float | None
     """Seconds since any device of this bed last spoke; None if none ever has."""
+    waves: tuple[WaveInfo, ...] = ()
+    """The waves this bed has, in the order they first arrived."""
+    notes: tuple[str, ...] = ()
+    """What the ward could not keep for this bed (a trend or wave past its cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +161,21 @@ class UnassignedDevice:
     location: Location | None
     last_seen_ns: int
     reports: int
+    patient_id: str = ""
+    rate_per_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRejects:
+    """Messages refused from one address (answered AR/CR): what a biomed looks at first."""
+
+    transport: str
+    host: str
+    rejected: int
+    last_reason: str
+    last_time_ns: int
+    last_peer: str
+    """The full peer (``host:port``) of the last rejected message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +188,14 @@ class WardSnapshot:
     """The most recent faults (bad messages, refused peers, lost links), oldest first."""
     fault_count: int = 0
     """Every fault since start, including those no longer in ``faults``."""
+    rejects: tuple[PeerRejects, ...] = ()
+    """Rejected messages per sending address, in the order the addresses first failed."""
+    recording_failed: str | None = None
+    """Why the journal cannot store what arrives (shown as RECORDING FAILED, devices get
+    negative ACKs); None while recording works. Set by the hub, not by the ward."""
+    alarms: AlarmSnapshot | None = None
+    """Every alarm shown and the state of the sound, at ``time_ns``; None when no alarm
+    engine is attached (a bare ward state). Set by the hub, not by the ward."""
 
     @property
     def beds_live(self) -> int:
@@ -96,6 +208,41 @@ class WardSnapshot:
     @property
     def beds_lost(self) -> int:
         return sum(1 for b in self.beds if b.connectivity is Connectivity.LOST)
+
+    def bed(self, bed: BedId) -> BedSnapshot | None:
+        return next((b for b in self.beds if b.bed == bed), None)
+
+
+class _Rate:
+    """Messages per second over a sliding window, from two fixed windows' counts (cheap to
+    update: one integer division per message)."""
+
+    __slots__ = ("current", "previous", "total", "window")
+
+    def __init__(self) -> None:
+        self.window = -1
+        self.current = 0
+        self.previous = 0
+        self.total = 0
+
+    def tick(self, now_ns: int) -> None:
+        window = now_ns // (RATE_WINDOW_S * NS_PER_S)
+        if window > self.window:
+            self.previous = self.current if window == self.window + 1 else 0
+            self.current = 0
+            self.window = window
+        self.current += 1
+        self.total += 1
+
+    def per_s(self, now_ns: int) -> float:
+        width = RATE_WINDOW_S * NS_PER_S
+        window, into = divmod(now_ns, width)
+        remaining = 1.0 - into / width
+        if window == self.window:
+            return (self.previous * remaining + self.current) / RATE_WINDOW_S
+        if window == self.window + 1:
+            return self.current * remaining / RATE_WINDOW_S
+        return 0.0 if window > self.window else self.current / RATE_WINDOW_S
 
 
 @dataclass(slots=True)
@@ -115,6 +262,7 @@ class _Link:
     transport: str
     peer: str
     last_seen_ns: int
+    rate: _Rate = field(default_factory=_Rate)
 
 
 @dataclass(slots=True)
@@ -125,6 +273,9 @@ class _Bed:
     patient_id: str = ""
     latest: dict[int, _Latest] = field(default_factory=dict)
     links: dict[DeviceId, _Link] = field(default_factory=dict)
+    trends: dict[int, TrendBuffer] = field(default_factory=dict)
+    waves: dict[WaveKey, WaveBuffer] = field(default_factory=dict)
+    notes: dict[str, None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -135,10 +286,25 @@ class _Stray:
     location: Location | None
     last_seen_ns: int
     reports: int = 0
+    patient_id: str = ""
+    rate: _Rate = field(default_factory=_Rate)
+
+
+@dataclass(slots=True)
+class _Rejects:
+    transport: str
+    host: str
+    rejected: int = 0
+    last_reason: str = ""
+    last_time_ns: int = 0
+    last_peer: str = ""
+
+
+_INVALID = ObservationStatus.INVALID
 
 
 class WardState:
-    """Beds, their latest readings and device links; unassigned senders."""
+    """Beds, their latest readings, trends and waves, device links; unassigned senders."""
 
     def __init__(
         self,
@@ -147,8 +313,10 @@ class WardState:
     ) -> None:
         self.stale_timeout_s = stale_timeout_s
         self.lost_after_s = max(lost_after_s, stale_timeout_s)
+        self.wave_stale_s = min(stale_timeout_s, WAVE_STALE_S)
         self._beds: dict[BedId, _Bed] = {}
         self._strays: dict[DeviceId, _Stray] = {}
+        self._rejects: dict[tuple[str, str], _Rejects] = {}
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
@@ -164,23 +332,43 @@ class WardState:
         now = report.receive_time_ns
         link = state.links.get(report.device)
         if link is None:
-            state.links[report.device] = _Link(report.device, report.transport, report.peer, now)
+            link = state.links[report.device] = _Link(
+                report.device, report.transport, report.peer, now
+            )
         else:
             link.transport, link.peer, link.last_seen_ns = report.transport, report.peer, now
+        link.rate.tick(now)
         if report.patient_id:
             state.patient_id = report.patient_id
         latest = state.latest
+        trends = state.trends
         for obs in report.observations:
-            if obs.code == 0:
+            code = obs.code
+            if code == 0:
                 continue  # a local code: journaled with the report, not a tile parameter
-            entry = latest.get(obs.code)
+            value = obs.value
+            measured = obs.time_ns
+            entry = latest.get(code)
             if entry is None:
-                latest[obs.code] = _Latest(
-                    obs.code, obs.label, obs.value, obs.unit, obs.status, obs.time_ns, now
-                )
+                latest[code] = _Latest(code, obs.label, value, obs.unit, obs.status, measured, now)
+                new = True
             else:
-                entry.value, entry.unit, entry.status = obs.value, obs.unit, obs.status
-                entry.measured_ns, entry.received_ns = obs.time_ns, now
+                # A value re-sent with the same measurement time (NIBP between cuff cycles)
+                # is one measurement: it goes into the trend once.
+                new = measured != entry.measured_ns
+                entry.value, entry.unit, entry.status = value, obs.unit, obs.status
+                entry.measured_ns, entry.received_ns = measured, now
+            if new and obs.status is not _INVALID and not isinstance(value, str):
+                trend = trends.get(code)
+                if trend is None:
+                    trend = self._new_trend(state, code, obs.label)
+                    if trend is None:
+                        continue
+                if math.isfinite(value):
+                    trend.add(value, now)
+        if report.waveforms:
+            for chunk in report.waveforms:
+                self._apply_wave(state, chunk, now)
 
     def note_unassigned(self, report: DeviceReport) -> None:
         stray = self._strays.get(report.device)
@@ -190,13 +378,27 @@ class WardState:
             )
         stray.transport, stray.peer = report.transport, report.peer
         stray.location = report.location or stray.location
+        stray.patient_id = report.patient_id or stray.patient_id
         stray.last_seen_ns = report.receive_time_ns
         stray.reports += 1
+        stray.rate.tick(report.receive_time_ns)
+
+    def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
+        """Count a message refused from ``message.peer`` (by address, whatever its port)."""
+        host = peer_host(message.peer)
+        entry = self._rejects.get((message.transport, host))
+        if entry is None:
+            entry = self._rejects[message.transport, host] = _Rejects(message.transport, host)
+        entry.rejected += 1
+        entry.last_reason = reason
+        entry.last_time_ns = message.receive_time_ns
+        entry.last_peer = message.peer
 
     def snapshot(
         self, now_ns: int, *, faults: tuple[Fault, ...] = (), fault_count: int = 0
     ) -> WardSnapshot:
         timeout, lost_after = self.stale_timeout_s, self.lost_after_s
+        wave_timeout = self.wave_stale_s
         beds = []
         for state in sorted(self._beds.values(), key=lambda b: b.order):
             readings = {}
@@ -213,17 +415,27 @@ class WardState:
                     age > timeout,
                 )
             devices = tuple(
-                DeviceStatus(
+                DeviceLink(
                     link.device,
                     _connectivity((now_ns - link.last_seen_ns) / NS_PER_S, timeout, lost_after),
                     link.last_seen_ns,
                     link.transport,
                     link.peer,
+                    link.rate.total,
+                    link.rate.per_s(now_ns),
                 )
                 for link in state.links.values()
             )
             last_seen = max((link.last_seen_ns for link in state.links.values()), default=None)
             silent = None if last_seen is None else (now_ns - last_seen) / NS_PER_S
+            waves = []
+            for key, wave in state.waves.items():
+                age = (now_ns - wave.received_ns) / NS_PER_S
+                waves.append(
+                    WaveInfo(
+                        key, wave.label, wave.unit, wave.sample_rate_hz, age, age > wave_timeout
+                    )
+                )
             beds.append(
                 BedSnapshot(
                     state.bed,
@@ -237,13 +449,96 @@ class WardState:
                         else _connectivity(silent, timeout, lost_after)
                     ),
                     silent,
+                    tuple(waves),
+                    tuple(state.notes),
                 )
             )
         strays = tuple(
-            UnassignedDevice(s.device, s.transport, s.peer, s.location, s.last_seen_ns, s.reports)
+            UnassignedDevice(
+                s.device,
+                s.transport,
+                s.peer,
+                s.location,
+                s.last_seen_ns,
+                s.reports,
+                s.patient_id,
+                s.rate.per_s(now_ns),
+            )
             for s in self._strays.values()
         )
-        return WardSnapshot(now_ns, timeout, tuple(beds), strays, faults, fault_count)
+        rejects = tuple(
+            PeerRejects(r.transport, r.host, r.rejected, r.last_reason, r.last_time_ns, r.last_peer)
+            for r in self._rejects.values()
+        )
+        return WardSnapshot(now_ns, timeout, tuple(beds), strays, faults, fault_count, rejects)
+
+    def trend(
+        self, bed: BedId, code: int, span_s: float, columns: int, now_ns: int
+    ) -> TrendEnvelope | None:
+        """The low/high envelope of one parameter of ``bed`` over the ``span_s`` seconds up
+        to ``now_ns``, one entry per column; None if the bed has no trend of it."""
+        state = self._beds.get(bed)
+        trend = None if state is None else state.trends.get(code)
+        return None if trend is None else trend.envelope(span_s, columns, now_ns)
+
+    def waveform(self, bed: BedId, key: WaveKey, seconds: float, now_ns: int) -> WaveWindow | None:
+        """The newest ``seconds`` of one wave of ``bed``, judged fresh or stale at
+        ``now_ns``; None if the bed has no such wave."""
+        state = self._beds.get(bed)
+        wave = None if state is None else state.waves.get(key)
+        if wave is None or wave.end_ns is None:
+            return None
+        age = (now_ns - wave.received_ns) / NS_PER_S
+        return WaveWindow(
+            key,
+            wave.label,
+            wave.unit,
+            wave.sample_rate_hz,
+            wave.window(seconds),
+            wave.end_ns,
+            age,
+            age > self.wave_stale_s,
+        )
+
+    def memory_bytes(self, bed: BedId) -> int:
+        """Bytes held in numpy buffers for ``bed`` (trends and waves)."""
+        state = self._beds[bed]
+        return BYTES_PER_TREND * len(state.trends) + sum(w.nbytes for w in state.waves.values())
+
+    def _new_trend(self, state: _Bed, code: int, label: str) -> TrendBuffer | None:
+        if len(state.trends) >= MAX_TRENDS_PER_BED:
+            self._note(state, f"no trend kept for {label or code}: {MAX_TRENDS_PER_BED} per bed")
+            return None
+        trend = state.trends[code] = TrendBuffer(code)
+        return trend
+
+    def _apply_wave(self, state: _Bed, chunk: WaveformChunk, now: int) -> None:
+        if chunk.code:
+            key: WaveKey = (chunk.code, chunk.sub_id)
+        elif chunk.source_code:
+            key = (0, f"{chunk.source_code} {chunk.sub_id}".rstrip())
+        else:
+            self._note(state, f"wave {chunk.label or '?'} has no code: not shown")
+            return
+        wave = state.waves.get(key)
+        if wave is None or wave.sample_rate_hz != chunk.sample_rate_hz:
+            if wave is None and len(state.waves) >= MAX_WAVES_PER_BED:
+                self._note(
+                    state, f"wave {chunk.label or key} not kept: {MAX_WAVES_PER_BED} per bed"
+                )
+                return
+            try:
+                wave = WaveBuffer(chunk.code, chunk.label, chunk.unit, chunk.sample_rate_hz)
+            except ValueError as error:
+                self._note(state, f"wave {chunk.label or key} not kept: {error}")
+                return
+            state.waves[key] = wave
+        wave.add(chunk, now)
+
+    def _note(self, state: _Bed, text: str) -> None:
+        if text not in state.notes:
+            state.notes[text] = None
+            log.warning("bed %s: %s", state.label, text)
 
 
 def _connectivity(silent_s: float, timeout_s: float, lost_after_s: float) -> Connectivity:

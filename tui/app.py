@@ -1,9 +1,20 @@
 """The ward dashboard application: every bed on one screen, refreshed on a timer.
 
 The app is given a function that returns a :class:`gateway.ward.WardSnapshot` and calls it
-``refresh_hz`` times a second; the widgets are bound to the result. It must not do more:
-no adapter, journal or ward state is reachable from here, so a flood of messages or a
-stalled device can never slow the screen down, and the screen can never disturb the ingest.
+``refresh_hz`` times a second; the screen on top of the stack is bound to the result. It
+may be given a :class:`~tui.view.TraceSource` for the trends and waves of the beds it
+shows. It must not do more: no adapter or journal is reachable from here, so a flood of
+messages or a stalled device can never slow the screen down, and the screen can never
+disturb the ingest.
+
+Screens: the ward (:mod:`tui.ward_screen`), a bed (:mod:`tui.bed_screen`, Enter), the
+devices (:mod:`tui.devices_screen`, ``d``), the ward's alarm history
+(:mod:`tui.alarms_screen`, ``A``) and the keys (:mod:`tui.help_screen`, ``?``).
+
+Given an :class:`~tui.view.AlarmDesk` (the gateway's alarm engine), the app asks once who
+is at the screen, pauses the sound with ``p`` (everywhere), lets the ward and bed screens
+acknowledge with ``a``, and pulls a snapshot at once when a new alarm is raised — the
+alarm does not wait for the next refresh. Without one (tests, replay) those keys are hidden.
 """
 
 from __future__ import annotations
@@ -12,59 +23,154 @@ import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import var
-from textual.widgets import Footer
+from textual.screen import Screen
 
 from gateway.ward import WardSnapshot
-from tui.widgets import BedGrid, FaultBar, WardHeader
+from tui.alarms_screen import AlarmHistoryScreen, OperatorScreen
+from tui.bed_screen import BedScreen
+from tui.devices_screen import DevicesScreen
+from tui.help_screen import HelpScreen
+from tui.view import AlarmDesk, Dashboard, TraceSource, WardView
+from tui.ward_screen import WardScreen
 
 
 class WardApp(App[None]):
     """Every bed of the ward as a tile, under a header with the clock and bed counts.
 
     ``snapshot`` must be cheap and must not block (``lambda: ward.snapshot(clock.now_ns())``);
-    ``markers`` are shown as badges in the header (``DEMO``, ``REPLAY``); ``columns`` fixes
-    the number of tiles per row (0: as many as the width allows).
+    ``traces`` gives the bed screen its trends and waves and the tiles their wave strips
+    (the gateway passes its :class:`~gateway.ward.WardState`); ``markers`` are shown as
+    badges in the header (``DEMO``, ``REPLAY``, ``MUTED``, ``AUDIO OFF``); ``columns``
+    fixes the number of tiles per row (0: as many as the width allows); ``wave_hz`` is the
+    bed screen's wave refresh rate; ``alarms`` is where alarms are acknowledged and the
+    sound paused, and ``ask_operator`` whether to ask who is at the screen when it starts.
     """
 
+    ENABLE_COMMAND_PALETTE = False  # every key the dashboard has is in its help screen
+
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "devices", "Devices"),
+        Binding("p", "pause_audio", "Audio pause", tooltip="Pause the alarm sound for 2 min"),
+        Binding("A", "alarm_history", "Alarm history", tooltip="Alarm history of the ward"),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     ward: var[WardSnapshot | None] = var(None, always_update=True)
-    """The latest snapshot; the header and the grid are bound to it."""
+    """The latest snapshot; the screen on top gets it too."""
 
     def __init__(
         self,
         snapshot: Callable[[], WardSnapshot],
         *,
+        traces: TraceSource | None = None,
         title: str = "ICU",
         markers: Sequence[str] = (),
         refresh_hz: float = 4.0,
+        wave_hz: float = 10.0,
         columns: int = 0,
+        alarms: AlarmDesk | None = None,
+        ask_operator: bool = True,
     ) -> None:
-        if not (math.isfinite(refresh_hz) and refresh_hz > 0):
-            raise ValueError(f"refresh_hz must be a positive number, not {refresh_hz!r}")
+        for name, rate in (("refresh_hz", refresh_hz), ("wave_hz", wave_hz)):
+            if not (math.isfinite(rate) and rate > 0):
+                raise ValueError(f"{name} must be a positive number, not {rate!r}")
         super().__init__()
         self._snapshot = snapshot
-        self._markers = tuple(markers)
         self._period_s = 1.0 / refresh_hz
-        self._columns = columns
         self.title = title
+        self.dashboard = Dashboard(title, tuple(markers), columns, traces, wave_hz, alarms)
+        self._ask_operator = ask_operator and alarms is not None
+        self._woken = False
 
-    def compose(self) -> ComposeResult:
-        yield WardHeader(markers=self._markers).data_bind(WardApp.ward, ward_name=WardApp.title)
-        yield BedGrid(fixed_columns=self._columns).data_bind(WardApp.ward)
-        yield FaultBar().data_bind(WardApp.ward)
-        yield Footer()
+    def get_default_screen(self) -> Screen[None]:
+        return WardScreen(self.dashboard)
 
     def on_mount(self) -> None:
         self.pull_snapshot()
         self.set_interval(self._period_s, self.pull_snapshot)
+        desk = self.dashboard.alarms
+        if desk is not None:
+            desk.on_new_alarm = self._wake
+            if self._ask_operator:
+                self.push_screen(OperatorScreen(), callback=self._signed_in)
+
+    def on_unmount(self) -> None:
+        desk = self.dashboard.alarms
+        if desk is not None and desk.on_new_alarm == self._wake:
+            desk.on_new_alarm = None
+
+    def _signed_in(self, name: str | None) -> None:
+        desk = self.dashboard.alarms
+        if desk is not None:
+            desk.sign_in(name or "")
+
+    def _wake(self) -> None:
+        """A new alarm: show it now (called on the ingest path, so only scheduled here)."""
+        if not self._woken:
+            self._woken = True
+            self.call_later(self._pull_woken)
+
+    def _pull_woken(self) -> None:
+        """Only the alarms of a fresh snapshot go on screen now: a full tick (values, waves
+        of every bed) costs ten times more, and alarms can come many a second."""
+        self._woken = False
+        snapshot = self._snapshot()
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, WardView):
+                screen.show_alarms(snapshot)
+                break
 
     def pull_snapshot(self) -> None:
-        """Take a snapshot and hand it to the widgets (the timer's callback)."""
-        self.ward = self._snapshot()
+        """Take a snapshot and hand it to the screen on top (the timer's callback).
+
+        Under a modal screen (help), the screen beneath is the one that stays live.
+        """
+        self.ward = snapshot = self._snapshot()
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, WardView):
+                screen.ward = snapshot
+                break
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # No alarm engine here: the keys are hidden, not silently dead.
+        return action not in ("pause_audio", "alarm_history") or self.dashboard.alarms is not None
+
+    def action_pause_audio(self) -> None:
+        desk = self.dashboard.alarms
+        if desk is not None:
+            paused = desk.pause_audio()
+            self.pull_snapshot()  # the countdown shows now
+            self.notify("Alarm sound paused" if paused else "Alarm sound on", timeout=2)
+
+    def action_alarm_history(self) -> None:
+        if isinstance(self.screen, AlarmHistoryScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(AlarmHistoryScreen(self.dashboard))
+
+    def action_devices(self) -> None:
+        if isinstance(self.screen, DevicesScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(DevicesScreen(self.dashboard))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(
+            HelpScreen(
+                (
+                    ("Everywhere", WardApp),
+                    ("Ward", WardScreen),
+                    ("Bed", BedScreen),
+                    ("Devices", DevicesScreen),
+                    ("Alarm history", AlarmHistoryScreen),
+                )
+            )
+        )

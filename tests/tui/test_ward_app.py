@@ -1,103 +1,59 @@
-"""The ward dashboard, driven through Textual's pilot over a real WardState and ManualClock.
+"""The ward screen, driven through Textual's pilot over a real WardState and ManualClock.
 
 What is checked is what the screen shows: each tile is rendered to text (border and title
-included) the way the compositor would draw it.
+included) the way the compositor would draw it, and the big digits are read back glyph by
+glyph.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 from rich.style import Style
-from textual.geometry import Region
-from textual.pilot import Pilot
+from ward_rig import (
+    HR,
+    LOST_S,
+    SPO2,
+    STALE_S,
+    TEMP,
+    TEST_HZ,
+    Rig,
+    screen_text,
+    wait_for,
+)
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import (
     BedId,
     DeviceId,
     DeviceReport,
-    Observation,
     ObservationStatus,
     ReceivedMessage,
 )
 from gateway.ward import WardSnapshot, WardState
 from tui import vitals
 from tui.app import WardApp
-from tui.widgets import BedGrid, BedTile, WardHeader
+from tui.widgets import BedGrid, BedTile, FaultBar, WardHeader
 
-STALE_S = 10.0
-LOST_S = 60.0
-TEST_HZ = 20.0  # a fast timer keeps the waits short; the behaviour is the same at 4 Hz
-
-VALID = ObservationStatus.VALID
-HR, SPO2, RR, TEMP = 147842, 150456, 151562, 150344
-NIBP_SYS, NIBP_DIA, NIBP_MEAN = 150021, 150022, 150023
-
-
-class Rig:
-    """A ward with configured beds, a hand-driven clock, and the app's snapshot function."""
-
-    def __init__(self, *labels: str) -> None:
-        self.clock = ManualClock()
-        self.ward = WardState(stale_timeout_s=STALE_S, lost_after_s=LOST_S)
-        self.beds = [BedId(f"icu-{n}") for n in range(1, len(labels) + 1)]
-        for bed, label in zip(self.beds, labels, strict=True):
-            self.ward.add_bed(bed, label)
-
-    def send(
-        self,
-        index: int,
-        *values: tuple[int, float],
-        status: ObservationStatus = VALID,
-        measured_ago_s: float = 0.0,
-        patient_id: str = "",
-    ) -> None:
-        """One report from bed ``index``'s monitor, received now."""
-        device = DeviceId(f"EUI-64:{index:016x}", f"monitor {index}")
-        now = self.clock.now_ns()
-        units = {HR: "/min", SPO2: "%", RR: "/min", TEMP: "°C"}
-        observations = tuple(
-            Observation(
-                device,
-                code,
-                str(code),
-                value,
-                units.get(code, "mmHg"),
-                status,
-                receive_time_ns=now,
-                device_time_ns=now - round(measured_ago_s * NS_PER_S),
-            )
-            for code, value in values
-        )
-        report = DeviceReport(
-            device, "tcp", "10.1.0.1", now, patient_id=patient_id, observations=observations
-        )
-        self.ward.apply(self.beds[index], report)
-
-    def send_vitals(self, index: int, hr: float = 72, patient_id: str = "") -> None:
-        self.send(index, (HR, hr), (SPO2, 97), (RR, 16), (TEMP, 36.75), patient_id=patient_id)
-        self.send(index, (NIBP_SYS, 117), (NIBP_DIA, 82), (NIBP_MEAN, 90), measured_ago_s=720)
-
-    def snapshot(self) -> WardSnapshot:
-        return self.ward.snapshot(self.clock.now_ns())
-
-    def app(self, title: str = "ICU", markers: tuple[str, ...] = ()) -> WardApp:
-        return WardApp(self.snapshot, title=title, markers=markers, refresh_hz=TEST_HZ)
+GLYPHS = {rows: char for char, rows in vitals.BIG_GLYPHS.items() if len(rows[0]) == 3}
 
 
 def tiles(app: WardApp) -> list[BedTile]:
-    return list(app.query_one(BedGrid).tiles)
+    return list(app.screen.query_one(BedGrid).tiles)
 
 
 def drawn(tile: BedTile) -> str:
-    """The tile as drawn on screen, border and title included."""
-    size = tile.region.size
-    return "\n".join(strip.text for strip in tile.render_lines(Region(0, 0, *size)))
+    """The tile as the compositor draws it on screen, border and title included."""
+    region = tile.region
+    lines = screen_text(tile.app).splitlines()[region.y : region.bottom]
+    return "\n".join(line[region.x : region.right] for line in lines)
+
+
+def face_lines(tile: BedTile) -> list[str]:
+    return tile.face.plain.split("\n")
 
 
 def face_line(tile: BedTile, starts_with: str) -> str:
@@ -106,19 +62,33 @@ def face_line(tile: BedTile, starts_with: str) -> str:
     return next(line for line in inside if line.startswith(starts_with))
 
 
-def styles_on(tile: BedTile, starts_with: str) -> list[Style]:
-    """The Rich styles used on the face line that starts with ``starts_with``."""
-    line = next(line for line in tile.face.split("\n") if line.plain.startswith(starts_with))
-    return [s if isinstance(s, Style) else Style.parse(s) for s in (x.style for x in line.spans)]
+def big_values(tile: BedTile) -> tuple[str, str]:
+    """HR and SpO2 as the big digits show them, read back glyph by glyph."""
+    lines = face_lines(tile)
+    rows = lines[2:5]
+    half = tile.content_size.width // 2
+    values = []
+    for start, stop in ((0, half), (half, tile.content_size.width)):
+        part = [row[start:stop].ljust(stop - start) for row in rows]
+        field = stop - start - 2
+        text = ""
+        for end in range(field, 2, -3):
+            triple = tuple(row[end - 3 : end] for row in part)
+            if all(not cells.strip() for cells in triple):
+                break
+            text = GLYPHS[triple] + text  # type: ignore[index]
+        values.append(text)
+    return values[0], values[1]
 
 
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run (timer ticks, repaints) until ``condition`` holds, at most 5 s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5.0
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
+def big_styles(tile: BedTile) -> set[Style]:
+    """The styles used on the big-digit lines."""
+    lines = tile.face.split("\n")
+    return {
+        span.style if isinstance(span.style, Style) else Style.parse(span.style)
+        for line in lines[2:5]
+        for span in line.spans
+    }
 
 
 async def test_every_bed_shows_its_label_and_vitals_with_units() -> None:
@@ -135,14 +105,14 @@ async def test_every_bed_shows_its_label_and_vitals_with_units() -> None:
         assert "Bed 2" in drawn(second)
         assert "Bed 3" in drawn(third)
         for tile, hr in ((first, "72"), (second, "101"), (third, "58")):
-            assert face_line(tile, "HR").split() == ["HR", hr, "/min"]
-            assert face_line(tile, "SpO2").split() == ["SpO2", "97", "%"]
+            assert face_line(tile, "HR").split() == ["HR", "/min", "SpO2", "%"]
+            assert big_values(tile) == (hr, "97")
             assert face_line(tile, "NIBP").split() == ["NIBP", "117/82", "(90)", "mmHg", "12m"]
-            assert face_line(tile, "RR").split() == ["RR", "16", "/min"]
-            assert face_line(tile, "Temp").split() == ["Temp", "36.8", "°C"]  # 1 decimal
+            assert face_line(tile, "RR").split() == ["RR", "16", "Temp", "36.8"]  # 1 decimal
             assert "NO DATA" not in drawn(tile)
-        assert styles_on(first, "HR")[1] == Style.parse(f"bold {vitals.HEART_RATE.colour}")
-        header = app.query_one(WardHeader).line.plain
+        assert Style.parse(f"bold {vitals.HEART_RATE.colour}") in big_styles(first)
+        assert Style.parse(f"bold {vitals.SPO2.colour}") in big_styles(first)
+        header = app.screen.query_one(WardHeader).line.plain
         clock = time.strftime("%H:%M:%S", time.localtime(rig.clock.now_ns() // NS_PER_S))
         assert "ICU Nord" in header
         assert "DEMO" in header
@@ -159,33 +129,64 @@ async def test_a_silent_bed_shows_no_data_and_its_values_greyed_with_their_age()
         await wait_for(pilot, lambda: len(tiles(app)) == 2, "two tiles")
         await pilot.pause()
         tile = tiles(app)[0]
-        assert face_line(tile, "HR").split() == ["HR", "72", "/min"]
+        assert big_values(tile) == ("72", "97")
         hr_colour = Style.parse(vitals.HEART_RATE.colour).color
-        assert hr_colour in {style.color for style in styles_on(tile, "HR")}
+        assert hr_colour in {style.color for style in big_styles(tile)}
 
         rig.clock.advance(STALE_S + 5)
         rig.send_vitals(1)  # the other bed keeps talking
         await wait_for(pilot, lambda: "NO DATA" in drawn(tile), "NO DATA on the silent bed")
 
         assert "NO DATA 00:15" in drawn(tile)
-        assert face_line(tile, "HR").split() == ["HR", "72", "/min", "?15s"]
-        assert face_line(tile, "SpO2").split() == ["SpO2", "97", "%", "?15s"]
+        # with its unit when there is room, without when there is not: never without its age
+        assert [w for w in face_line(tile, "HR").split() if w not in ("/min", "%")] == [
+            "HR",
+            "?15s",
+            "SpO2",
+            "?15s",
+        ]
+        assert big_values(tile) == ("72", "97")  # the numbers stay, greyed
+        assert face_line(tile, "RR").split() == ["RR", "16?15s", "Temp", "36.8?15s"]
         # the cuff value is as old as its measurement, not as its last re-send
         assert face_line(tile, "NIBP").split()[-1] == "?12m"
-        assert hr_colour not in {style.color for style in styles_on(tile, "HR")}
-        assert not any(style.bold for style in styles_on(tile, "HR")[:2])
+        assert hr_colour not in {style.color for style in big_styles(tile)}
+        assert not any(style.bold for style in big_styles(tile))
         assert tile.has_class("-stale")
         other = tiles(app)[1]
         assert "NO DATA" not in drawn(other)
         assert "?" not in face_line(other, "HR")
-        header = app.query_one(WardHeader).line.plain
+        header = app.screen.query_one(WardHeader).line.plain
         assert "live 1 · stale 1 · lost 0" in header
 
         rig.clock.advance(LOST_S)
         await wait_for(pilot, lambda: "NO DATA 01:15" in drawn(tile), "NO DATA 01:15")
         assert tile.has_class("-lost")
         assert not tile.has_class("-stale")
-        assert face_line(tile, "HR").split() == ["HR", "72", "/min", "?1m"]
+        assert [w for w in face_line(tile, "HR").split() if w not in ("/min", "%")] == [
+            "HR",
+            "?1m",
+            "SpO2",
+            "?1m",
+        ]
+
+
+async def test_compact_tiles_keep_every_stale_and_no_data_cue() -> None:
+    rig = Rig.of(8)
+    for index in range(8):
+        rig.send_vitals(index)
+    rig.clock.advance(STALE_S + 5)
+    for index in range(1, 8):
+        rig.send_vitals(index)
+    app = rig.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(tiles(app)) == 8, "eight tiles")
+        grid = app.screen.query_one(BedGrid)
+        await wait_for(pilot, lambda: grid.variant is vitals.Variant.COMPACT, "compact tiles")
+        tile = tiles(app)[0]
+        await wait_for(pilot, lambda: "NO DATA 00:15" in drawn(tile), "NO DATA")
+        assert face_line(tile, "HR").split() == ["HR", "72?15s", "SpO2", "97?15s"]
+        assert face_line(tile, "NIBP").split()[-1] == "?12m"
+        assert face_line(tiles(app)[1], "HR").split() == ["HR", "72", "SpO2", "97"]
 
 
 async def test_a_bed_that_never_spoke_shows_no_data_without_a_time() -> None:
@@ -197,54 +198,68 @@ async def test_a_bed_that_never_spoke_shows_no_data_without_a_time() -> None:
         await pilot.pause()
         tile = tiles(app)[1]
         assert "NO DATA --:--" in drawn(tile)
-        assert face_line(tile, "HR").split() == ["HR", "--", "/min"]
+        assert big_values(tile) == ("--", "--")
         assert face_line(tile, "NIBP").split() == ["NIBP", "--/--", "(--)", "mmHg"]
+        assert face_line(tile, "RR").split() == ["RR", "--", "Temp", "--"]
         assert tile.has_class("-lost")
-        assert "live 1 · stale 0 · lost 1" in app.query_one(WardHeader).line.plain
+        assert "live 1 · stale 0 · lost 1" in app.screen.query_one(WardHeader).line.plain
 
 
 async def test_an_invalid_value_is_hidden_and_marked() -> None:
     rig = Rig("Bed 1")
     rig.send(0, (HR, 250), status=ObservationStatus.INVALID)
     rig.send(0, (SPO2, 88), status=ObservationStatus.QUESTIONABLE)
+    rig.send(0, (TEMP, 45.5), status=ObservationStatus.INVALID)
     app = rig.app()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(tiles(app)) == 1, "a tile")
         await pilot.pause()
         tile = tiles(app)[0]
-        assert face_line(tile, "HR").split() == ["HR", "***", "/min", "INV"]
+        assert face_line(tile, "HR").split() == ["HR", "/min", "INV", "SpO2", "%", "~"]
+        assert big_values(tile) == ("***", "88")
         assert "250" not in drawn(tile)
-        assert face_line(tile, "SpO2").split() == ["SpO2", "~88", "%"]
+        assert "45.5" not in drawn(tile)
+        assert "Temp ***INV" in face_line(tile, "RR")
 
 
-async def test_q_quits() -> None:
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_q_and_ctrl_c_quit(key: str) -> None:
     rig = Rig("Bed 1")
     app = rig.app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert app.return_code is None
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
         assert app.return_code == 0
 
 
-@pytest.mark.parametrize(("size", "expected"), [((120, 40), 4), ((80, 24), 2), ((40, 40), 1)])
+@pytest.mark.parametrize(
+    ("size", "expected", "variant"),
+    [
+        ((120, 40), 4, vitals.Variant.FULL),
+        ((80, 24), 3, vitals.Variant.COMPACT),
+        ((40, 40), 1, vitals.Variant.COMPACT),
+    ],
+)
 async def test_the_grid_has_as_many_columns_as_the_width_allows(
-    size: tuple[int, int], expected: int
+    size: tuple[int, int], expected: int, variant: vitals.Variant
 ) -> None:
-    rig = Rig(*[f"Bed {n}" for n in range(1, 9)])
+    rig = Rig.of(8)
     app = rig.app()
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(tiles(app)) == 8, "eight tiles")
         await pilot.pause()
         columns = {tile.region.x for tile in tiles(app)}
         assert len(columns) == expected, f"{size}: {sorted(columns)}"
-        assert app.query_one(BedGrid).columns == expected
+        grid = app.screen.query_one(BedGrid)
+        assert grid.columns == expected
+        assert grid.variant is variant
 
 
 async def test_configured_columns_override_the_width() -> None:
-    rig = Rig(*[f"Bed {n}" for n in range(1, 9)])
-    app = WardApp(rig.snapshot, refresh_hz=TEST_HZ, columns=2)
+    rig = Rig.of(8)
+    app = rig.app(columns=2)
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: len(tiles(app)) == 8, "eight tiles")
         await pilot.pause()
@@ -252,7 +267,7 @@ async def test_configured_columns_override_the_width() -> None:
 
 
 async def test_the_grid_follows_a_resize() -> None:
-    rig = Rig(*[f"Bed {n}" for n in range(1, 9)])
+    rig = Rig.of(8)
     app = rig.app()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(tiles(app)) == 8, "eight tiles")
@@ -269,15 +284,15 @@ async def test_a_tile_whose_text_did_not_change_is_not_redrawn() -> None:
         await wait_for(pilot, lambda: len(tiles(app)) == 2, "two tiles")
         await pilot.pause()
         first, second = tiles(app)
-        faces = first.face, second.face
-        header = app.query_one(WardHeader)
+        bodies = first.body.text, second.body.text
+        header = app.screen.query_one(WardHeader)
         shown = header.line
 
         rig.clock.advance(1.0)
         rig.send_vitals(1, hr=90)
         await wait_for(pilot, lambda: header.line != shown, "the header clock to move")
-        await wait_for(pilot, lambda: "90" in face_line(second, "HR"), "the new HR")
-        assert first.face is faces[0]  # same object: the equal face was never reassigned
+        await wait_for(pilot, lambda: big_values(second)[0] == "90", "the new HR")
+        assert first.body.text is bodies[0]  # same object: the equal text was never rebuilt
         assert tiles(app) == [first, second]
 
 
@@ -291,7 +306,7 @@ async def test_a_new_bed_gets_a_tile_and_the_others_are_kept() -> None:
         await wait_for(pilot, lambda: len(tiles(app)) == 3, "a third tile")
         await wait_for(pilot, lambda: "Bed 9" in drawn(tiles(app)[2]), "the new tile drawn")
         assert tiles(app)[:2] == before
-        assert len(app.query(BedTile)) == 3
+        assert len(app.screen.query(BedTile)) == 3
 
 
 async def test_tiles_follow_the_beds_order_and_a_removed_bed_loses_its_tile() -> None:
@@ -304,36 +319,50 @@ async def test_tiles_follow_the_beds_order_and_a_removed_bed_loses_its_tile() ->
         reshape.append(lambda snap: replace(snap, beds=snap.beds[::-1]))
         await wait_for(pilot, lambda: tiles(app)[0].bed_id == rig.beds[2], "the new order")
         await pilot.pause()
-        order = sorted(app.query(BedTile), key=lambda tile: (tile.region.y, tile.region.x))
+        order = sorted(app.screen.query(BedTile), key=lambda tile: (tile.region.y, tile.region.x))
         assert [tile.bed_id for tile in order] == rig.beds[::-1]
 
         reshape.append(lambda snap: replace(snap, beds=snap.beds[:1] + snap.beds[2:]))
-        await wait_for(pilot, lambda: len(app.query(BedTile)) == 2, "one tile removed")
+        await wait_for(pilot, lambda: len(app.screen.query(BedTile)) == 2, "one tile removed")
         assert [tile.bed_id for tile in tiles(app)] == [rig.beds[0], rig.beds[2]]
-        assert all("Bed 2" not in drawn(tile) for tile in app.query(BedTile))
+        assert all("Bed 2" not in drawn(tile) for tile in app.screen.query(BedTile))
 
 
 async def test_faults_and_unassigned_devices_are_on_screen() -> None:
     from gateway.hub import Hub
     from gateway.routing import Router
-    from tui.widgets import FaultBar
 
     clock = ManualClock()
     hub = Hub(WardState(), Router(auto_beds=False), clock)
     app = WardApp(hub.snapshot, refresh_hz=TEST_HZ)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert app.query_one(FaultBar).line.plain == ""
-        assert "unassigned" not in app.query_one(WardHeader).line.plain
+        bar = app.screen.query_one(FaultBar)
+        assert bar.line.plain == ""
+        assert "unassigned" not in app.screen.query_one(WardHeader).line.plain
         hub.fault("mllp 10.0.0.5:4001", "bad message rejected: no MSH segment")
         hub.fault("mllp 10.0.0.6:4001", "connection lost")
         device = DeviceId("EUI-64:00000000000000AA", "stray")
         received = ReceivedMessage(b"", "mllp", "10.0.0.7:1", clock.now_ns())
         await hub.submit(received, [DeviceReport(device, "mllp", "10.0.0.7:1", clock.now_ns())])
-        await wait_for(
-            pilot, lambda: "connection lost" in app.query_one(FaultBar).line.plain, "faults"
-        )
-        bar = app.query_one(FaultBar).line.plain
-        assert "faults 2" in bar
-        assert "mllp 10.0.0.6:4001: connection lost" in bar
-        assert "unassigned 1" in app.query_one(WardHeader).line.plain
+        await wait_for(pilot, lambda: "connection lost" in bar.line.plain, "faults")
+        assert "faults 2" in bar.line.plain
+        assert "mllp 10.0.0.6:4001: connection lost" in bar.line.plain
+        assert "unassigned 1" in app.screen.query_one(WardHeader).line.plain
+
+
+def test_the_header_tightens_to_fit_80_columns_and_keeps_a_slot_on_the_right() -> None:
+    from tui.widgets import header_line
+
+    rig = Rig.of(4)
+    rig.scenario(history_bed=None, seconds=95)
+    snapshot = rig.snapshot()
+    line = header_line("ICU Nord", ("DEMO", "NO ALARMS"), snapshot, width=80)
+    assert line.cell_len <= 80
+    assert line.plain.split()[-2:] == ["unassigned", "1"]
+    assert "live 1 stale 1 lost 2" in line.plain
+    wide = header_line("ICU Nord", ("DEMO",), snapshot, ("AUDIO PAUSED 1:45",), width=160)
+    assert 150 < wide.cell_len <= 160  # pushed to the right edge
+    assert wide.plain.rstrip().endswith("AUDIO PAUSED 1:45")
+    failed = header_line("ICU", (), replace(snapshot, recording_failed="disk full"), width=80)
+    assert failed.plain.startswith(" !!! RECORDING FAILED")

@@ -1,0 +1,194 @@
+"""What the devices screen lists, as plain records: pure functions of a snapshot.
+
+For each device bound to a bed, each unassigned sender, and each address that only ever
+sent rejected messages: how it is connected, how much it says, and what went wrong last.
+For an unassigned sender, a ``[[beds]]`` snippet that binds it to a new bed — valid as
+written (:func:`gateway.config.parse_config` accepts it) and ready to paste into the
+configuration file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Set
+from dataclasses import dataclass
+
+from gateway.clock import NS_PER_S
+from gateway.domain import Connectivity, Fault
+from gateway.routing import peer_host
+from gateway.ward import PeerRejects, UnassignedDevice, WardSnapshot
+from tui.vitals import format_age
+
+UNASSIGNED = "UNASSIGNED"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    device: str
+    """The device key (what binds it), or ``?`` for an address with no decodable message."""
+    label: str
+    bed: str
+    """The bed's label, :data:`UNASSIGNED`, or ``-``."""
+    bed_key: str
+    """The bed's id ('' when not bound), to open its bed screen."""
+    link: str
+    """``connected`` / ``stale`` / ``lost`` (bound devices), ``unassigned``, ``rejected``."""
+    transport: str
+    peer: str
+    last_message: str
+    """How long ago it last sent an accepted message: ``3s``, ``12m``; ``-`` if never."""
+    rate: str
+    """Messages per second, one decimal."""
+    messages: int
+    rejected: int
+    """Messages from its address answered with a reject (AR/CR)."""
+    last_error: str
+
+
+def _age(now_ns: int, then_ns: int) -> str:
+    return format_age((now_ns - then_ns) / NS_PER_S)
+
+
+def _last_error(
+    transport: str, peer: str, rejects: PeerRejects | None, faults: tuple[Fault, ...]
+) -> str:
+    """The newest of: the last reject from its address, a fault reported on its link."""
+    source = f"{transport} {peer}"
+    fault = next((f for f in reversed(faults) if f.source == source), None)
+    candidates = []
+    if fault is not None:
+        candidates.append((fault.time_ns, fault.text))
+    if rejects is not None and rejects.rejected:
+        candidates.append((rejects.last_time_ns, f"rejected: {rejects.last_reason}"))
+    return max(candidates)[1] if candidates else ""
+
+
+def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
+    """Every device of every bed (in bed order), then unassigned senders, then addresses
+    whose messages were all rejected."""
+    now = ward.time_ns
+    rejects = {(r.transport, r.host): r for r in ward.rejects}
+    seen_hosts: set[tuple[str, str]] = set()
+    rows = []
+    for bed in ward.beds:
+        for link in bed.devices:
+            host = (link.transport, peer_host(link.peer))
+            seen_hosts.add(host)
+            found = rejects.get(host)
+            rows.append(
+                DeviceRow(
+                    link.device.key,
+                    link.device.label,
+                    bed.label,
+                    bed.bed.key,
+                    link.connectivity.value,
+                    link.transport,
+                    link.peer,
+                    _age(now, link.last_seen_ns),
+                    f"{link.rate_per_s:.1f}",
+                    link.messages,
+                    found.rejected if found else 0,
+                    _last_error(link.transport, link.peer, found, ward.faults),
+                )
+            )
+    for stray in ward.unassigned:
+        host = (stray.transport, peer_host(stray.peer))
+        seen_hosts.add(host)
+        found = rejects.get(host)
+        rows.append(
+            DeviceRow(
+                stray.device.key,
+                stray.device.label,
+                UNASSIGNED,
+                "",
+                "unassigned",
+                stray.transport,
+                stray.peer,
+                _age(now, stray.last_seen_ns),
+                f"{stray.rate_per_s:.1f}",
+                stray.reports,
+                found.rejected if found else 0,
+                _last_error(stray.transport, stray.peer, found, ward.faults),
+            )
+        )
+    for key, found in rejects.items():
+        if key in seen_hosts:
+            continue
+        transport = key[0]
+        rows.append(
+            DeviceRow(
+                "?",
+                "(undecodable)",
+                "-",
+                "",
+                "rejected",
+                transport,
+                found.last_peer,
+                "-",
+                "0.0",
+                0,
+                found.rejected,
+                _last_error(transport, found.last_peer, found, ward.faults),
+            )
+        )
+    return rows
+
+
+def link_style(link: str) -> str:
+    return {
+        Connectivity.CONNECTED.value: "bold #5fff5f",
+        Connectivity.STALE.value: "bold black on yellow",
+        Connectivity.LOST.value: "bold white on red3",
+        "unassigned": "bold black on yellow",
+        "rejected": "bold white on red3",
+    }.get(link, "")
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are a subset of TOML's)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def suggested_bed_id(stray: UnassignedDevice, taken: Set[str]) -> str:
+    """A bed id from the device's location (``ICU^12^1`` → ``icu-12-1``) or its key,
+    made unique among ``taken``."""
+    source = stray.location.label if stray.location is not None else stray.device.key
+    base = re.sub(r"[^a-z0-9_.-]+", "-", source.lower()).strip("-.") or "bed"
+    candidate, number = base, 2
+    while candidate in taken:
+        candidate, number = f"{base}-{number}", number + 1
+    return candidate
+
+
+def bed_snippet(stray: UnassignedDevice, taken: Set[str] = frozenset()) -> str:
+    """A ``[[beds]]`` table binding ``stray`` to a new bed: its device key, and the
+    location it sends when it sends one."""
+    bed_id = suggested_bed_id(stray, taken)
+    if stray.location is not None:
+        label = stray.location.label
+    else:
+        label = stray.device.label or stray.device.key
+    lines = [
+        "[[beds]]",
+        f"id = {toml_string(bed_id)}",
+        f"label = {toml_string(label.strip() or bed_id)}",
+        f"devices = [{toml_string(stray.device.key)}]",
+    ]
+    if stray.location is not None and stray.location.raw.strip("^&~ "):
+        lines.append(f"locations = [{toml_string(stray.location.raw)}]")
+    return "\n".join(lines) + "\n"
+
+
+def identify(stray: UnassignedDevice, now_ns: int) -> list[tuple[str, str]]:
+    """The fields that tell an unassigned sender apart, as (name, value) pairs."""
+    fields = [
+        ("device", stray.device.key),
+        ("name", stray.device.label or "-"),
+        ("via", f"{stray.transport} {stray.peer}"),
+        ("location", stray.location.raw if stray.location is not None else "none sent"),
+        ("patient", stray.patient_id or "none sent"),
+        ("last seen", f"{_age(now_ns, stray.last_seen_ns)} ago"),
+        ("reports", f"{stray.reports} ({stray.rate_per_s:.1f}/s)"),
+    ]
+    return fields

@@ -1,0 +1,202 @@
+"""The devices screen, for biomedical engineers: every sender, how it is doing, and how to
+bind the ones no bed claims.
+
+A table of every device (bound, unassigned, or only ever rejected) with its transport,
+peer, bed, link, last message, message rate, rejected messages and last error; under it,
+each unassigned sender with the fields that identify it and a ``[[beds]]`` snippet to paste
+into the configuration (``c`` copies them all to the clipboard, through the terminal).
+
+Keys: Esc (or d) back; ↑ ↓ move in the table; Enter opens the bed of the device under the
+cursor; c copies the snippets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Static
+
+from gateway.domain import BedId
+from gateway.ward import WardSnapshot
+from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style
+from tui.view import Dashboard, WardView
+from tui.vitals import MISSING_STYLE
+from tui.widgets import FaultBar, WardHeader
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "Device",
+    "Name",
+    "Bed",
+    "Link",
+    "Last msg",
+    "Msg/s",
+    "Msgs",
+    "Rejected",
+    "Transport",
+    "Peer",
+    "Last error",
+)
+
+
+def row_cells(row: DeviceRow) -> tuple[str | Text, ...]:
+    rejected = Text(str(row.rejected), "bold white on red3" if row.rejected else "")
+    error = Text(row.last_error or "-", "bold" if row.last_error else MISSING_STYLE)
+    return (
+        row.device,
+        row.label or "-",
+        row.bed,
+        Text(f" {row.link} ", link_style(row.link)),
+        row.last_message,
+        row.rate,
+        str(row.messages),
+        rejected,
+        row.transport,
+        row.peer,
+        error,
+    )
+
+
+class DevicesScreen(WardView):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back to ward"),
+        Binding("d", "back", "Back to ward", show=False),
+        Binding("enter", "open_bed", "Device's bed", show=False),
+        Binding("c", "copy_snippets", "Copy snippets"),
+    ]
+
+    DEFAULT_CSS = """
+    DevicesScreen {
+        #devices-summary { height: 1; padding: 0 1; }
+        #device-table { height: auto; max-height: 55%; }
+        #unassigned { height: 1fr; border-top: solid $foreground 30%; padding: 0 1; }
+        .snippet { background: $boost; padding: 0 1; margin: 0 0 1 2; width: auto; }
+    }
+    """
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        super().__init__(dashboard)
+        self._rows: list[DeviceRow] = []
+        self._unassigned_shown: tuple[str, ...] | None = None
+        # Held, not queried: a snapshot may land while the screen is being taken down.
+        self.summary = Static(id="devices-summary")
+        self.table: DataTable[str | Text] = DataTable(
+            id="device-table", cursor_type="row", zebra_stripes=True
+        )
+        self.unassigned = VerticalScroll(id="unassigned")
+
+    def compose(self) -> ComposeResult:
+        yield WardHeader(self.dashboard.title, self.dashboard.markers).data_bind(WardView.ward)
+        yield self.summary
+        yield self.table
+        yield self.unassigned
+        yield FaultBar().data_bind(WardView.ward)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.add_columns(*COLUMNS)
+        self.table.focus()
+        super().on_mount()
+
+    def watch_ward(self, ward: WardSnapshot | None) -> None:
+        if ward is None or not self.ready:
+            return
+        rows = device_rows(ward)
+        bound = sum(1 for row in rows if row.bed_key)
+        summary = Text(no_wrap=True, overflow="ellipsis")
+        summary.append(f"{bound} devices on {len(ward.beds)} beds", "bold")
+        summary.append(f" · {len(ward.unassigned)} unassigned", "bold" if ward.unassigned else "")
+        refused = sum(r.rejected for r in ward.rejects)
+        summary.append(f" · {refused} messages rejected", "bold" if refused else "")
+        self.summary.update(summary)
+        if rows != self._rows:
+            self._fill_table(rows)
+        self._show_unassigned(ward)
+
+    def _fill_table(self, rows: list[DeviceRow]) -> None:
+        table = self.table
+        cursor = table.cursor_row
+        table.clear()
+        for index, row in enumerate(rows):
+            table.add_row(*row_cells(row), key=str(index))
+        self._rows = rows
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+
+    def _show_unassigned(self, ward: WardSnapshot) -> None:
+        box = self.unassigned
+        taken = {bed.bed.key for bed in ward.beds}
+        blocks: list[tuple[str, str]] = []
+        for stray in ward.unassigned:
+            fields = "   ".join(f"{name}: {value}" for name, value in identify(stray, ward.time_ns))
+            blocks.append((fields, bed_snippet(stray, taken)))
+            taken.add(bed_snippet(stray, taken).split('"')[1])
+        shown = tuple(fields + snippet for fields, snippet in blocks)
+        if shown == self._unassigned_shown:
+            return
+        self._unassigned_shown = shown
+        box.remove_children()
+        if not blocks:
+            box.mount(
+                Static(Text("No unassigned device: every sender belongs to a bed.", MISSING_STYLE))
+            )
+            return
+        widgets: list[Static] = [
+            Static(
+                Text(
+                    "Unassigned devices — their data is kept, but no bed shows it. To bind one, "
+                    "paste its [[beds]] snippet into the configuration file (c copies them all) "
+                    "and restart the gateway.",
+                    "bold",
+                )
+            )
+        ]
+        for fields, snippet in blocks:
+            widgets.append(Static(Text(fields)))
+            widgets.append(Static(Text(snippet.rstrip("\n")), classes="snippet"))
+        box.mount(*widgets)
+
+    def snippets(self) -> str:
+        """Every unassigned device's snippet, one after the other, as pasted into a file."""
+        if self.ward is None:
+            return ""
+        taken = {bed.bed.key for bed in self.ward.beds}
+        texts = []
+        for stray in self.ward.unassigned:
+            snippet = bed_snippet(stray, taken)
+            taken.add(snippet.split('"')[1])
+            texts.append(snippet)
+        return "\n".join(texts)
+
+    def action_copy_snippets(self) -> None:
+        text = self.snippets()
+        if not text:
+            self.notify("No unassigned device: nothing to copy.")
+            return
+        self.app.copy_to_clipboard(text)
+        log.info("[[beds]] snippets for the unassigned devices:\n%s", text)
+        self.notify("Copied to the clipboard (if the terminal allows it) and written to the log.")
+
+    def action_open_bed(self) -> None:
+        table = self.table
+        if not self._rows or table.cursor_row >= len(self._rows):
+            return
+        row = self._rows[table.cursor_row]
+        if not row.bed_key:
+            self.notify("This device is not bound to a bed.")
+            return
+        from tui.bed_screen import BedScreen
+
+        self.app.push_screen(BedScreen(self.dashboard, BedId(row.bed_key)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_bed()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,116 @@
+"""The ward overview: every bed as a tile, one selected; Enter (or a click) opens it.
+
+Keys: arrows or hjkl move the selection, PageUp/PageDown a screenful, Home/End the first
+and last bed, Enter the bed screen, ``a`` acknowledges the selected bed's alarms and ``w``
+the ward-wide ones (recording failure, unassigned devices). The grid chooses full or
+compact tiles from its room (:func:`tui.widgets.grid_layout`) and scrolls past what fits;
+the alarm bar under it lists every alarm, beds scrolled out of view included.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer
+
+from gateway.domain import BedId
+from gateway.ward import WardSnapshot
+from tui.view import Dashboard, WardView
+from tui.widgets import AlarmBar, BedGrid, BedTile, FaultBar, WardHeader
+
+
+class WardScreen(WardView):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(0, -1)", "Move", key_display="↑↓←→ hjkl", tooltip="Move up"),
+        Binding("down", "move(0, 1)", "Move down", show=False),
+        Binding("left", "move(-1, 0)", "Move left", show=False),
+        Binding("right", "move(1, 0)", "Move right", show=False),
+        Binding("k", "move(0, -1)", "Move up", show=False),
+        Binding("j", "move(0, 1)", "Move down", show=False),
+        Binding("h", "move(-1, 0)", "Move left", show=False),
+        Binding("l", "move(1, 0)", "Move right", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "first", "First bed", show=False),
+        Binding("end", "last", "Last bed", show=False),
+        Binding("enter", "open_bed", "Bed detail"),
+        Binding("a", "acknowledge", "Acknowledge", tooltip="Acknowledge the selected bed's alarms"),
+        Binding("w", "acknowledge_ward", "Ack ward", tooltip="Acknowledge the ward-wide alarms"),
+    ]
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        super().__init__(dashboard)
+        self.grid = BedGrid(fixed_columns=dashboard.columns, read_wave=dashboard.read_wave)
+        self.alarm_bar = AlarmBar()
+        self.header = WardHeader(dashboard.title, dashboard.markers)
+
+    def compose(self) -> ComposeResult:
+        yield self.header.data_bind(WardView.ward)
+        yield self.grid.data_bind(WardView.ward)
+        yield self.alarm_bar.data_bind(WardView.ward)
+        yield FaultBar().data_bind(WardView.ward)
+        yield Footer()
+
+    def show_alarms(self, ward: WardSnapshot) -> None:
+        if self.ready:
+            self.grid.show_alarms(ward)
+            self.alarm_bar.ward = ward
+            self.header.ward = ward
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        acts = action in ("acknowledge", "acknowledge_ward")
+        return not acts or self.dashboard.alarms is not None
+
+    def action_acknowledge(self) -> None:
+        selected = self.grid.selected
+        if selected is not None:
+            acknowledge(self, selected)
+
+    def action_acknowledge_ward(self) -> None:
+        acknowledge(self, None)
+
+    def action_move(self, dx: int, dy: int) -> None:
+        self.grid.move(dx, dy)
+
+    def action_page(self, pages: int) -> None:
+        self.grid.move(0, pages * self.grid.rows_in_view)
+
+    def action_first(self) -> None:
+        self.grid.select_index(0)
+
+    def action_last(self) -> None:
+        self.grid.select_index(len(self.grid.tiles) - 1)
+
+    def action_open_bed(self) -> None:
+        selected = self.grid.selected
+        if selected is not None:
+            from tui.bed_screen import BedScreen
+
+            self.app.push_screen(BedScreen(self.dashboard, selected))
+
+    def on_bed_tile_chosen(self, message: BedTile.Chosen) -> None:
+        self.grid.selected = message.bed_id
+        self.action_open_bed()
+
+
+def acknowledge(view: WardView, bed: BedId | None) -> None:
+    """Acknowledge a bed's alarms (None: the ward-wide ones) and show the result now."""
+    desk = view.dashboard.alarms
+    if desk is None:
+        return
+    touched = desk.acknowledge(bed)
+    pull = getattr(view.app, "pull_snapshot", None)
+    if pull is not None:
+        pull()
+    where = "the ward-wide alarms" if bed is None else _label(view, bed)
+    if touched:
+        view.notify(f"Acknowledged {touched} alarm{'s' if touched > 1 else ''}: {where}", timeout=2)
+    else:
+        view.notify(f"No alarm to acknowledge: {where}", timeout=2)
+
+
+def _label(view: WardView, bed: BedId) -> str:
+    found = None if view.ward is None else view.ward.bed(bed)
+    return bed.key if found is None else found.label
