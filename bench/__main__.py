@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from bench import ingest, parse
+from bench import alarm_delay, dashboard, ingest, journal, parse, simulators
 
-BENCHMARKS = {"parse": parse.main, "ingest": ingest.main}
+BENCHMARKS = {
+    "parse": parse.main,
+    "ingest": ingest.main,
+    "simulators": simulators.main,
+    "journal": journal.main,
+    "dashboard": dashboard.main,
+    "alarm_delay": alarm_delay.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -13,9 +13,10 @@ import contextlib
 import dataclasses
 import logging
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from gateway import __version__
 from gateway.config import GatewayConfig, check_config, default_config, load_config, parse_bind
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--beds", type=_positive_int, default=8, help="simulated beds (8)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
+    demo.add_argument("--mute", action="store_true", help=_MUTE_HELP)
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="run the gateway (dashboard, or --headless service)")
@@ -79,29 +81,101 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--headless", action="store_true", help="no dashboard; log to stderr; stop on SIGTERM"
     )
+    run.add_argument(
+        "--journal", type=Path, metavar="PATH", help="journal file (default: the config's)"
+    )
+    run.add_argument("--mute", action="store_true", help=_MUTE_HELP)
     run.set_defaults(handler=_run)
 
-    simulate = commands.add_parser("simulate", help="simulated bedside monitors for testing")
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulated bedside monitors for testing (see docs/simulators.md)",
+    )
     simulate.add_argument("--beds", type=_positive_int, default=8, help="simulated beds (8)")
+    where = simulate.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--to", metavar="mllp://HOST:PORT", help="HL7/MLLP: where the gateway listens"
+    )
+    where.add_argument(
+        "--serial",
+        metavar="KIND",
+        help="serial devices on pseudo-terminals (masimo, nonin, ivy, hl7); prints each pty",
+    )
+    where.add_argument("--mqtt", metavar="mqtt://HOST[:PORT]", help="publish to this MQTT broker")
     simulate.add_argument(
-        "--to", required=True, metavar="mllp://HOST:PORT", help="where the gateway listens"
+        "--scenario", default="stable", metavar="NAME|FILE", help="built-in name or TOML (stable)"
     )
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
     simulate.add_argument(
         "--period", type=float, default=1.0, metavar="S", help="seconds between messages (1)"
     )
+    simulate.add_argument(
+        "--waveforms", action="store_true", help="send ECG, pleth and respiration waves too"
+    )
+    simulate.add_argument(
+        "--vendor-gateway", action="store_true", help="all beds over one MLLP connection"
+    )
     simulate.set_defaults(handler=_simulate)
+
+    export = commands.add_parser(
+        "export", help="journal → CSV, JSON lines, HL7 batch or printable hourly flowsheet"
+    )
+    export.add_argument("--journal", type=Path, required=True, metavar="PATH")
+    export.add_argument("--bed", help="one bed (its id, as in exports); default: all beds")
+    export.add_argument("--since", metavar="T", help="ISO 8601 time, or relative: -2h, -30m")
+    export.add_argument("--until", metavar="T", help="ISO 8601 time, or relative: -2h, -30m")
+    export.add_argument("--format", required=True, choices=("csv", "jsonl", "hl7", "flowsheet"))
+    export.add_argument("--out", type=Path, metavar="PATH", help="output file (default: stdout)")
+    export.set_defaults(handler=_export)
+
+    replay = commands.add_parser("replay", help="play a journal into the dashboard, as if live")
+    replay.add_argument("--journal", type=Path, required=True, metavar="PATH")
+    replay.add_argument(
+        "--speed", type=_positive_float, default=1.0, metavar="X", help="times real time (1)"
+    )
+    replay.add_argument("--bed", help="one bed (its id); default: all beds")
+    replay.add_argument("--since", metavar="T", help="start here: ISO 8601 or relative (-2h)")
+    replay.add_argument("--until", metavar="T", help="stop here: ISO 8601 or relative (-2h)")
+    replay.add_argument("--config", type=Path, help="ward name, timeouts and dashboard options")
+    replay.set_defaults(handler=_replay)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
     check.set_defaults(handler=_check_config)
+
+    validate = commands.add_parser(
+        "validate",
+        help="conformance report for a captured HL7 message file (exit 0 conformant, "
+        "1 not conformant, 2 unreadable)",
+    )
+    validate.add_argument("file", type=Path, help="a capture: one or more messages, MLLP or not")
+    validate.set_defaults(handler=_validate)
     return parser
+
+
+_MUTE_HELP = "no alarm sound (for testing); the screen says MUTED, alarms still show"
+
+
+def _muted(config: GatewayConfig, mute: bool) -> GatewayConfig:
+    if not mute:
+        return config
+    return dataclasses.replace(config, dashboard=dataclasses.replace(config.dashboard, mute=True))
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError("must be a positive number")
     return value
 
 
@@ -121,6 +195,9 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else default_config()
     if args.listen:
         config = _listen_on(config, args.listen)
+    if args.journal:
+        config = dataclasses.replace(config, journal=args.journal)
+    config = _muted(config, args.mute)
     _logging(args, to_file=not args.headless)
     asyncio.run(serve(config, dashboard=not args.headless))
     return 0
@@ -139,32 +216,103 @@ def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
 
 def _demo(args: argparse.Namespace) -> int:
     from gateway.service import serve
+    from simulators.scenario import load_scenario
     from simulators.ward import SimulatedWard
 
     config = _listen_on(dataclasses.replace(default_config(), name="DEMO WARD"), "127.0.0.1:0")
+    config = _muted(config, args.mute)
     _logging(args, to_file=True)
 
     async def simulated_ward(port: int) -> None:
-        await SimulatedWard("127.0.0.1", port, beds=args.beds, seed=args.seed).run()
+        scenario = load_scenario("mixed-ward")
+        await SimulatedWard(
+            "127.0.0.1", port, beds=args.beds, seed=args.seed, scenario=scenario, waveforms=True
+        ).run()
 
-    asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
+    # Simulated patients must never land in a real ward's journal: a throw-away one.
+    with tempfile.TemporaryDirectory(prefix="icu-gateway-demo-") as scratch:
+        config = dataclasses.replace(config, journal=Path(scratch) / "demo.sqlite")
+        asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
     return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from simulators.ward import SimulatedWard
+    from simulators import launch
 
-    target = urlsplit(args.to)
-    if target.scheme != "mllp" or not target.hostname or target.port is None:
-        print("icu-gateway: --to must look like mllp://HOST:PORT", file=sys.stderr)
-        return 2
-    _logging(args, to_file=False)
-    ward = SimulatedWard(
-        target.hostname, target.port, beds=args.beds, seed=args.seed, period_s=args.period
+    simulation = launch.Simulation(
+        beds=args.beds,
+        seed=args.seed,
+        period_s=args.period,
+        scenario=args.scenario,
+        to=args.to,
+        serial=args.serial,
+        mqtt=args.mqtt,
+        waveforms=args.waveforms,
+        vendor_gateway=args.vendor_gateway,
     )
-    log.info("simulating %d beds → %s (Ctrl-C stops)", args.beds, args.to)
+    launch.check(simulation)  # bad options: exit 2 with every reason, before any logging
+    _logging(args, to_file=False)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(ward.run())
+        launch.run(simulation)
+    return 0
+
+
+def _when(option: str, text: str | None, now_ns: int) -> int | None:
+    from gateway.export import parse_when
+
+    if text is None:
+        return None
+    try:
+        return parse_when(text, now_ns)
+    except ValueError as error:
+        raise ConfigError([f"{option}: {error}"]) from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gateway.domain import BedId
+    from gateway.export import Selection, export
+    from gateway.journal import JournalReader
+
+    now = time.time_ns()
+    selection = Selection(
+        BedId(args.bed) if args.bed else None,
+        _when("--since", args.since, now),
+        _when("--until", args.until, now),
+    )
+    _logging(args, to_file=False)
+    with JournalReader(args.journal) as reader:
+        if args.out is None:
+            count = export(reader, sys.stdout, args.format, selection)
+        else:
+            with args.out.open("w", encoding="utf-8", newline="") as out:
+                count = export(reader, out, args.format, selection)
+    what = {"csv": "observations", "jsonl": "observations", "hl7": "messages"}
+    print(f"exported {count} {what.get(args.format, 'beds')}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from gateway.domain import BedId
+    from gateway.replay import replay
+
+    config = load_config(args.config) if args.config else default_config()
+    now = time.time_ns()
+    since, until = _when("--since", args.since, now), _when("--until", args.until, now)
+    _logging(args, to_file=True)
+    asyncio.run(
+        replay(
+            args.journal,
+            speed=args.speed,
+            bed=BedId(args.bed) if args.bed else None,
+            since_ns=since,
+            until_ns=until,
+            title=config.name,
+            stale_timeout_s=config.stale_timeout_s,
+            lost_after_s=config.lost_after_s,
+            refresh_hz=config.dashboard.refresh_hz,
+            columns=config.dashboard.columns,
+        )
+    )
     return 0
 
 
@@ -180,6 +328,18 @@ def _check_config(args: argparse.Namespace) -> int:
         f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
     )
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from adapters.hl7.validate import UnreadableCapture, render, validate_file
+
+    try:
+        report = validate_file(args.file)
+    except UnreadableCapture as error:
+        print(f"icu-gateway: {error}", file=sys.stderr)
+        return 2
+    print(render(report), end="")
+    return 0 if report.conformant else 1
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
 """The running gateway: the core, its listeners and its views under one asyncio TaskGroup.
 
-Assembles what a configuration describes — ward state, router, hub, MLLP listeners — and
-runs it with the dashboard, headless until a signal, or (for ``demo``) with a simulated
-ward talking to it over real loopback sockets. Start-up failures (a port in use) reach the
-caller before anything is shown. It does no protocol work of its own.
+Assembles what a configuration describes — ward state, router, hub, journal, MLLP
+listeners — and runs it with the dashboard, headless until a signal, or (for ``demo``)
+with a simulated ward talking to it over real loopback sockets. Start-up failures (a port
+in use) reach the caller before anything is shown. The journal is opened first and closed
+last (what is queued is written); the ward is rebuilt from it before a listener accepts
+anything, and retention pruning runs beside the listeners. The alarm engine's timer runs
+beside them too (:func:`keep_alarms`: condition delays, lost devices, the end of an audio
+pause and the sound happen even when no message arrives), and its transitions are
+journaled every second (:func:`keep_alarm_log`). It does no protocol work of its own.
 """
 
 from __future__ import annotations
@@ -13,12 +18,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from adapters.hl7.listener import MllpListener
-from gateway.clock import Clock, SystemClock
+from gateway.alarms import AlarmEngine, AlarmSettings
+from gateway.audio import AlarmSound
+from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.config import GatewayConfig
+from gateway.domain import AlarmTransition
+from gateway.errors import JournalError
 from gateway.hub import Hub
+from gateway.journal import Journal, JournalReader, read_reports
 from gateway.routing import Router
 from gateway.ward import WardState
 
@@ -26,9 +37,14 @@ log = logging.getLogger(__name__)
 
 
 def build_hub(config: GatewayConfig, clock: Clock | None = None) -> Hub:
+    clock = clock or SystemClock()
     ward = WardState(config.stale_timeout_s, config.lost_after_s)
     router = Router(config.bindings(), auto_beds=config.auto_beds)
-    return Hub(ward, router, clock or SystemClock())
+    settings, problems = AlarmSettings.from_config(config)
+    hub = Hub(ward, router, clock, alarms=AlarmEngine(settings, clock=clock))
+    for problem in problems:
+        hub.fault("config", problem)
+    return hub
 
 
 def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
@@ -48,11 +64,6 @@ def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
     ]
 
 
-# Until the alarm engine exists the screen must say so: nobody may believe a ward is
-# guarded by limits that nothing evaluates.
-NO_ALARMS_MARKER = "NO ALARMS"
-
-
 def not_yet_supported(config: GatewayConfig) -> list[str]:
     """What a configuration asks for that this version does not do yet (each a fault)."""
     gaps = []
@@ -61,9 +72,121 @@ def not_yet_supported(config: GatewayConfig) -> list[str]:
         gaps.append(f"serial devices are not read yet; ignored: {ports}")
     if config.mqtt is not None:
         gaps.append(f"MQTT publishing is not implemented yet; ignored: {config.mqtt.url}")
-    if config.alarms.limits or any(bed.limits for bed in config.beds):
-        gaps.append("alarm limits are not evaluated yet: no gateway alarms will sound")
     return gaps
+
+
+REBUILD_WINDOW_H = 2.0
+"""How far back a restart rebuilds the ward (latest values, devices, trends) from the
+journal. Bounded because listeners open only after it: it runs at ~27,000 reports/s here,
+so 2 h of a 64-bed ward (460,000 reports) is ~17 s; 24 h would be minutes of a blind
+screen. Older trend data stays in the journal (export, replay)."""
+RETENTION_EVERY_S = 60.0
+
+
+async def open_journal(config: GatewayConfig, hub: Hub) -> Journal:
+    """Start the journal and attach it to the hub. A journal that cannot be opened does not
+    stop the gateway — the ward must stay watchable — but shows RECORDING FAILED, devices
+    get negative ACKs (they keep their data), and every message retries the file."""
+    journal = Journal(config.journal, clock=hub.clock)
+    hub.journal = journal
+    try:
+        await journal.start()
+    except JournalError as exc:
+        hub.note_recording_failed(str(exc))
+    else:
+        log.info("journal: %s (retention %g h)", config.journal, config.retention_h)
+    return journal
+
+
+async def rebuild(hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H) -> int:
+    """Feed the journal's recent reports back through the ward's normal apply path, oldest
+    first, before anything live arrives: latest values (stale, with their true age),
+    devices and trends come back after a restart. Returns how many reports were fed."""
+    if not await asyncio.to_thread(path.is_file):
+        return 0
+    since = hub.clock.now_ns() - round(window_h * 3600 * NS_PER_S)
+    count = 0
+    try:
+        hub.alarms.load_history(await asyncio.to_thread(_alarm_history, path, since))
+        # Alarms that ended before the restart are not latched or journaled again; those
+        # still active afterwards are raised again, unacknowledged.
+        with hub.alarms.restoring():
+            async for batch in read_reports(path, since_ns=since):
+                hub.apply([stored.routed for stored in batch])
+                count += len(batch)
+    except JournalError as exc:
+        hub.fault("journal", f"cannot rebuild the ward from the journal: {exc}")
+    if count:
+        log.info("rebuilt the ward from %d reports of the last %g h", count, window_h)
+    return count
+
+
+def _alarm_history(path: Path, since_ns: int) -> list[AlarmTransition]:
+    with JournalReader(path) as reader:
+        return reader.alarm_log(ward=True, since_ns=since_ns)
+
+
+ALARM_TICK_S = 0.25
+"""The alarm timer's period: the precision of condition delays and lost-device timeouts."""
+ALARM_LOG_EVERY_S = 1.0
+
+
+async def keep_alarms(hub: Hub, sound: AlarmSound | None) -> None:
+    """The alarm engine's timer: time-driven rules, then what should sound."""
+    engine = hub.alarms
+    while True:
+        now = hub.clock.now_ns()
+        engine.tick(now)
+        if sound is not None:
+            sound.step(now, engine.audible(now))
+        await asyncio.sleep(ALARM_TICK_S)
+
+
+async def keep_alarm_log(hub: Hub, journal: Journal) -> None:
+    """Journal the alarm transitions every second (and what is left when stopped)."""
+    failed: list[str] = []
+    try:
+        while True:
+            await asyncio.sleep(ALARM_LOG_EVERY_S)
+            await flush_alarm_log(hub, journal, failed)
+    finally:
+        await asyncio.shield(flush_alarm_log(hub, journal, failed))
+
+
+async def flush_alarm_log(hub: Hub, journal: Journal, failed: list[str] | None = None) -> bool:
+    """Write the alarm transitions waiting in the engine; True when they are on disk.
+    When the journal cannot store them they are kept for the next try, and the reason is
+    a fault (once while it lasts, when given ``failed`` to remember it)."""
+    transitions = hub.alarms.take_transitions()
+    if not transitions:
+        return True
+    try:
+        await journal.record_alarm_log(transitions)
+    except JournalError as exc:
+        hub.alarms.return_transitions(transitions)
+        reason = str(exc)
+        if failed is None or reason not in failed:
+            hub.fault("journal", f"alarm transitions not recorded (kept for a retry): {reason}")
+            if failed is not None:
+                failed[:] = [reason]
+        return False
+    if failed:
+        failed.clear()
+    return True
+
+
+async def keep_retention(hub: Hub, journal: Journal, retention_h: float) -> None:
+    """Prune what is older than the retention, now and every minute, in small steps."""
+    while True:
+        before = hub.clock.now_ns() - round(retention_h * 3600 * NS_PER_S)
+        try:
+            removed = await journal.prune_before(before)
+        except JournalError as exc:
+            hub.fault("journal", f"retention pruning failed: {exc}")
+        else:
+            if removed:
+                log.info("journal: pruned %d messages older than %g h", removed, retention_h)
+        await asyncio.sleep(RETENTION_EVERY_S)
 
 
 # A companion runs beside the gateway (the demo's simulated ward); it is told the port of
@@ -84,11 +207,20 @@ async def serve(
     for gap in not_yet_supported(config):
         hub.fault("config", gap)
     async with contextlib.AsyncExitStack() as stack:
+        journal = hub.journal
+        if journal is None:
+            journal = await open_journal(config, hub)
+            stack.push_async_callback(journal.close)  # last out: what is queued is written
+            await rebuild(hub, config.journal)
         listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
         for listener in listeners:
             log.info("listening for HL7/MLLP on %s", listener.address)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(listener.serve_forever()) for listener in listeners]
+            tasks.append(group.create_task(keep_retention(hub, journal, config.retention_h)))
+            sound = build_sound(config, hub, dashboard=dashboard)
+            tasks.append(group.create_task(keep_alarms(hub, sound)))
+            tasks.append(group.create_task(keep_alarm_log(hub, journal)))
             if companion is not None and listeners:
                 tasks.append(group.create_task(companion(listeners[0].port)))
             try:
@@ -97,18 +229,48 @@ async def serve(
 
                     app = WardApp(
                         hub.snapshot,
+                        traces=hub.ward,  # trends and waves of the bed shown, read on demand
                         title=config.name,
-                        markers=(*markers, NO_ALARMS_MARKER),
+                        markers=(*markers, *sound_markers(config)),
                         refresh_hz=config.dashboard.refresh_hz,
                         columns=config.dashboard.columns,
+                        alarms=hub.alarms,  # acknowledge, pause; asks who is at the screen
                     )
+                    if sound is not None:
+                        sound.bell = app.bell
                     await app.run_async()
                 else:
+                    hub.alarms.sign_in("unknown")  # nobody at a screen
                     await _until_signalled()
             finally:
                 for task in tasks:
                     task.cancel()
+                if sound is not None:
+                    await sound.aclose()
     log.info("stopped")
+
+
+def sound_markers(config: GatewayConfig) -> tuple[str, ...]:
+    """Header badges that say the alarms make no sound here."""
+    if config.dashboard.mute:
+        return ("MUTED",)
+    return ("AUDIO OFF",) if config.alarms.audio == "off" else ()
+
+
+def build_sound(config: GatewayConfig, hub: Hub, *, dashboard: bool) -> AlarmSound | None:
+    """The alarm sound the configuration asks for; its failures are the hub's faults. None
+    (and a fault) for the bell without a dashboard: there is no terminal to ring."""
+    audio = config.alarms
+    if audio.audio == "bell" and not dashboard and not config.dashboard.mute:
+        hub.fault(
+            "config",
+            'audio = "bell" rings the dashboard\'s terminal; headless nothing sounds:'
+            ' set audio = "command"',
+        )
+        return None
+    sound = AlarmSound(audio.audio, audio.audio_command, muted=config.dashboard.mute)
+    sound.on_fault = hub.fault
+    return sound
 
 
 async def _until_signalled() -> None:
