@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from environment import unavailable
 from journal_support import oru, running_gateway
 
 from gateway.clock import ManualClock
@@ -29,7 +30,7 @@ def stored_ids(path: Path) -> list[str]:
 def immutable() -> Iterator[list[Path]]:
     """Files made read-only even for root (chattr +i); always made writable again."""
     if shutil.which("chattr") is None:
-        pytest.skip("chattr is not installed")
+        unavailable("chattr is not installed (Debian package e2fsprogs)")
     files: list[Path] = []
     yield files
     for path in files:
@@ -41,7 +42,7 @@ def chattr(flag: str, path: Path) -> None:
         ["chattr", flag, str(path)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        pytest.skip(f"this filesystem cannot make a file immutable: {result.stderr.strip()}")
+        unavailable(f"this filesystem cannot make a file immutable: {result.stderr.strip()}")
 
 
 async def test_a_read_only_journal_naks_shows_recording_failed_and_recovers(
