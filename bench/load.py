@@ -81,11 +81,16 @@ class _Monitor(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"server closed the connection: {exc}"))
 
 
-def _load(port: int, rate: float, queue: multiprocessing.Queue[tuple[int, list[float]]]) -> None:
+def _load(
+    port: int,
+    rate: float,
+    queue: multiprocessing.Queue[tuple[int, list[float]]],
+    seconds: float = SECONDS,
+) -> None:
     async def run() -> tuple[int, list[float]]:
         loop = asyncio.get_running_loop()
         latencies: list[float] = []
-        deadline = time.perf_counter() + SECONDS
+        deadline = time.perf_counter() + seconds
         period = CONNECTIONS / rate if rate else 0.0
         monitors = []
         for bed in range(CONNECTIONS):
@@ -104,11 +109,13 @@ def _load(port: int, rate: float, queue: multiprocessing.Queue[tuple[int, list[f
     queue.put(asyncio.run(run()))
 
 
-async def measure(port: int, rate: float = 0.0) -> tuple[int, list[float]]:
-    """Messages ACKed and each ACK's round trip (s), for SECONDS of load on ``port``;
+async def measure(
+    port: int, rate: float = 0.0, seconds: float = SECONDS
+) -> tuple[int, list[float]]:
+    """Messages ACKed and each ACK's round trip (s), for ``seconds`` of load on ``port``;
     ``rate`` paces all monitors together to that many messages/s (0: as fast as ACKs come)."""
     queue: multiprocessing.Queue[tuple[int, list[float]]] = multiprocessing.Queue()
-    child = multiprocessing.Process(target=_load, args=(port, rate, queue))
+    child = multiprocessing.Process(target=_load, args=(port, rate, queue, seconds))
     child.start()
     total, latencies = await asyncio.to_thread(queue.get)
     await asyncio.to_thread(child.join)

@@ -85,30 +85,32 @@ def acknowledgements(
     MSH-15/16 say: Dräger's watchdog expects ``ACK^R40`` with ``MSA|CA`` and nothing else.
     """
     if message is None:
-        return [_ack("AR", control_id, None, sender=sender, facility=facility, error=error)]
+        header = _header(None, sender, facility)
+        return [_ack(header, "AR", escape(control_id), error)]
+    header = _header(message, sender, facility)
     cid = message.control_id
-    if commit_only:
-        return [_ack(_COMMIT[outcome], cid, message, sender=sender, facility=facility, error=error)]
     msh = message.msh
-    codes = _plan(msh.raw(15), msh.raw(16))[outcome]
-    return [
-        _ack(code, cid, message, sender=sender, facility=facility, error=error) for code in codes
-    ]
-
-
-_PLANS: dict[tuple[str, str], dict[Outcome, tuple[str, ...]]] = {}
+    # MSH-10 read with the standard delimiters and no escape in it holds no delimiter (the
+    # parse split them all off): it goes into MSA-2 as it is, no escaping to do.
+    if message.delimiters is not STANDARD or "\\" in msh.raw(10):
+        cid = escape(cid)
+    if commit_only:
+        return [_ack(header, _COMMIT[outcome], cid, error)]
+    # By identity, not through a dict: hashing an enum member is a Python-level call.
+    if outcome is Outcome.ACCEPTED:
+        codes = header.accepted
+    elif outcome is Outcome.ERROR:
+        codes = header.failed
+    else:
+        codes = header.rejected
+    return [_ack(header, code, cid, error) for code in codes]
 
 
 def _plan(accept_field: str, application_field: str) -> dict[Outcome, tuple[str, ...]]:
-    """MSA-1 codes to send for each outcome, given MSH-15 and MSH-16 as sent (cached: a
-    sender asks the same way every time)."""
-    key = (accept_field, application_field)
-    plan = _PLANS.get(key)
-    if plan is not None:
-        return plan
+    """MSA-1 codes to send for each outcome, given MSH-15 and MSH-16 as sent."""
     accept = accept_field.split("^", 1)[0].strip().upper()
     application = application_field.split("^", 1)[0].strip().upper()
-    plan = {}
+    plan: dict[Outcome, tuple[str, ...]] = {}
     for outcome in Outcome:
         ok = outcome is Outcome.ACCEPTED
         if not accept and not application:
@@ -120,44 +122,60 @@ def _plan(accept_field: str, application_field: str) -> dict[Outcome, tuple[str,
         if application and _WANTED.get(application, _WANTED["NE"])(ok):
             codes.append(_ORIGINAL[outcome])
         plan[outcome] = tuple(codes)
-    if len(_PLANS) < 64:
-        _PLANS[key] = plan
     return plan
 
 
-def _ack(
-    code: str,
-    control_id: str,
-    message: Message | None,
-    *,
-    sender: str,
-    facility: str,
-    error: AckError | None,
-) -> bytes:
-    head, middle, tail = _header(message, sender, facility)
-    segments = [
-        f"{head}{_now()}{middle}{next(_ids)}{tail}",
-        f"MSA|{code}|{escape(control_id)}",
-    ]
+def _ack(header: _Header, code: str, control_id: str, error: AckError | None) -> bytes:
+    """One ACK; ``control_id`` already escaped for MSA-2."""
+    text = f"{header.head}{_now()}{header.middle}{next(_ids)}{header.tail}{code}|{control_id}"
     if error is not None:
         # MSA-3 (text) as well as ERR: older receivers (v2.3) read only MSA-3.
-        segments[1] += f"|{escape(error.text[:80])}"
-        segments.append(error.er7())
-    return ("\r".join(segments) + "\r").encode("utf-8")
+        text += f"|{escape(error.text[:80])}\r{error.er7()}"
+    return (text + "\r").encode("utf-8")
 
 
-# What an ACK's MSH says of its sender and receiver, per sender (bounded): a device sends
-# the same MSH-3/4/9/11/12 every time, and escaping them again each time is wasted work.
-_HEADERS: dict[tuple[str, ...], tuple[str, str, str]] = {}
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What the ACKs to one sender share: the MSH around MSH-7 and MSH-10, and which codes
+    each outcome gets (MSH-15/16)."""
+
+    head: str
+    """MSH up to MSH-7 (our time)."""
+    middle: str
+    """From MSH-8 to MSH-10 (our control id)."""
+    tail: str
+    """After MSH-10, up to MSA-1 (the code)."""
+    accepted: tuple[str, ...]
+    """MSA-1 codes to send when the message was taken in; ``failed``: when it could not
+    be stored; ``rejected``: when it never will be."""
+    failed: tuple[str, ...]
+    rejected: tuple[str, ...]
 
 
-def _header(message: Message | None, sender: str, facility: str) -> tuple[str, str, str]:
-    """The ACK's MSH up to MSH-7, from MSH-8 to MSH-10, and after MSH-10."""
+# Per sender (bounded): a device sends the same MSH-3/4/9/11/12/15/16 every time, and
+# escaping and planning again each time is wasted work on the hot path.
+_HEADERS: dict[tuple[str, ...], _Header] = {}
+_MSH_FIELDS = 17  # MSH-0 … MSH-16: those the key reads
+
+
+def _header(message: Message | None, sender: str, facility: str) -> _Header:
     if message is None:
         key: tuple[str, ...] = ("", sender, facility)
     else:
-        msh = message.msh
-        key = (msh.raw(3), msh.raw(4), msh.raw(9), msh.raw(11), msh.raw(12), sender, facility)
+        fields = message.msh.fields
+        if len(fields) < _MSH_FIELDS:
+            fields = fields + [""] * (_MSH_FIELDS - len(fields))
+        key = (
+            fields[3],
+            fields[4],
+            fields[9],
+            fields[11],
+            fields[12],
+            fields[15],
+            fields[16],
+            sender,
+            facility,
+        )
         if message.delimiters is not STANDARD:
             key = (*key, message.delimiters.field, message.delimiters.encoding_characters)
     found = _HEADERS.get(key)
@@ -168,7 +186,7 @@ def _header(message: Message | None, sender: str, facility: str) -> tuple[str, s
     return found
 
 
-def _build_header(message: Message | None, sender: str, facility: str) -> tuple[str, str, str]:
+def _build_header(message: Message | None, sender: str, facility: str) -> _Header:
     if message is not None:
         msh = message.msh
         receiver = "^".join(escape(c) for c in msh.components(3))
@@ -176,20 +194,32 @@ def _build_header(message: Message | None, sender: str, facility: str) -> tuple[
         trigger = escape(message.message_type[1])
         version = escape(msh.get(12)) or "2.6"
         processing = escape(msh.get(11)) or "P"
+        plan = _plan(msh.raw(15), msh.raw(16))
     else:
         receiver = receiver_facility = trigger = ""
         version, processing = "2.6", "P"
+        plan = _plan("", "")
     head = f"MSH|^~\\&|{escape(sender)}|{escape(facility)}|{receiver}|{receiver_facility}|"
-    return head, f"||ACK^{trigger}^ACK|", f"|{processing}|{version}"
+    return _Header(
+        head,
+        f"||ACK^{trigger}^ACK|",
+        f"|{processing}|{version}\rMSA|",
+        plan[Outcome.ACCEPTED],
+        plan[Outcome.ERROR],
+        plan[Outcome.REJECTED],
+    )
 
 
-_CLOCK: list[int | str] = [0, ""]
+_clock_second = 0
+_clock_text = ""
 """The second last formatted, and its text (MSH-7 of our ACKs)."""
 
 
 def _now() -> str:
     """MSH-7 of an ACK: local time with its offset, formatted once per second."""
+    global _clock_second, _clock_text  # noqa: PLW0603 - a one-entry cache of the clock
     second = int(time.time())
-    if _CLOCK[0] != second:
-        _CLOCK[:] = [second, time.strftime("%Y%m%d%H%M%S%z", time.localtime(second))]
-    return str(_CLOCK[1])
+    if second != _clock_second:
+        _clock_text = time.strftime("%Y%m%d%H%M%S%z", time.localtime(second))
+        _clock_second = second
+    return _clock_text

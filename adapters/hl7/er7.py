@@ -159,11 +159,19 @@ class Message:
     @property
     def message_type(self) -> tuple[str, str, str]:
         """MSH-9 as (code, trigger, structure): ``('ORU', 'R01', 'ORU_R01')``."""
-        if self._type is None:
-            parts = self.msh.components(9)
-            parts += [""] * (3 - len(parts))
-            self._type = (parts[0], parts[1], parts[2])
-        return self._type
+        found = self._type
+        if found is None:
+            msh = self.msh
+            standard = self.delimiters is STANDARD
+            found = _MESSAGE_TYPES.get(msh.raw(9)) if standard else None
+            if found is None:
+                parts = msh.components(9)
+                parts += [""] * (3 - len(parts))
+                found = (parts[0], parts[1], parts[2])
+                if standard and len(_MESSAGE_TYPES) < 256:
+                    _MESSAGE_TYPES[msh.raw(9)] = found
+            self._type = found
+        return found
 
     def first(self, name: str) -> Segment | None:
         for segment in self.segments:
@@ -200,7 +208,8 @@ def parse(data: bytes) -> Message:
         data = data.rstrip(b"\x00")  # NUL padding: a fixed-size buffer sent whole
     if len(data) < 8:
         raise ParseError("MSH segment too short for its delimiters", segment="MSH", field=2)
-    delimiters = _delimiters(data)
+    # The standard delimiters (nearly every sender) are recognised by one comparison.
+    delimiters = STANDARD if data[3:9] == b"|^~\\&|" else _delimiters(data)
     fs = delimiters.field
     charset: str | None
     if data.isascii():
@@ -255,9 +264,15 @@ def parse(data: bytes) -> Message:
         segment.delimiters = delimiters
         append(segment)
     if charset is None:
-        charset = msh.raw(18).split(delimiters.repetition)[0].strip()
+        fields = msh.fields
+        charset = fields[18] if len(fields) > 18 else ""
+        if charset:
+            charset = charset.split(delimiters.repetition)[0].strip()
     return Message(segments, delimiters, charset, decode_errors)
 
+
+_MESSAGE_TYPES: dict[str, tuple[str, str, str]] = {}
+"""MSH-9 text (standard delimiters) → (code, trigger, structure): senders repeat it."""
 
 # Segment names already checked to be 3 letters or digits (MSH is never in it: a second MSH
 # must be refused). Bounded, so a sender inventing names cannot grow it without end.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
@@ -22,11 +23,18 @@ from typing import Protocol
 from adapters.hl7 import er7, pcd
 from adapters.hl7.ack import AckError, Outcome, acknowledgements
 from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame, frame
+from adapters.hl7.records import fast_constructor
 from gateway.clock import Clock, SystemClock
-from gateway.domain import DeviceReport, ReceivedMessage
+from gateway.domain import DeviceId, DeviceReport, ReceivedMessage
 from gateway.errors import AdapterError, JournalError, ParseError
 
 log = logging.getLogger(__name__)
+
+_ACCEPTED = Outcome.ACCEPTED
+new_received: Callable[[bytes, str, str, int, str, DeviceId | None], ReceivedMessage] = (
+    fast_constructor(ReceivedMessage)
+)
+"""``ReceivedMessage(...)`` for every message taken in, positional (see records.py)."""
 
 READ_SIZE = 1 << 16
 LARGE_FRAME_BYTES = 64 << 10
@@ -86,8 +94,11 @@ class MllpListener:
         return f"{self.host}:{self.port}"
 
     async def __aenter__(self) -> MllpListener:
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_server(self._accept, self.host, self._port)
+            self._server = await loop.create_server(
+                lambda: _Connection(self), self.host, self._port
+            )
         except OSError as exc:
             raise AdapterError(f"cannot listen on {self.host}:{self._port}: {exc}") from exc
         log.info("MLLP listening on %s", self.address)
@@ -118,30 +129,26 @@ class MllpListener:
             raise AdapterError("listener not started")
         await self._server.serve_forever()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        peername = writer.get_extra_info("peername")
-        host = str(peername[0]) if peername else "?"
-        peer = f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+    def _admit(self, host: str, peer: str) -> bool:
+        """Whether a new connection may stay (allow-list, connection cap); faults if not."""
         if self.allow is not None and not self.allow(host):
             self.sink.fault(f"mllp {peer}", "connection refused: source not in allow-list")
-            await _close(writer)
-            return
+            return False
         if len(self._connections) >= self.max_connections:
             self.sink.fault(
                 f"mllp {peer}", f"connection refused: {self.max_connections} connections open"
             )
-            await _close(writer)
-            return
-        self._connections.add(task)
+            return False
+        return True
+
+    async def _serve(self, connection: _Connection) -> None:
+        """One connection's task: its frames handled one at a time, ACKs in order."""
+        peer = connection.peer
         log.info("MLLP connection from %s", peer)
         try:
-            await self._serve(reader, writer, peer)
+            await connection.run()
         except asyncio.CancelledError:
-            # The listener is closing. This task belongs to asyncio's server, which on
-            # Python 3.11 logs a cancelled handler as an error with a traceback; ending
-            # normally keeps the shutdown log honest (nothing went wrong).
+            # The listener is closing: nothing went wrong, and the log should say so.
             log.info("MLLP connection from %s closed: gateway stopping", peer)
             return
         except (ConnectionError, OSError) as exc:
@@ -150,38 +157,12 @@ class MllpListener:
             log.exception("MLLP connection %s failed", peer)
             self.sink.fault(f"mllp {peer}", f"connection failed: {exc!r}")
         finally:
-            self._connections.discard(task)
-            await _close(writer)
+            connection.close()
             log.info("MLLP connection from %s closed", peer)
-
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
-        framer = MllpFramer(self.max_frame_bytes)
-        idle = _IdleWatch(self.idle_timeout_s, writer)
-        try:
-            while True:
-                data = await reader.read(READ_SIZE)
-                if not data:
-                    if idle.expired:
-                        self.sink.fault(
-                            f"mllp {peer}", f"idle for {self.idle_timeout_s:g} s: closed"
-                        )
-                    return
-                idle.touch()
-                items = framer.feed(data)
-                for item in items:
-                    for ack in await self.handle(item, peer):
-                        writer.write(frame(ack))
-                if items:
-                    await writer.drain()
-        finally:
-            idle.stop()
 
     async def handle(self, item: bytes | OversizeFrame, peer: str) -> list[bytes]:
         """One frame in, the acknowledgements to send back out. Never raises for bad input."""
         receive_time = self.clock.now_ns()
-        source = f"mllp {peer}"
         if isinstance(item, OversizeFrame):
             self.rejected += 1
             text = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
@@ -205,21 +186,21 @@ class MllpListener:
                 AckError(200 if exc.field == 9 else 100, str(exc), exc.segment or "", exc.field),
                 control_id=control_id,
             )
+        control_id = message.control_id
         if message.decode_errors:
             self.sink.fault(
-                source,
-                f"message {message.control_id}: bytes not valid {message.charset or 'UTF-8'}"
-                " replaced",
+                f"mllp {peer}",
+                f"message {control_id}: bytes not valid {message.charset or 'UTF-8'} replaced",
             )
         for problem in decoded.problems:
-            self.sink.fault(source, f"message {message.control_id}: {problem}")
+            self.sink.fault(f"mllp {peer}", f"message {control_id}: {problem}")
         reports = decoded.reports
         device = reports[0].device if reports else None
-        received = ReceivedMessage(item, "mllp", peer, receive_time, message.control_id, device)
+        received = new_received(item, "mllp", peer, receive_time, control_id, device)
         try:
             await self.sink.submit(received, reports)
         except JournalError as exc:
-            self.sink.fault(source, f"message {message.control_id} not stored: {exc}")
+            self.sink.fault(f"mllp {peer}", f"message {control_id} not stored: {exc}")
             return self._ack(
                 message,
                 Outcome.ERROR,
@@ -229,9 +210,10 @@ class MllpListener:
         self.messages += 1
         if decoded.keep_alive:
             self.keep_alives += 1
-        # A watchdog (Dräger) is answered CA on this socket: only after the hub took it, so
-        # the sender learns the alarm path — not merely the socket — is alive.
-        return self._ack(message, Outcome.ACCEPTED, None, commit_only=decoded.keep_alive)
+            # A watchdog (Dräger) is answered CA on this socket: only after the hub took
+            # it, so the sender learns the alarm path — not merely the socket — is alive.
+            return self._ack(message, Outcome.ACCEPTED, None, commit_only=True)
+        return acknowledgements(message, _ACCEPTED, sender=self.name, facility=self.facility)
 
     def _ack(
         self,
@@ -253,6 +235,154 @@ class MllpListener:
         )
 
 
+class _Connection(asyncio.Protocol):
+    """One device's connection: frames found as bytes arrive, handled in order by one task.
+
+    A protocol rather than asyncio streams: a monitor waits for each ACK before sending its
+    next message, so every message costs a wake-up of the connection's task, and streams
+    add a reader, a buffer copy and a drain coroutine to each. Flow control stays: reading
+    pauses while more than ``READ_SIZE`` bytes of frames wait, and the task waits for the
+    socket to drain before handling the next frame when the device does not read its ACKs.
+    Frames are handled in that task, never in the event loop's callbacks, even when the
+    core would not have to wait: the core may await (the journal's commit) and may use what
+    needs a current task (timeouts, task groups).
+    """
+
+    def __init__(self, listener: MllpListener) -> None:
+        self.listener = listener
+        self.peer = "?"
+        self.framer = MllpFramer(listener.max_frame_bytes)
+        self.frames: deque[bytes | OversizeFrame] = deque()
+        self.waiting_bytes = 0
+        self.transport: asyncio.Transport | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.idle: _IdleWatch | None = None
+        self.wakeup: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.ended = False
+        """No more bytes will come (end of stream, connection lost or closed)."""
+        self.failure: BaseException | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+
+    # ---- asyncio.Protocol: called by the event loop ------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peername = transport.get_extra_info("peername")
+        host = str(peername[0]) if peername else "?"
+        port = peername[1] if peername else "?"
+        self.peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        listener = self.listener
+        if not listener._admit(host, self.peer):
+            self.ended = True
+            transport.close()
+            return
+        self.transport = transport
+        self.idle = _IdleWatch(listener.idle_timeout_s, transport)
+        self.task = asyncio.get_running_loop().create_task(listener._serve(self))
+        listener._connections.add(self.task)
+
+    def data_received(self, data: bytes) -> None:
+        if self.task is None or self.ended:
+            return  # refused, or closing: nothing more is read
+        assert self.idle is not None and self.transport is not None
+        self.idle.touch()
+        try:
+            items = self.framer.feed(data)
+        except Exception as exc:  # a framing bug must cost this connection only, visibly
+            self._end(exc)
+            self.transport.close()
+            return
+        if not items:
+            return
+        self.frames.extend(items)
+        for item in items:
+            if isinstance(item, bytes):
+                self.waiting_bytes += len(item)
+        if self.waiting_bytes > READ_SIZE and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._end(None)
+        return True  # keep the socket open for the ACKs of the frames still waiting
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc)
+        self.writing_paused = False
+        drained = self.drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        drained = self.drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    # ---- the connection's task ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Handle frames until the stream ends; raises what ended it badly."""
+        listener, peer = self.listener, self.peer
+        transport, frames = self.transport, self.frames
+        assert transport is not None and self.idle is not None
+        loop = asyncio.get_running_loop()
+        while self.failure is None:
+            if frames:
+                item = frames.popleft()
+                if isinstance(item, bytes):
+                    self.waiting_bytes -= len(item)
+                acks = await listener.handle(item, peer)
+                if self.failure is not None:
+                    break  # the connection is broken: no one to answer
+                for ack in acks:
+                    transport.write(frame(ack))
+                if self.writing_paused:
+                    self.drained = loop.create_future()
+                    await self.drained
+                    self.drained = None
+                continue
+            if self.reading_paused and not self.ended:
+                self.reading_paused = False
+                transport.resume_reading()
+            if self.ended:
+                break
+            self.wakeup = loop.create_future()
+            await self.wakeup
+        if self.failure is not None:
+            raise self.failure
+        if self.idle.expired:
+            listener.sink.fault(f"mllp {peer}", f"idle for {listener.idle_timeout_s:g} s: closed")
+
+    def close(self) -> None:
+        if self.idle is not None:
+            self.idle.stop()
+        if self.task is not None:
+            self.listener._connections.discard(self.task)
+        self.ended = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        wakeup = self.wakeup
+        if wakeup is not None:
+            self.wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+    def _end(self, exc: BaseException | None) -> None:
+        self.ended = True
+        if exc is not None and self.failure is None:
+            self.failure = exc
+        self._wake()
+
+
 class _IdleWatch:
     """Closes a connection that stays silent past the idle timeout.
 
@@ -260,12 +390,12 @@ class _IdleWatch:
     every read: that costs microseconds a message on the hot path.
     """
 
-    __slots__ = ("_handle", "_last", "_loop", "_timeout", "_writer", "expired")
+    __slots__ = ("_handle", "_last", "_loop", "_timeout", "_transport", "expired")
 
-    def __init__(self, timeout_s: float, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, timeout_s: float, transport: asyncio.BaseTransport) -> None:
         self._loop = asyncio.get_running_loop()
         self._timeout = timeout_s
-        self._writer = writer
+        self._transport = transport
         self._last = self._loop.time()
         self.expired = False
         self._handle = self._loop.call_later(timeout_s, self._check)
@@ -280,7 +410,7 @@ class _IdleWatch:
         silent = self._loop.time() - self._last
         if silent >= self._timeout:
             self.expired = True
-            self._writer.close()  # the pending read ends (EOF): the loop reports it
+            self._transport.close()  # the connection ends: its task reports why
         else:
             self._handle = self._loop.call_later(self._timeout - silent, self._check)
 
@@ -307,9 +437,3 @@ def _salvage_control_id(data: bytes) -> str:
         return ""
     fields = line.split(line[3:4])
     return fields[9].decode("latin-1", "replace").strip() if len(fields) > 9 else ""
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(ConnectionError, OSError):
-        await writer.wait_closed()

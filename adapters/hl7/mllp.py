@@ -15,6 +15,7 @@ START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"
 CARRIAGE_RETURN = b"\x0d"
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+_END = END_BLOCK + CARRIAGE_RETURN
 
 
 def frame(message: bytes) -> bytes:
@@ -32,7 +33,15 @@ class OversizeFrame:
 class MllpFramer:
     """Incremental MLLP decoder: feed it what the socket read, get whole frames back."""
 
-    __slots__ = ("_buffer", "_in_frame", "_max", "_skipped", "_skipping", "discarded")
+    __slots__ = (
+        "_buffer",
+        "_cr_due",
+        "_in_frame",
+        "_max",
+        "_skipped",
+        "_skipping",
+        "discarded",
+    )
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._max = max_frame_bytes
@@ -40,6 +49,7 @@ class MllpFramer:
         self._in_frame = False
         self._skipping = False
         self._skipped = 0
+        self._cr_due = False  # a frame ended the last read: its CR may open this one
         self.discarded = 0
         """Bytes seen outside any frame (noise between frames), for the device screen."""
 
@@ -49,6 +59,19 @@ class MllpFramer:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes | OversizeFrame]:
+        if self._cr_due:
+            self._cr_due = False
+            if data[:1] == CARRIAGE_RETURN:
+                data = data[1:]  # the end of the last frame, not noise
+        if not self._in_frame and data[:1] == START_BLOCK and data[-2:] == _END:
+            # What a monitor waiting for each ACK sends: one whole frame per read.
+            end = len(data) - 2
+            if (
+                end - 1 <= self._max
+                and data.find(END_BLOCK, 1, end) < 0
+                and data.find(START_BLOCK, 1, end) < 0
+            ):
+                return [data[1:end]]
         out: list[bytes | OversizeFrame] = []
         pos, end = 0, len(data)
         while pos < end:
@@ -90,6 +113,8 @@ class MllpFramer:
             # The trailing CR is optional on input: eat it only when it is there.
             if pos < end and data[pos] == 0x0D:
                 pos += 1
+            elif pos == end:
+                self._cr_due = True
         return out
 
     def _reset(self) -> None:

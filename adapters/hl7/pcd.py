@@ -19,7 +19,6 @@ observations. It must not know beds, journals or sockets, and it raises only
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,15 +28,16 @@ from adapters.hl7 import obx as obx_module
 from adapters.hl7.er7 import STANDARD, Delimiters, Message, Segment, unescape
 from adapters.hl7.obx import (
     STATUS,
-    Times,
     equipment,
     identify,
     parse_time,
+    recent_time,
     split_components,
     structured_number,
     text_value,
     unit_of,
 )
+from adapters.hl7.records import fast_constructor
 from gateway.domain import (
     AlarmEvent,
     DeviceId,
@@ -71,8 +71,9 @@ _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
 _EUI_TYPES = frozenset(("EUI-64", "EUI64"))
 # OBX-18 equipment ids already read, per exact text and sender label (bounded).
 _EQUIPMENT: dict[tuple[str, str], DeviceId] = {}
-# MSH-3, MSH-4 and peer → the sender and whether its name says it is a gateway (bounded).
-_SENDERS: dict[tuple[str, str, str], tuple[DeviceId, bool]] = {}
+# MSH-3, MSH-4 and peer → the sender, whether its name says it is a gateway, and whether it
+# names itself by hardware (EUI-64) (bounded).
+_SENDERS: dict[tuple[str, str, str], tuple[DeviceId, bool, bool]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,35 +135,43 @@ class _Decoder:
 
     def __init__(self, message: Message, transport: str, peer: str, receive_time_ns: int):
         self.message = message
-        self.d = message.delimiters
+        d = self.d = message.delimiters
         self.transport, self.peer = transport, peer
         self.receive_time_ns = receive_time_ns
         msh = message.msh
         key = (msh.raw(3), msh.raw(4), peer)
-        known = _SENDERS.get(key) if self.d is STANDARD else None
+        known = _SENDERS.get(key) if d is STANDARD else None
         if known is None:
             sender = sender_device(msh, peer)
-            known = (sender, _GATEWAY_NAME.search(msh.get(3)) is not None)
-            if self.d is STANDARD and len(_SENDERS) < 4096:
+            known = (
+                sender,
+                _GATEWAY_NAME.search(msh.get(3)) is not None,
+                sender.key.startswith("EUI-64:"),
+            )
+            if d is STANDARD and len(_SENDERS) < 4096:
                 _SENDERS[key] = known
-        self.sender, self.gateway = known
-        self.sender_has_hardware_id = self.sender.key.startswith("EUI-64:")
+        self.sender, self.gateway, self.sender_has_hardware_id = known
         self.message_id = message.control_id
-        self.times = Times()
-        self.message_time = self.times(msh.raw(7).strip())
+        self.times = recent_time
+        self.message_time = recent_time(msh.raw(7).strip())
         self.trigger = message.message_type[1].strip().upper()
         self.problems: list[str] = []
         self.keep_alive = False
         self.timeout: float | None = None
 
     def run(self) -> Decoded:
-        groups = list(patient_groups(self.message.segments))
+        groups = patient_groups(self.message.segments)
         if len(groups) > 1:
             self.gateway = True  # several patients over one sender: a gateway by definition
-        reports: list[DeviceReport] = []
-        for group in groups:
-            reports += self._patient(group)
-        return Decoded(tuple(reports), self.keep_alive, self.timeout, tuple(self.problems))
+            reports: list[DeviceReport] = []
+            for group in groups:
+                reports += self._patient(group)
+        else:
+            reports = self._patient(groups[0])
+        problems = self.problems
+        if not (problems or self.keep_alive):
+            return new_decoded(tuple(reports))
+        return new_decoded(tuple(reports), self.keep_alive, self.timeout, tuple(problems))
 
     def _patient(self, group: list[Segment]) -> list[DeviceReport]:
         patient_id = ""
@@ -238,7 +247,10 @@ class _Decoder:
 
         Returns False, keeping nothing, when a row turns out to be an alarm facet. This is
         the hot path (every row of every message of every bed): the lookups that repeat
-        per exact field text (OBX-3, OBX-6) go through module caches, inlined.
+        per exact field text (OBX-3, OBX-6, OBX-5 numbers) go through module caches,
+        inlined. A number under a code the general path has already read as a plain
+        measurement takes a fast path; the general path after it is the reference, and
+        the fast path must give exactly what it would (tests hold them together).
         """
         d = self.d
         times = self.times
@@ -246,9 +258,14 @@ class _Decoder:
         message_id = self.message_id
         device_for = content.device_for
         fixed_device = content.fixed_device()
+        steady = True  # fixed_device has not changed
         standard = d is STANDARD
         codes, units = obx_module.CODES, obx_module.UNITS
+        # The fast path's table; with other delimiters the same text means other things.
+        plain_rows = _PLAIN_CODES if standard else _NO_PLAIN_CODES
         alarm_facets = obx_module.ALARM_FACETS
+        status_of = STATUS.get
+        numbers = _NUMBERS
         waves: list[waveform.PendingWave] = []
         waves_by_sub_id: dict[str, waveform.PendingWave] = {}
         channels: list[waveform.Channel] = []  # W01 channel definitions seen so far
@@ -261,11 +278,63 @@ class _Decoder:
         for seg in rows:
             fields = seg.fields
             count = len(fields)
+            if count > 6 and fields[2] == "NM":
+                # The fast path: a number under a known MDC code (nearly every row a monitor
+                # sends). Anything it does not take as it is goes the general way below.
+                plain = plain_rows.get(fields[3])
+                raw_value = fields[5]
+                if plain is not None and raw_value:
+                    number = numbers.get(raw_value, _NAN)
+                    if number != number:  # noqa: PLR0124 - NaN: not a number seen before
+                        try:
+                            number = float(raw_value)
+                        except ValueError:
+                            number = _NAN
+                        # NaN and ±inf give NaN here (truthy); float() also reads "1_0".
+                        if number - number or "_" in raw_value:
+                            number = _NAN
+                        else:
+                            if len(numbers) >= _NUMBERS_LIMIT:
+                                numbers.clear()  # values move on: start afresh
+                            numbers[raw_value] = number
+                    if number == number:  # noqa: PLR0124 - a number, not NaN
+                        sub_id = fields[4]
+                        if sub_id and (sub_id[0] == " " or sub_id[-1] == " "):
+                            sub_id = sub_id.strip()
+                        status = status_of(fields[11]) if count > 11 else _VALID
+                        if status is None:
+                            status = status_of(fields[11].strip().upper(), _QUESTIONABLE)
+                        raw_unit = fields[6]
+                        if raw_unit:
+                            unit = units.get(raw_unit) if standard else None
+                            if unit is None:
+                                unit = unit_of(raw_unit, d)
+                        else:
+                            unit = plain[2]
+                        observations.append(
+                            new_observation(
+                                fixed_device or device_for(sub_id),
+                                plain[0],
+                                plain[1],
+                                number,
+                                unit,
+                                status,
+                                receive_time,
+                                (times(fields[14]) if count > 14 and fields[14] else None)
+                                or base_time,
+                                sub_id,
+                                None,
+                                message_id,
+                            )
+                        )
+                        continue
             if count < 6 or not fields[2] or (not fields[5] and not _unmeasured(fields)):
                 # A device-hierarchy row (MDS, VMD, channel): no value, maybe an identity.
                 if count > 18 and fields[18]:
                     content.note_equipment(seg)
-                    fixed_device = content.fixed_device()
+                    if content.fixed_device() is not fixed_device:
+                        fixed_device = content.fixed_device()
+                        steady = not observations
                 continue
             raw_value = fields[5]
             value_type = fields[2]
@@ -274,6 +343,15 @@ class _Decoder:
             code = codes.get(fields[3]) if standard else None
             if code is None:
                 code = identify(fields[3], d)
+            if (
+                standard
+                and code.source_code is None
+                and not code.facet
+                and code.refid not in waveform.ATTRIBUTES
+                and fields[3] not in plain_rows
+                and len(plain_rows) < _PLAIN_CODES_LIMIT
+            ):
+                plain_rows[fields[3]] = (code.mdc, code.label, code.unit)
             sub_id = fields[4]
             if sub_id and (sub_id[0] == " " or sub_id[-1] == " "):
                 sub_id = sub_id.strip()
@@ -376,7 +454,8 @@ class _Decoder:
                     message_id,
                 )
             )
-        content.add_observations(observations)
+        # Every observation went to fixed_device when it never changed (and was set).
+        content.add_observations(observations, fixed_device if steady else None)
         for alarm in alarms:
             content.add_alarm(alarm)
         for wave in waves:
@@ -385,84 +464,94 @@ class _Decoder:
         return True
 
 
+_NAN = float("nan")
+_PLAIN_CODES: dict[str, tuple[int, str, str]] = {}
+"""OBX-3 text (standard delimiters) → (MDC code, label, usual unit) for the codes a plain
+number row may take the fast path with: MDC, not an alarm facet, not a waveform's
+attribute. Filled by the general path the first time it reads each code (bounded)."""
+_NO_PLAIN_CODES: dict[str, tuple[int, str, str]] = {}
+"""Stays empty: non-standard delimiters never take the fast path."""
+_PLAIN_CODES_LIMIT = 4096
+_NUMBERS: dict[str, float] = {}
+"""OBX-5 text → its number, for the fast path: float() of text costs more than the rest of
+a row, and a ward sends the same few hundred values over and over (bounded)."""
+_NUMBERS_LIMIT = 8192
+
+
 def _unmeasured(fields: list[str]) -> bool:
     """An NM row with no value and OBX-11 ``X``: the device cannot measure it now (a probe
     off, a lead off). It must reach the screen as invalid at once, not fade to stale."""
-    return (
-        len(fields) > 11 and fields[2].strip().upper() == "NM" and fields[11].strip().upper() == "X"
+    if len(fields) <= 11:
+        return False
+    value_type, status = fields[2], fields[11]
+    return (value_type == "NM" or value_type.strip().upper() == "NM") and (
+        status == "X" or status.strip().upper() == "X"
     )
 
 
-def _observation_factory() -> Callable[..., Observation]:
-    """A positional constructor for :class:`Observation`, about twice as fast as its own.
+def _mds_number(fields: list[str], d: Delimiters) -> str | None:
+    """The MDS number of a row that describes a whole device (OBX-4 ``1.0.0.0`` or ``1``,
+    or an ``…_MDS`` code); None for a VMD's or a channel's row (a module, not the device).
 
-    A frozen slotted dataclass assigns each field through ``object.__setattr__``; this sets
-    the same slots through their descriptors directly. The record is the real class — frozen
-    afterwards, equal and hashed as usual. Fields are matched by name, and a field added
-    later with a default gets its default; should the record stop being a plain slotted
-    dataclass (a required new field, ``__post_init__``), the real constructor is used.
+    Cached per OBX-4 and OBX-3 text: the same hierarchy rows come in every message.
     """
-    names = (
-        "device",
-        "code",
-        "label",
-        "value",
-        "unit",
-        "status",
-        "receive_time_ns",
-        "device_time_ns",
-        "sub_id",
-        "source_code",
-        "message_id",
-    )
-    declared = {f.name: f for f in dataclasses.fields(Observation)}
-    others = [f for name, f in declared.items() if name not in names]
-    if (
-        not set(names) <= declared.keys()
-        or hasattr(Observation, "__post_init__")
-        or "__slots__" not in Observation.__dict__
-        or any(f.default is dataclasses.MISSING for f in others)
-    ):
-        return Observation
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = (
-        getattr(Observation, name).__set__ for name in names
-    )
-    defaults = [(getattr(Observation, f.name).__set__, f.default) for f in others]
-    new = object.__new__
-
-    def make(  # noqa: PLR0917 - positional, in the record's field order, like its own
-        device: DeviceId,
-        code: int,
-        label: str,
-        value: float | str,
-        unit: str,
-        status: ObservationStatus,
-        receive_time_ns: int,
-        device_time_ns: int | None,
-        sub_id: str,
-        source_code: str | None,
-        message_id: str,
-    ) -> Observation:
-        obs = new(Observation)
-        s0(obs, device)
-        s1(obs, code)
-        s2(obs, label)
-        s3(obs, value)
-        s4(obs, unit)
-        s5(obs, status)
-        s6(obs, receive_time_ns)
-        s7(obs, device_time_ns)
-        s8(obs, sub_id)
-        s9(obs, source_code)
-        s10(obs, message_id)
-        for setter, default in defaults:
-            setter(obs, default)
-        return obs
-
-    return make
+    key = (fields[4] if len(fields) > 4 else "", fields[3] if len(fields) > 3 else "")
+    standard = d is STANDARD
+    if standard and key in _MDS_ROWS:
+        return _MDS_ROWS[key]
+    parts = key[0].strip().split(".")
+    found: str | None = None
+    if _ZERO_PARTS.issuperset(parts[1:]) or identify(key[1], d).refid.endswith("_MDS"):
+        found = parts[0]
+    if standard and len(_MDS_ROWS) < 4096:
+        _MDS_ROWS[key] = found
+    return found
 
 
-new_observation = _observation_factory()
+_MDS_ROWS: dict[tuple[str, str], str | None] = {}
+"""(OBX-4, OBX-3) text (standard delimiters) → the row's MDS number, or None (bounded)."""
+
+
+new_observation: Callable[
+    [
+        DeviceId,
+        int,
+        str,
+        float | str,
+        str,
+        ObservationStatus,
+        int,
+        int | None,
+        str,
+        str | None,
+        str,
+    ],
+    Observation,
+] = fast_constructor(Observation)
+"""``Observation(...)``, positional in the record's field order, at a third of its cost."""
+new_report: Callable[
+    [
+        DeviceId,
+        str,
+        str,
+        int,
+        str,
+        Location | None,
+        str,
+        tuple[Observation, ...],
+        tuple[WaveformChunk, ...],
+        tuple[AlarmEvent, ...],
+    ],
+    DeviceReport,
+] = fast_constructor(DeviceReport)
+"""``DeviceReport(...)``, positional in the record's field order."""
+new_decoded: Callable[..., Decoded] = fast_constructor(Decoded)
+
+
+_ZERO_PARTS = frozenset(("0", ""))
+"""The OBX-4 parts after the MDS number that an MDS row has (``1.0.0.0``, ``1``)."""
+_Slot = tuple[DeviceId, list[Observation], list[WaveformChunk], list[AlarmEvent]]
+"""What one device said in one patient group: the device, its rows by kind."""
 
 
 class _Content:
@@ -474,19 +563,15 @@ class _Content:
         self._decoder = decoder
         self._mds: dict[str, DeviceId] = {}
         self._single: DeviceId | None = None
-        self._by_device: dict[
-            DeviceId, tuple[list[Observation], list[WaveformChunk], list[AlarmEvent]]
-        ] = {}
+        # By device key: a DeviceId hashes in Python (a dataclass), its key string in C.
+        self._by_device: dict[str, _Slot] = {}
 
     def note_equipment(self, seg: Segment) -> None:
         """An MDS row's OBX-18: the device behind the sender, when it is one of its own."""
         fields = seg.fields
         decoder = self._decoder
-        sub_id = fields[4].strip() if len(fields) > 4 else ""
-        parts = sub_id.split(".")
-        if any(p not in ("0", "") for p in parts[1:]) and not (
-            len(fields) > 3 and identify(fields[3], decoder.d).refid.endswith("_MDS")
-        ):
+        mds = _mds_number(fields, decoder.d)
+        if mds is None:
             return  # a VMD or channel's own id (a module): not the device
         sender = decoder.sender
         key = (fields[18], sender.label)
@@ -506,7 +591,6 @@ class _Content:
             or decoder.gateway
         ):
             return  # the sender names itself better (an EUI-64) than this id does
-        mds = parts[0]
         self._mds.setdefault(mds, device)
         self._single = device if len(self._mds) == 1 else None
 
@@ -519,54 +603,57 @@ class _Content:
             return device
         return self._single or self._decoder.sender
 
-    def _slot(
-        self, device: DeviceId
-    ) -> tuple[list[Observation], list[WaveformChunk], list[AlarmEvent]]:
-        slot = self._by_device.get(device)
+    def _slot(self, device: DeviceId) -> _Slot:
+        slot = self._by_device.get(device.key)
         if slot is None:
-            slot = self._by_device[device] = ([], [], [])
+            slot = self._by_device[device.key] = (device, [], [], [])
         return slot
 
     def fixed_device(self) -> DeviceId | None:
         """The device every row belongs to, if one does (no MDS row, or one only)."""
         return self._single if self._mds else self._decoder.sender
 
-    def add_observations(self, observations: list[Observation]) -> None:
+    def add_observations(
+        self, observations: list[Observation], device: DeviceId | None = None
+    ) -> None:
+        """Sort observations by device; ``device`` when the caller knows they share one."""
         if not observations:
+            return
+        if device is not None:
+            self._slot(device)[1].extend(observations)
             return
         device = observations[0].device
         if all(o.device is device for o in observations):
-            self._slot(device)[0].extend(observations)
+            self._slot(device)[1].extend(observations)
             return
         for observation in observations:
-            self._slot(observation.device)[0].append(observation)
+            self._slot(observation.device)[1].append(observation)
 
     def add_waveform(self, chunk: WaveformChunk) -> None:
-        self._slot(chunk.device)[1].append(chunk)
+        self._slot(chunk.device)[2].append(chunk)
 
     def add_alarm(self, alarm: AlarmEvent) -> None:
-        self._slot(alarm.device)[2].append(alarm)
+        self._slot(alarm.device)[3].append(alarm)
 
     def reports(self, location: Location | None, patient_id: str) -> list[DeviceReport]:
         decoder = self._decoder
         if not self._by_device:
             # Nothing measured (a keep-alive, an empty report): the device still spoke.
-            device = self._single or decoder.sender
-            self._by_device[device] = ([], [], [])
+            self._slot(self._single or decoder.sender)
         return [
-            DeviceReport(
-                device=device,
-                transport=decoder.transport,
-                peer=decoder.peer,
-                receive_time_ns=decoder.receive_time_ns,
-                message_id=decoder.message_id,
-                location=location,
-                patient_id=patient_id,
-                observations=tuple(observations),
-                waveforms=tuple(waves),
-                alarms=tuple(alarms),
+            new_report(
+                device,
+                decoder.transport,
+                decoder.peer,
+                decoder.receive_time_ns,
+                decoder.message_id,
+                location,
+                patient_id,
+                tuple(observations),
+                tuple(waves),
+                tuple(alarms),
             )
-            for device, (observations, waves, alarms) in self._by_device.items()
+            for device, observations, waves, alarms in self._by_device.values()
         ]
 
 
@@ -579,21 +666,23 @@ def _joined(raw: str, d: Delimiters) -> str:
     return " ".join(p for p in split_components(raw, d) if p).strip()
 
 
-def patient_groups(segments: list[Segment]) -> Iterator[list[Segment]]:
-    """The segments after MSH, cut at each PID that starts a new patient."""
+def patient_groups(segments: list[Segment]) -> list[list[Segment]]:
+    """The segments after MSH, cut at each PID that starts a new patient (at least one
+    group, maybe empty)."""
     group: list[Segment] = []
+    groups = [group]
     started = False  # the group has a PID, PV1 or OBX: a further PID is another patient
     for seg in segments[1:]:
         name = seg.name
         if name == "PID":
             if started:
-                yield group
                 group = []
+                groups.append(group)
             started = True
         elif name in ("OBX", "PV1"):
             started = True
         group.append(seg)
-    yield group
+    return groups
 
 
 def order_groups(segments: list[Segment]) -> Iterator[tuple[Segment | None, list[Segment]]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 from samples import load_sample
@@ -402,3 +404,49 @@ async def test_the_configured_cidr_allow_list_admits_or_refuses_a_peer(
             assert await asyncio.wait_for(client.reader.read(), 5) == b""
             fault = hub.snapshot().faults[-1]
             assert "allow-list" in fault.text and "127.0.0.1" in fault.source
+
+
+async def test_a_burst_of_pipelined_frames_is_answered_in_order_without_loss(
+    listener: MllpListener,
+) -> None:
+    # More frames at once than the listener keeps waiting (it pauses reading meanwhile).
+    count = 1500
+    client = await connect(listener)
+    await client.send(b"".join(frame(oru(f"b{n}", bed=n % 8)) for n in range(count)))
+    assert [msa(await client.ack())[1] for _ in range(count)] == [f"b{n}" for n in range(count)]
+    assert listener.messages == count
+    await client.close()
+
+
+def _send_buffer_max() -> int:
+    """The most a socket's send buffer may grow to (Linux), so a test can outgrow it."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
+async def test_a_device_that_does_not_read_its_acks_is_held_back_not_dropped(
+    listener: MllpListener,
+) -> None:
+    # ACKs echo MSH-10: long ids make long ACKs, more than the sockets can hold unread.
+    padding = "x" * 2000
+    count = (_send_buffer_max() + (4 << 20)) // len(padding)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", listener.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    client = Client(reader, writer)
+    writer.write(b"".join(frame(oru(f"{n}-{padding}")) for n in range(count)))
+    # The listener takes messages in until the device's unread ACKs fill the sockets,
+    # then waits for it: it neither buffers ACKs without end nor drops any.
+    last = -1
+    while listener.messages != last:
+        last = listener.messages
+        await asyncio.sleep(0.2)
+    assert 0 < listener.messages < count
+    for n in range(count):
+        assert msa(await client.ack())[1] == f"{n}-{padding}"
+    assert listener.messages == count
+    await client.close()

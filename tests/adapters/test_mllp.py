@@ -84,3 +84,25 @@ def test_frames_survive_any_split_of_the_stream(messages: list[bytes], step: int
     for i in range(0, len(wire), step):
         out += framer.feed(wire[i : i + step])
     assert out == messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.binary(max_size=40).map(frame),
+            st.sampled_from([b"\x0b", b"\x1c", b"\r", b"\x1c\r", b"\x0b\x1c\r"]),
+        ),
+        max_size=6,
+    ).map(b"".join),
+    st.integers(min_value=1, max_value=60),
+)
+def test_a_read_is_cut_into_the_same_frames_whole_or_byte_by_byte(data: bytes, cap: int) -> None:
+    whole = MllpFramer(max_frame_bytes=cap)
+    by_byte = MllpFramer(max_frame_bytes=cap)
+    expected: list[bytes | OversizeFrame] = []
+    for i in range(len(data)):
+        expected += by_byte.feed(data[i : i + 1])
+    assert whole.feed(data) == expected
+    assert (whole.discarded, whole.pending) == (by_byte.discarded, by_byte.pending)

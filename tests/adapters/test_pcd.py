@@ -460,3 +460,100 @@ def test_an_unmeasured_value_reaches_the_ward_as_invalid_not_as_nothing() -> Non
     (report,) = pcd.decode(er7.parse(data), transport="mllp", peer="p", receive_time_ns=1)
     (spo2,) = report.observations  # the VMD row is not an observation
     assert (spo2.code, spo2.value, spo2.status) == (150456, "", ObservationStatus.INVALID)
+
+
+def _forget_rows_seen() -> None:
+    """Empty the decoder's fast-path tables, so the next rows go the general way."""
+    pcd._PLAIN_CODES.clear()
+    pcd._NUMBERS.clear()
+
+
+@pytest.mark.parametrize("name", [f"{n:02d}" for n in range(1, 37) if n not in (8, 9, 10, 14)])
+def test_a_sample_decodes_the_same_the_first_time_and_once_its_rows_are_known(name: str) -> None:
+    message = er7.parse(load_sample(name))
+
+    def readings() -> list[tuple[object, ...]]:
+        reports = pcd.decode(message, transport="mllp", peer="p", receive_time_ns=5)
+        return [(r.device, r.location, r.patient_id, r.observations, r.alarms) for r in reports]
+
+    _forget_rows_seen()
+    first = readings()
+    assert readings() == first  # the fast path now takes the rows it knows
+
+
+# OBX-3 codes of every kind: known MDC, unknown MDC, by REFID only, an alarm facet, a
+# waveform attribute, a local code, an MDIL id.
+_CODES = [
+    "147842^MDC_ECG_HEART_RATE^MDC",
+    "150456^MDC_PULS_OXIM_SAT_O2^MDC",
+    "999999^MDC_NOT_A_CODE^MDC",
+    "^MDC_PULS_OXIM_SAT_O2^MDC",
+    "68484^MDC_ATTR_ALARM_PRIORITY^MDC",
+    "67981^MDC_ATTR_SAMP_RATE^MDC",
+    "0^MDC_ATTR_SAMP_RATE^MDC",
+    "1234^HR^99MNDRY",
+    "0002-4182^HR^MDIL",
+]
+_VALUES = st.one_of(
+    st.sampled_from(["72", " 72 ", "36.9", "-0", "1e3", "1_0", "nan", "inf", "-Infinity", ""]),
+    st.sampled_from(["1^2", "A\\S\\B", "120^80", "abc", "0x10", "+5", ".5", "5."]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**20), 10**20).map(str),
+    st.text(alphabet="0123456789.-+eE_ ^\\", max_size=8),
+)
+
+
+def _read_cold_and_warm(
+    code: str,
+    value: str,
+    *,
+    status: str = "",
+    unit: str = "",
+    sub_id: str = "1.1.1.1",
+    when: str = "",
+    value_type: str = "NM",
+) -> tuple[DeviceReport, DeviceReport]:
+    """One row decoded when its code is new (the general path), then again once a message
+    before it made the code known (the fast path, when the code may take it)."""
+    head = b"MSH|^~\\&|MON^0012211839000001^EUI-64||||20240101120000+0000||ORU^R01|1|P|2.6\r"
+    head += b"PV1||I|ICU^1^1\rOBR|1\r"
+    row = f"OBX|1|{value_type}|{code}|{sub_id}|{value}|{unit}|||||{status}|||{when}\r"
+    _forget_rows_seen()
+    (cold,) = decode_bytes(head + row.encode())
+    decode_bytes(head + f"OBX|1|NM|{code}|{sub_id}|1|{unit}|||||R\r".encode())
+    if not code.startswith(("68484^", "0^", "1234^", "67981^")):
+        assert code in pcd._PLAIN_CODES
+    (warm,) = decode_bytes(head + row.encode())
+    return cold, warm
+
+
+@pytest.mark.parametrize(
+    "value", ["72", " 72 ", "36.90", "-0", "1e3", "1_0", "nan", "inf", "", "1^2", "A\\S\\B", "x"]
+)
+@pytest.mark.parametrize("status", ["", "R", "X", " x ", "Q"])
+@pytest.mark.parametrize("unit", ["", "266016^MDC_DIM_MMHG^MDC"])
+def test_a_known_numeric_row_reads_as_it_did_when_new(value: str, status: str, unit: str) -> None:
+    cold, warm = _read_cold_and_warm(
+        "150021^MDC_PRESS_BLD_NONINV_SYS^MDC", value, status=status, unit=unit
+    )
+    assert warm.observations == cold.observations
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    code=st.sampled_from(_CODES),
+    value=_VALUES,
+    status=st.sampled_from(["", "R", "F", "X", " x ", "P", "Q", "R "]),
+    unit=st.sampled_from(["", "266016^MDC_DIM_MMHG^MDC", "mm[Hg]^mm[Hg]^UCUM", "bpm"]),
+    sub_id=st.sampled_from(["1.1.1.1", " 1.2.1.1", "", "2.1.1.1"]),
+    when=st.sampled_from(["", "20240101120005+0000", "garbage"]),
+    value_type=st.sampled_from(["NM", "NM ", "ST"]),
+)
+def test_any_row_reads_the_same_whether_its_code_is_new_or_known(
+    *, code: str, value: str, status: str, unit: str, sub_id: str, when: str, value_type: str
+) -> None:
+    cold, warm = _read_cold_and_warm(
+        code, value, status=status, unit=unit, sub_id=sub_id, when=when, value_type=value_type
+    )
+    assert warm.observations == cold.observations
+    assert warm.alarms == cold.alarms
