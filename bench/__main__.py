@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import alarm_delay, dashboard, ingest, journal, parse, simulators
+from bench import alarm_delay, dashboard, hub, ingest, journal, parse, simulators
 
 BENCHMARKS = {
     "parse": parse.main,
+    "hub": lambda: hub.main([]),
     "ingest": ingest.main,
     "simulators": simulators.main,
     "journal": journal.main,

@@ -29,6 +29,7 @@ journal or the screen.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -213,6 +214,7 @@ class Condition:
     text: str = ""
 
 
+_LARGEST = sys.float_info.max
 _NONE = Condition(None)
 QUIET = (_NONE, _NONE)
 """What a limit watch says when neither side holds: the same object every time, so the
@@ -314,9 +316,10 @@ class LimitWatch:
         self.value: float | None = None
         self.last_ns = 0
         # The ingest path's shortcut: while nothing is pending or holding, a value inside
-        # [floor, ceiling] changes nothing.
-        self.floor = -math.inf if limits.low is None else limits.low
-        self.ceiling = math.inf if limits.high is None else limits.high
+        # [floor, ceiling] changes nothing. Finite bounds even without a limit, so the one
+        # chained comparison also turns away infinities and NaN (they take the long way).
+        self.floor = -_LARGEST if limits.low is None else limits.low
+        self.ceiling = _LARGEST if limits.high is None else limits.high
         self.quiet = True
 
     def _side(
@@ -333,13 +336,14 @@ class LimitWatch:
         """A reading arrived: ``value`` in the limits' unit, None when it is not a valid
         number (invalid, questionable, text, unknown unit)."""
         self.last_ns = now_ns
+        if value is not None and self.quiet and self.floor <= value <= self.ceiling:
+            self.value = value  # finite, inside, and nothing pending or holding
+            return QUIET
         if value is None or not math.isfinite(value):
             self.value = None
             self._reset()
             return QUIET
         self.value = value
-        if self.quiet and self.floor <= value <= self.ceiling:
-            return QUIET
         if self.low is not None:
             self.low.reading(value, now_ns)
         if self.high is not None:

@@ -21,8 +21,16 @@ escalates). *Audio paused* silences every alarm for ``audio_pause_s``; a new ala
 higher priority than any active when the pause began, or any new high-priority alarm,
 sounds through. Every transition is journaled with its time and the operator.
 
-The engine is fed by the hub on the ingest path (:meth:`AlarmEngine.observe`, cheap: a
-dictionary lookup and a few comparisons per reading) and moved on by a timer
+A device's alarm and the gateway's limit alarm of one condition (same bed, parameter and
+direction: :mod:`gateway.alarm_conditions`) are two alarms here — each with its own
+lifecycle and journal entries — shown as one (:meth:`AlarmEngine.snapshot`). One that
+joins a condition already shown, without making it more urgent, is no news: it takes the
+condition's acknowledgement and its place in the sound.
+
+The engine is fed by the hub on the ingest path (:meth:`AlarmEngine.observe`, cheap: each
+watched channel of a bed keeps its rules and alarm keys, so a reading inside its limits
+costs two dictionary lookups and a few comparisons; a rule's verdict goes to the alarm
+lifecycle only when it says something or an alarm of it is shown) and moved on by a timer
 (:meth:`AlarmEngine.tick`), so delays, escalations and lost devices happen even when no
 message arrives. It must never raise into the ingest path: a failing rule is reported as a
 fault (once a minute at most) and the other rules keep running. It must not block, touch
@@ -33,11 +41,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway.alarm_conditions import condition_key, device_condition
 from gateway.alarm_rules import (
     BY_CODE,
     QUIET,
@@ -121,6 +131,10 @@ class ActiveAlarm:
     """Silent at the gateway because the device says its audio is paused or off."""
     device: DeviceId | None = None
     parameter_code: int | None = None
+    members: tuple[str, ...] = ()
+    """The keys of the engine's alarms this one shows (as the journal names them): more
+    than one when a device's alarm and the gateway's are one condition
+    (:mod:`gateway.alarm_conditions`)."""
 
     @property
     def marker(self) -> str:
@@ -249,6 +263,9 @@ class _Alarm:
     expires_ns: int | None = None
     announced: bool = False
     broke_through: bool = False
+    condition: str | None = None
+    """The condition it is of (:mod:`gateway.alarm_conditions`): alarms of one condition
+    are shown as one."""
 
 
 @dataclass(slots=True)
@@ -256,6 +273,9 @@ class _Channel:
     """One watched parameter channel of a bed (an MDC code and its OBX-4 sub-id)."""
 
     parameter: WatchedParameter
+    sub_id: str
+    unit: str
+    """The unit its limits are written in: a value in it needs no conversion."""
     device: DeviceId
     limit: LimitWatch
     invalid: InvalidWatch
@@ -264,9 +284,30 @@ class _Channel:
     high_key: str
     invalid_key: str
     apnoea_key: str
+    floor: float = 0.0
+    ceiling: float = 0.0
+    """The limit watch's quiet range (its ``floor`` and ``ceiling``)."""
     seen_ns: int = 0
     limited: bool = False
     """Whether the limit watch said something other than QUIET last time."""
+    low_condition: str = ""
+    high_condition: str = ""
+    """The conditions its limit alarms are of (a device's own alarm may be of them too)."""
+    calm: bool = False
+    """Whether a valid number inside ``floor`` … ``ceiling`` leaves every rule of the
+    channel as it is: no limit condition pending or holding, none just ended, no INVALID
+    pending, breathing seen and no APNOEA shown. Set by each reading that takes the long
+    way; only a reading (or, for apnoea, a report without the rate) can make a calm channel
+    busy — the timer only ends conditions — so it is never wrong towards calm."""
+
+
+@dataclass(slots=True)
+class _Link:
+    """A device of a bed: when it last reported, and the key of its DEVICE LOST alarm."""
+
+    device: DeviceId
+    last_ns: int
+    lost_key: str
 
 
 @dataclass(slots=True)
@@ -275,8 +316,11 @@ class _Bed:
     label: str
     limits: Mapping[str, EffectiveLimits]
     channels: dict[tuple[int, str], _Channel] = field(default_factory=dict)
-    links: dict[DeviceId, int] = field(default_factory=dict)
-    """Each device of the bed and when it last reported."""
+    by_code: dict[int, _Channel] = field(default_factory=dict)
+    """The first channel of each code: the one lookup a reading costs, when it is that
+    channel (a code with several channels finds the others in ``channels``)."""
+    links: dict[str, _Link] = field(default_factory=dict)
+    """Each device of the bed, by its key."""
     breathing: list[_Channel] = field(default_factory=list)
     """The channels with an apnoea watch."""
 
@@ -311,7 +355,8 @@ class AlarmEngine:
         self._stale_ns = round(self.settings.rules.stale_timeout_s * NS_PER_S)
         self._lost_ns = round(max(self.settings.lost_after_s, 0.0) * NS_PER_S)
         self._present_ns = round(self.settings.present_timeout_s * NS_PER_S)
-        self._beds: dict[BedId, _Bed] = {}
+        self._beds: dict[str, _Bed] = {}
+        """By bed key (a bed is its key: cheaper to hash than the record)."""
         self._strays: dict[DeviceId, _Stray] = {}
         self._alarms: dict[str, _Alarm] = {}
         self._history: deque[AlarmTransition] = deque(maxlen=history)
@@ -337,32 +382,64 @@ class AlarmEngine:
                 for event in report.alarms:
                     self._device_alarm(None, f"UNASSIGNED {report.device}", event, now)
                 return
-            state = self._beds.get(bed)
+            state = self._beds.get(bed.key)
             if state is None:
                 state = self._new_bed(bed, bed_label)
             elif bed_label and bed_label != state.label:
                 state.label = bed_label
             device = report.device
-            state.links[device] = now
-            lost = self._alarms.get(_lost_key(bed, device))
-            if lost is not None:
-                self._set(lost.key, _NO, now, bed=bed, label=state.label, kind=TECHNICAL)
+            link = state.links.get(device.key)
+            if link is None:
+                link = state.links[device.key] = _Link(device, now, _lost_key(bed, device))
+            link.last_ns = now
+            if link.lost_key in self._alarms:
+                self._set(link.lost_key, _NO, now, bed=bed, label=state.label, kind=TECHNICAL)
         except Exception as exc:  # a bug here must cost this report its alarms, nothing more
             self._bug("report", exc)
             return
+        by_code = state.by_code
         for obs in report.observations:
-            parameter = BY_CODE.get(obs.code)
-            if parameter is None:
-                continue
+            channel = by_code.get(obs.code)
+            if channel is None or channel.sub_id != obs.sub_id:
+                parameter = _BY_CODE.get(obs.code)
+                if parameter is None:
+                    continue  # no rule watches this code
+                try:
+                    channel = state.channels.get((obs.code, obs.sub_id))
+                    if channel is None:
+                        channel = self._new_channel(state, parameter, obs)
+                except Exception as exc:
+                    self._bug(f"{parameter.name} limits", exc)
+                    continue
             try:
-                self._reading(state, parameter, obs, now)
+                value = obs.value
+                # The common case, inline: a valid number in the limits' unit, inside them,
+                # on a calm channel. All there is to do is what _reading and
+                # LimitWatch.reading would do then: remember it.
+                if (
+                    channel.calm
+                    and obs.status is _VALID
+                    and value.__class__ is float
+                    and channel.floor <= value <= channel.ceiling
+                    and (obs.unit == channel.unit or not obs.unit)
+                ):
+                    limit = channel.limit
+                    channel.seen_ns = limit.last_ns = now
+                    channel.device = obs.device
+                    limit.value = value
+                    if channel.apnoea is not None:  # a rate above 0 (floor): breathing
+                        channel.apnoea.device_ns = channel.apnoea.valid_ns = now
+                    continue
+                self._reading(state, channel, obs, now)
             except Exception as exc:
-                self._bug(f"{parameter.name} limits", exc)
-        if state.breathing:
-            try:
-                self._breathing(state, device, now)
-            except Exception as exc:
-                self._bug("apnoea", exc)
+                self._bug(f"{channel.parameter.name} limits", exc)
+        for channel in state.breathing:
+            if channel.seen_ns != now:  # a rate this report did not carry
+                try:
+                    self._breathing(state, device, now)
+                except Exception as exc:
+                    self._bug("apnoea", exc)
+                break
         for event in report.alarms:
             try:
                 self._device_alarm(state.bed, state.label, event, now)
@@ -370,40 +447,55 @@ class AlarmEngine:
                 self._bug("device alarm", exc)
 
     def _new_bed(self, bed: BedId, label: str) -> _Bed:
-        state = self._beds[bed] = _Bed(bed, label or bed.key, self.settings.limits(bed))
+        state = self._beds[bed.key] = _Bed(bed, label or bed.key, self.settings.limits(bed))
         return state
 
-    def _reading(
-        self, state: _Bed, parameter: WatchedParameter, obs: Observation, now: int
-    ) -> None:
-        channel = state.channels.get((obs.code, obs.sub_id))
-        if channel is None:
-            channel = self._new_channel(state, parameter, obs)
+    def _reading(self, state: _Bed, channel: _Channel, obs: Observation, now: int) -> None:
+        """One reading of a watched channel: its rules, and their alarms when they speak.
+
+        The common case — a valid number in the limits' unit, inside them, nothing pending
+        or shown — costs a few comparisons: a verdict of no condition goes to the alarm
+        lifecycle only when an alarm of that rule is shown (it may end or stay latched).
+        """
+        channel.calm = False  # until this reading is through (a rule may raise)
         channel.seen_ns = now
         channel.device = obs.device
         value = obs.value
+        status = obs.status
         number: float | None = None
-        if obs.status is _VALID and not isinstance(value, str):
-            number = in_unit(value, obs.unit, parameter)
-            if number is None:
-                self._warn(state, parameter, obs.unit)
+        if status is _VALID and not isinstance(value, str):
+            unit = obs.unit
+            if not unit or unit == channel.unit:
+                number = value
+            else:
+                number = in_unit(value, unit, channel.parameter)
+                if number is None:
+                    self._warn(state, channel.parameter, unit)
         pair = channel.limit.reading(number, now)
-        bed, label = state.bed, state.label
         if pair is not QUIET or channel.limited:  # the common case costs one test
             low, high = pair
+            bed, label = state.bed, state.label
             self._apply(channel.low_key, low, now, bed=bed, label=label, channel=channel)
             self._apply(channel.high_key, high, now, bed=bed, label=label, channel=channel)
             channel.limited = pair is not QUIET
-        invalid = obs.status is _INVALID
+        invalid = status is _INVALID
         if invalid or channel.invalid.since is not None:
             condition = channel.invalid.reading(invalid, now)
             self._apply(
-                channel.invalid_key, condition, now, bed=bed, label=label, kind=TECHNICAL,
-                channel=channel,
+                channel.invalid_key, condition, now, bed=state.bed, label=state.label,
+                kind=TECHNICAL, channel=channel,
             )  # fmt: skip
-        if channel.apnoea is not None:
-            apnoea = channel.apnoea.reading(number, now)
-            self._apply(channel.apnoea_key, apnoea, now, bed=bed, label=label, channel=channel)
+        calm = channel.limit.quiet and not channel.limited and channel.invalid.since is None
+        apnoea = channel.apnoea
+        if apnoea is not None:
+            condition = apnoea.reading(number, now)
+            if condition.priority is not None or channel.apnoea_key in self._alarms:
+                self._apply(
+                    channel.apnoea_key, condition, now, bed=state.bed, label=state.label,
+                    channel=channel,
+                )  # fmt: skip
+            calm = calm and apnoea.since is None and channel.apnoea_key not in self._alarms
+        channel.calm = calm
 
     def _new_channel(self, state: _Bed, parameter: WatchedParameter, obs: Observation) -> _Channel:
         limits = state.limits.get(parameter.name)
@@ -413,18 +505,29 @@ class AlarmEngine:
         rules = self.settings.rules
         base = f"{state.bed.key}|{obs.code}|{obs.sub_id}"
         breathing = obs.code in RESP_CODES
+        limit = LimitWatch(limits, label, rules)
+        # A rate of 0 is apnoea, never quiet: a respiration channel's quiet range starts
+        # above 0 whatever its low limit.
+        floor = max(limit.floor, _SMALLEST) if breathing else limit.floor
         channel = _Channel(
             parameter,
+            obs.sub_id,
+            parameter.unit,
             obs.device,
-            LimitWatch(limits, label, rules),
+            limit,
             InvalidWatch(label, rules),
             ApnoeaWatch(rules) if breathing else None,
             f"{base}|low",
             f"{base}|high",
             f"{base}|invalid",
             f"{base}|apnoea",
+            floor,
+            limit.ceiling,
         )
+        channel.low_condition = condition_key(state.bed, obs.code, "low")
+        channel.high_condition = condition_key(state.bed, obs.code, "high")
         state.channels[obs.code, obs.sub_id] = channel
+        state.by_code.setdefault(obs.code, channel)
         if breathing:
             state.breathing.append(channel)
         return channel
@@ -432,9 +535,14 @@ class AlarmEngine:
     def _breathing(self, state: _Bed, device: DeviceId, now: int) -> None:
         """The respiration channels of ``device`` that this report did not carry."""
         for channel in state.breathing:
-            if channel.device == device and channel.seen_ns != now and channel.apnoea is not None:
+            # seen_ns first: an int comparison spares the record comparison in the common
+            # case (the report carried the rate).
+            if channel.seen_ns != now and channel.device == device and channel.apnoea is not None:
+                channel.calm = False  # breathing may no longer be seen
                 channel.apnoea.device_spoke(now)
                 condition = channel.apnoea.tick(now)
+                if condition.priority is None and channel.apnoea_key not in self._alarms:
+                    continue
                 self._apply(
                     channel.apnoea_key,
                     condition,
@@ -459,6 +567,7 @@ class AlarmEngine:
         if event.state == "latched" and known is not None and known.latched_ns is not None:
             return  # the device repeats a latched alarm: already shown as latched
         present = Condition(event.priority, text)
+        of = None if bed is None else device_condition(bed, event)
         expires = now + self._present_ns if event.phase in _PRESENCE_PHASES else None
         silenced = event.inactivation in _SILENCING or event.inactivation in _ACKNOWLEDGING
         silenced = silenced or event.phase in ("acknowledged", "inactivate")
@@ -474,6 +583,7 @@ class AlarmEngine:
             parameter_code=event.parameter_code,
             silenced=silenced,
             expires_ns=expires,
+            of=of,
         )
         if event.state == "latched":  # the device latches it: its condition has ended
             self._set(key, _NO, now, bed=bed, label=bed_label, kind=kind, source=DEVICE, latch=True)
@@ -509,15 +619,16 @@ class AlarmEngine:
     def _tick_bed(self, state: _Bed, now: int) -> None:
         bed, label = state.bed, state.label
         since_start = self._started_ns
-        for device, last in state.links.items():
-            silent = now - max(last, since_start)  # no blame for the time we were down
+        for link in state.links.values():
+            device = link.device
+            silent = now - max(link.last_ns, since_start)  # no blame for the time we were down
             if silent > self._stale_ns:
                 priority = HIGH if silent > self._lost_ns else MEDIUM
                 condition = Condition(priority, f"DEVICE LOST {device}")
             else:
                 condition = _NO
             self._apply(
-                _lost_key(bed, device),
+                link.lost_key,
                 condition,
                 now,
                 bed=bed,
@@ -678,13 +789,35 @@ class AlarmEngine:
         now = self.clock.now_ns() if now_ns is None else now_ns
         version, alarms = self._cached
         if version != self._version:
-            ordered = sorted(self._alarms.values(), key=lambda a: (-a.priority, a.onset_ns))
-            alarms = tuple(_shown(alarm) for alarm in ordered)
+            alarms = tuple(sorted(self._shown(), key=lambda a: (-a.priority, a.onset_ns)))
             self._cached = (self._version, alarms)
         paused = self._paused_until_ns if self.paused(now) else None
         return AlarmSnapshot(
             now, alarms, paused, self.settings.audio, self.settings.muted, self.operator
         )
+
+    def _shown(self) -> list[ActiveAlarm]:
+        """One line per condition: an alarm alone as it is, the alarms of one condition
+        as one (see :func:`_merged`)."""
+        places: list[_Alarm | list[_Alarm]] = []  # in the order they were raised
+        conditions: dict[str, list[_Alarm]] = {}
+        for alarm in self._alarms.values():
+            if alarm.condition is None:
+                places.append(alarm)
+                continue
+            members = conditions.get(alarm.condition)
+            if members is None:
+                members = conditions[alarm.condition] = []
+                places.append(members)
+            members.append(alarm)
+        return [
+            _shown(place)
+            if isinstance(place, _Alarm)
+            else _shown(place[0])
+            if len(place) == 1
+            else _merged(place)
+            for place in places
+        ]
 
     def history(self, bed: BedId | None = None, *, ward: bool = False) -> list[AlarmTransition]:
         """Recent transitions, newest first: of one bed, of the ward-wide alarms and audio
@@ -752,9 +885,14 @@ class AlarmEngine:
                 self._version += 1
             return
         code = None
+        of: str | None = None
         if channel is not None:
             device = device or channel.device
             code = channel.parameter.codes[0]
+            if key == channel.low_key:
+                of = channel.low_condition
+            elif key == channel.high_key:
+                of = channel.high_condition
         self._set(
             key,
             condition,
@@ -764,6 +902,7 @@ class AlarmEngine:
             kind=kind,
             device=device,
             parameter_code=code,
+            of=of,
         )
 
     def _set(
@@ -781,7 +920,10 @@ class AlarmEngine:
         silenced: bool = False,
         expires_ns: int | None = None,
         latch: bool | None = None,
+        of: str | None = None,
     ) -> None:
+        """Move the alarm ``key`` to what its rule (or device) says now. ``of``: the
+        condition it is of, when it may be one with another alarm."""
         alarm = self._alarms.get(key)
         priority = condition.priority
         if priority is None:
@@ -804,13 +946,20 @@ class AlarmEngine:
                 device, parameter_code,
             )  # fmt: skip
             self._alarms[key] = alarm
+            alarm.condition = of
             self._transition(alarm, AlarmChange.RAISED, now)
+            if of is not None:
+                self._join(alarm, now)
         else:
+            if of is not None:
+                alarm.condition = of
             if priority > alarm.priority:
                 alarm.priority = priority
                 alarm.acknowledged = alarm.announced = alarm.broke_through = False
                 alarm.audible_ns = now
                 self._transition(alarm, AlarmChange.ESCALATED, now)
+                if alarm.condition is not None:
+                    self._join(alarm, now)
             elif priority < alarm.priority:
                 alarm.priority = priority
                 self._transition(alarm, AlarmChange.DEESCALATED, now)
@@ -827,6 +976,31 @@ class AlarmEngine:
             alarm.broke_through = True
             self._transition(alarm, AlarmChange.BROKE_THROUGH, now)
         self._version += 1
+
+    def _join(self, alarm: _Alarm, now: int) -> None:
+        """``alarm`` was just raised or escalated, and other alarms of its condition are
+        shown: unless it makes the condition more urgent, it is no news to staff — it
+        takes the condition's acknowledgement and its place in the sound (an audio pause,
+        a low alarm's single bell) from the alarm the condition is shown as."""
+        peers = [
+            other
+            for other in self._alarms.values()
+            if other.condition == alarm.condition and other is not alarm
+        ]
+        if not peers:
+            return
+        lead = max(peers, key=_precedence)
+        if alarm.priority > lead.priority:
+            return  # the condition escalates: new, it sounds and needs acknowledging
+        alarm.audible_ns = lead.audible_ns
+        alarm.announced = alarm.announced or lead.announced
+        alarm.broke_through = alarm.broke_through or lead.broke_through
+        active = [peer for peer in peers if peer.latched_ns is None]
+        if active and all(peer.acknowledged for peer in active) and not alarm.acknowledged:
+            alarm.acknowledged = True
+            self._transition(
+                alarm, AlarmChange.ACKNOWLEDGED, now, f" (shown as one with {lead.text})"
+            )
 
     def _transition(self, alarm: _Alarm, change: AlarmChange, now: int, note: str = "") -> None:
         if self._restoring:
@@ -901,6 +1075,9 @@ class AlarmEngine:
 
 
 _NO = Condition(None)
+_SMALLEST = sys.float_info.min
+_BY_CODE: dict[int, WatchedParameter] = dict(BY_CODE)
+"""The watched parameters by MDC code, as a plain dict (a lookup per reading)."""
 _NEW = frozenset((AlarmChange.RAISED, AlarmChange.ESCALATED))
 _RECORDING_KEY = f"{WARD}|recording"
 
@@ -920,6 +1097,41 @@ def _shown(alarm: _Alarm) -> ActiveAlarm:
         silenced=alarm.silenced,
         device=alarm.device,
         parameter_code=alarm.parameter_code,
+        members=(alarm.key,),
+    )
+
+
+def _precedence(alarm: _Alarm) -> tuple[AlarmPriority, bool, int]:
+    """Which alarm of a condition it is shown as: the most urgent; of equal ones the
+    device's (the monitor at the bedside is the primary alarm system), then the oldest."""
+    return alarm.priority, alarm.source is DEVICE, -alarm.onset_ns
+
+
+def _merged(members: list[_Alarm]) -> ActiveAlarm:
+    """Alarms of one condition as one: the text, source and device of the one it is shown
+    as (:func:`_precedence`) at its priority; since the first began; active while any is
+    (latched once all are); acknowledged once every active one is; silenced only if every
+    active one is (the gateway's own never is)."""
+    lead = max(members, key=_precedence)
+    active = [alarm for alarm in members if alarm.latched_ns is None]
+    return ActiveAlarm(
+        lead.key,
+        lead.bed,
+        lead.bed_label,
+        lead.priority,
+        lead.kind,
+        lead.source,
+        lead.text,
+        min(alarm.onset_ns for alarm in members),
+        latched=not active,
+        acknowledged=bool(active) and all(alarm.acknowledged for alarm in active),
+        silenced=bool(active) and all(alarm.silenced for alarm in active),
+        device=lead.device,
+        parameter_code=next(
+            (alarm.parameter_code for alarm in members if alarm.source is DEVICE),
+            lead.parameter_code,
+        ),
+        members=tuple(sorted(alarm.key for alarm in members)),
     )
 
 

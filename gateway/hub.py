@@ -71,9 +71,10 @@ class Hub:
         Raises :class:`~gateway.errors.JournalError` when the message could not be stored:
         the adapter must then answer negatively, so the device keeps it and resends.
         """
+        route_of = self.router.route
         routed = []
         for report in reports:
-            route = self.router.route(report)
+            route = route_of(report)
             if route is None:
                 routed.append(RoutedReport(report, None))
             else:
@@ -101,14 +102,15 @@ class Hub:
         is False: :meth:`submit` gave them to it already): the one path for live messages,
         the rebuild from the journal after a restart, and replay."""
         ward = self.ward
+        observe = self.alarms.observe if alarms else None  # never raises
         for item in routed:
-            if item.bed is None:
-                ward.note_unassigned(item.report)
+            bed, report = item.bed, item.report
+            if observe is not None:  # first, as in submit: an alarm never waits
+                observe(bed, item.bed_label, report)
+            if bed is None:
+                ward.note_unassigned(report)
             else:
-                ward.add_bed(item.bed, item.bed_label)
-                ward.apply(item.bed, item.report)
-        if alarms:
-            self._observe(routed)
+                ward.apply(bed, report, label=item.bed_label)
 
     def _observe(self, routed: Sequence[RoutedReport]) -> None:
         observe = self.alarms.observe  # never raises: a bug in a rule is a fault

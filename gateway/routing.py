@@ -6,6 +6,10 @@ report that matches no configured bed creates a bed named after its location, or
 device when it sends none. Otherwise it is unassigned: the caller keeps and lists it,
 never drops it. Routing goes by what each report says, never by connection: one vendor
 gateway connection carries many beds.
+
+Routing runs for every report on the ingest path, and a device says the same thing every
+second: each decision is remembered by what it was made from (device, location as sent,
+and the peer when beds are bound by address), and forgotten whenever a bed is created.
 """
 
 from __future__ import annotations
@@ -13,8 +17,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from gateway.domain import BedId, DeviceReport
+
+MAX_REMEMBERED: Final = 4096
+"""Routing decisions remembered; past it they are forgotten and made again (a device
+reconnecting from ever new ports, when beds are bound by address, must not grow memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,10 @@ class BedBinding:
 class Route:
     bed: BedId
     label: str
+
+
+_UNDECIDED = Route(BedId(""), "")
+"""What a decision not made yet looks like (None is a decision: unassigned)."""
 
 
 def location_key(raw: str) -> str:
@@ -55,6 +68,7 @@ class Router:
         self._by_device: dict[str, Route] = {}
         self._by_peer: dict[str, Route] = {}
         self.configured: list[Route] = []
+        self._decided: dict[tuple[str, str | None, str], Route | None] = {}
         for binding in bindings:
             route = Route(binding.bed, binding.label)
             self.configured.append(route)
@@ -72,6 +86,23 @@ class Router:
         that moves with its patient and sends a stale location), then the location, then
         the source address.
         """
+        location = report.location
+        key = (
+            report.device.key,
+            None if location is None else location.raw,
+            report.peer if self._by_peer else "",
+        )
+        decided = self._decided
+        found = decided.get(key, _UNDECIDED)
+        if found is not _UNDECIDED:
+            return found
+        route = self._decide(report)
+        if len(decided) >= MAX_REMEMBERED:
+            decided.clear()
+        decided[key] = route
+        return route
+
+    def _decide(self, report: DeviceReport) -> Route | None:
         route = self._by_device.get(report.device.key.upper())
         if route is not None:
             return route
@@ -86,6 +117,8 @@ class Router:
                 return route
         if not self.auto_beds:
             return None
+        # A new bed may change earlier decisions (a device's own bed outranks a location).
+        self._decided.clear()
         if location is not None:
             key = location_key(location.raw)
             route = self._by_location[key] = Route(BedId(key), location.label)

@@ -1,7 +1,9 @@
 """Ward state: every bed's latest values, 24 h trends and last minute of waves; device links.
 
 The hub writes here as reports arrive (:meth:`WardState.apply`, on the ingest path: it
-must stay cheap); views never hold a reference into it. They take a :class:`WardSnapshot`
+must stay cheap — a report's values go to the bed's trends in one call, staged in a
+:class:`gateway.trends.TrendStage` that is flushed before any trend is read); views never
+hold a reference into it. They take a :class:`WardSnapshot`
 at their own refresh rate — small records, no array data — and read trends and waves on
 demand for the one bed they show (:meth:`WardState.trend`, :meth:`WardState.waveform`),
 which return copies. Every read is computed against one clock reading given by the caller,
@@ -10,8 +12,9 @@ never decide freshness on its own.
 
 Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
 (:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB) and :data:`MAX_WAVES_PER_BED` waves
-(64 s at their own rate, at most 1 kHz: 256 kB each) — under 4 MB of arrays in the worst
-case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
+(64 s at their own rate, at most 1 kHz: 256 kB each), and the values staged for the
+trends (:data:`gateway.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of arrays in
+the worst case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
 not dropped silently: it is logged once and listed in the bed's ``notes``, which the bed
 screen shows.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -42,7 +45,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.routing import peer_host
-from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope
+from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope, TrendStage
 from gateway.waveforms import WaveBuffer
 
 if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
@@ -215,27 +218,30 @@ class WardSnapshot:
 
 class _Rate:
     """Messages per second over a sliding window, from two fixed windows' counts (cheap to
-    update: one integer division per message)."""
+    update: one comparison per message, a division once per window)."""
 
-    __slots__ = ("current", "previous", "total", "window")
+    __slots__ = ("current", "next_ns", "previous", "total", "window")
 
     def __init__(self) -> None:
         self.window = -1
+        self.next_ns = 0
+        """When the window after ``window`` begins."""
         self.current = 0
         self.previous = 0
         self.total = 0
 
     def tick(self, now_ns: int) -> None:
-        window = now_ns // (RATE_WINDOW_S * NS_PER_S)
-        if window > self.window:
+        if now_ns >= self.next_ns:
+            window = now_ns // _RATE_WINDOW_NS
             self.previous = self.current if window == self.window + 1 else 0
             self.current = 0
             self.window = window
+            self.next_ns = (window + 1) * _RATE_WINDOW_NS
         self.current += 1
         self.total += 1
 
     def per_s(self, now_ns: int) -> float:
-        width = RATE_WINDOW_S * NS_PER_S
+        width = _RATE_WINDOW_NS
         window, into = divmod(now_ns, width)
         remaining = 1.0 - into / width
         if window == self.window:
@@ -243,6 +249,9 @@ class _Rate:
         if window == self.window + 1:
             return self.current * remaining / RATE_WINDOW_S
         return 0.0 if window > self.window else self.current / RATE_WINDOW_S
+
+
+_RATE_WINDOW_NS = RATE_WINDOW_S * NS_PER_S
 
 
 @dataclass(slots=True)
@@ -254,6 +263,11 @@ class _Latest:
     status: ObservationStatus
     measured_ns: int
     received_ns: int
+    trend: TrendBuffer | None = None
+    """The parameter's trend, once it has one (also in the bed's ``trends``): one lookup a
+    value on the ingest path instead of two."""
+    slot: int = -1
+    """What the trend's values are staged under in the bed's ``stage`` (-1: not yet)."""
 
 
 @dataclass(slots=True)
@@ -272,8 +286,11 @@ class _Bed:
     order: int
     patient_id: str = ""
     latest: dict[int, _Latest] = field(default_factory=dict)
-    links: dict[DeviceId, _Link] = field(default_factory=dict)
+    links: dict[str, _Link] = field(default_factory=dict)
+    """By device key (a device is its key: cheaper to hash than the record)."""
     trends: dict[int, TrendBuffer] = field(default_factory=dict)
+    stage: TrendStage = field(default_factory=TrendStage)
+    """The live values on their way to ``trends``: flushed before any trend is read."""
     waves: dict[WaveKey, WaveBuffer] = field(default_factory=dict)
     notes: dict[str, None] = field(default_factory=dict)
 
@@ -314,61 +331,139 @@ class WardState:
         self.stale_timeout_s = stale_timeout_s
         self.lost_after_s = max(lost_after_s, stale_timeout_s)
         self.wave_stale_s = min(stale_timeout_s, WAVE_STALE_S)
-        self._beds: dict[BedId, _Bed] = {}
+        self._beds: dict[str, _Bed] = {}
+        """By bed key (a bed is its key: cheaper to hash than the record)."""
         self._strays: dict[DeviceId, _Stray] = {}
         self._rejects: dict[tuple[str, str], _Rejects] = {}
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
-        if bed not in self._beds:
-            self._beds[bed] = _Bed(bed, label, len(self._beds))
+        if bed.key not in self._beds:
+            self._beds[bed.key] = _Bed(bed, label, len(self._beds))
 
     def has_bed(self, bed: BedId) -> bool:
-        return bed in self._beds
+        return bed.key in self._beds
 
-    def apply(self, bed: BedId, report: DeviceReport) -> None:
-        """Record what a routed report says about ``bed`` (which must be known)."""
-        state = self._beds[bed]
+    def apply(self, bed: BedId, report: DeviceReport, *, label: str | None = None) -> None:
+        """Record what a routed report says about ``bed``: a bed not known yet is added
+        with ``label`` (None: it must be known, a KeyError otherwise)."""
+        state = self._beds.get(bed.key)
+        if state is None:
+            if label is None:
+                raise KeyError(bed)
+            state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
         now = report.receive_time_ns
-        link = state.links.get(report.device)
+        device = report.device
+        link = state.links.get(device.key)
         if link is None:
-            link = state.links[report.device] = _Link(
-                report.device, report.transport, report.peer, now
-            )
+            link = state.links[device.key] = _Link(device, report.transport, report.peer, now)
         else:
             link.transport, link.peer, link.last_seen_ns = report.transport, report.peer, now
-        link.rate.tick(now)
+        rate = link.rate
+        if now < rate.next_ns:  # within the rate's current window: what tick() would do
+            rate.current += 1
+            rate.total += 1
+        else:
+            rate.tick(now)
         if report.patient_id:
             state.patient_id = report.patient_id
         latest = state.latest
-        trends = state.trends
+        isfinite = math.isfinite
+        invalid = _INVALID
+        slots: list[int] = []
+        values: list[float] = []
         for obs in report.observations:
             code = obs.code
             if code == 0:
                 continue  # a local code: journaled with the report, not a tile parameter
             value = obs.value
-            measured = obs.time_ns
+            status = obs.status
+            measured = obs.device_time_ns
+            if measured is None:
+                measured = obs.receive_time_ns
             entry = latest.get(code)
             if entry is None:
-                latest[code] = _Latest(code, obs.label, value, obs.unit, obs.status, measured, now)
-                new = True
-            else:
+                entry = latest[code] = _Latest(
+                    code, obs.label, value, obs.unit, status, measured, now
+                )
+            elif measured == entry.measured_ns:
                 # A value re-sent with the same measurement time (NIBP between cuff cycles)
                 # is one measurement: it goes into the trend once.
-                new = measured != entry.measured_ns
-                entry.value, entry.unit, entry.status = value, obs.unit, obs.status
+                entry.value, entry.unit, entry.status, entry.received_ns = (
+                    value, obs.unit, status, now
+                )  # fmt: skip
+                continue
+            else:
+                entry.value, entry.unit, entry.status = value, obs.unit, status
                 entry.measured_ns, entry.received_ns = measured, now
-            if new and obs.status is not _INVALID and not isinstance(value, str):
-                trend = trends.get(code)
+            if status is invalid or isinstance(value, str):
+                continue
+            slot = entry.slot
+            if slot < 0:
+                trend = entry.trend
                 if trend is None:
-                    trend = self._new_trend(state, code, obs.label)
+                    trend = entry.trend = self._new_trend(state, code, obs.label)
                     if trend is None:
                         continue
-                if math.isfinite(value):
-                    trend.add(value, now)
+                slot = entry.slot = state.stage.slot(trend)
+            if isfinite(value):
+                slots.append(slot)
+                values.append(value)
+        if values:  # the report's values go to the trends in one call
+            state.stage.add(now, slots, values)
         if report.waveforms:
             for chunk in report.waveforms:
                 self._apply_wave(state, chunk, now)
+
+    def backfill(self, bed: BedId, label: str, report: DeviceReport) -> None:
+        """A report from before a restart, read back from the journal while live reports
+        arrive (the trend back-fill, :mod:`gateway.backfill`): it makes the bed, a device
+        link, the patient id and a parameter's latest value known only where the ward
+        holds nothing newer — a back-filled value never replaces a newer one, so a live
+        value never looks older than it is. Its values reach the trends through
+        :meth:`add_trend_history`; its waves are older than any wave kept; message rates
+        count what arrives live."""
+        state = self._beds.get(bed.key)
+        if state is None:
+            state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
+        now = report.receive_time_ns
+        device = report.device
+        link = state.links.get(device.key)
+        if link is None:
+            state.links[device.key] = _Link(device, report.transport, report.peer, now)
+        elif link.last_seen_ns < now:
+            link.transport, link.peer, link.last_seen_ns = report.transport, report.peer, now
+        if report.patient_id and not state.patient_id:
+            state.patient_id = report.patient_id
+        latest = state.latest
+        for obs in report.observations:
+            code = obs.code
+            if code == 0:
+                continue
+            entry = latest.get(code)
+            if entry is None:
+                latest[code] = _Latest(
+                    code, obs.label, obs.value, obs.unit, obs.status, obs.time_ns, now,
+                    state.trends.get(code),
+                )  # fmt: skip
+            elif entry.received_ns < now:
+                entry.value, entry.unit, entry.status = obs.value, obs.unit, obs.status
+                entry.measured_ns, entry.received_ns = obs.time_ns, now
+
+    def add_trend_history(
+        self, bed: BedId, code: int, label: str, times_ns: Sequence[int], values: Sequence[float]
+    ) -> None:
+        """Values of one parameter of ``bed`` (known: see :meth:`backfill`) received before
+        a restart, each into the trend at its own receive time, behind any newer values."""
+        state = self._beds[bed.key]
+        trend = self._new_trend(state, code, label)
+        if trend is None:
+            return
+        entry = state.latest.get(code)
+        if entry is not None and entry.trend is None:
+            entry.trend = trend
+        state.stage.flush()  # live values first, as if they had been folded on arrival
+        trend.add_history(times_ns, values)
 
     def note_unassigned(self, report: DeviceReport) -> None:
         stray = self._strays.get(report.device)
@@ -477,14 +572,16 @@ class WardState:
     ) -> TrendEnvelope | None:
         """The low/high envelope of one parameter of ``bed`` over the ``span_s`` seconds up
         to ``now_ns``, one entry per column; None if the bed has no trend of it."""
-        state = self._beds.get(bed)
-        trend = None if state is None else state.trends.get(code)
-        return None if trend is None else trend.envelope(span_s, columns, now_ns)
+        state = self._beds.get(bed.key)
+        if state is None or (trend := state.trends.get(code)) is None:
+            return None
+        state.stage.flush()  # the values still on their way count
+        return trend.envelope(span_s, columns, now_ns)
 
     def waveform(self, bed: BedId, key: WaveKey, seconds: float, now_ns: int) -> WaveWindow | None:
         """The newest ``seconds`` of one wave of ``bed``, judged fresh or stale at
         ``now_ns``; None if the bed has no such wave."""
-        state = self._beds.get(bed)
+        state = self._beds.get(bed.key)
         wave = None if state is None else state.waves.get(key)
         if wave is None or wave.end_ns is None:
             return None
@@ -502,10 +599,12 @@ class WardState:
 
     def memory_bytes(self, bed: BedId) -> int:
         """Bytes held in numpy buffers for ``bed`` (trends and waves)."""
-        state = self._beds[bed]
+        state = self._beds[bed.key]
         return BYTES_PER_TREND * len(state.trends) + sum(w.nbytes for w in state.waves.values())
 
     def _new_trend(self, state: _Bed, code: int, label: str) -> TrendBuffer | None:
+        if (known := state.trends.get(code)) is not None:
+            return known  # made by the back-fill before the parameter's latest value
         if len(state.trends) >= MAX_TRENDS_PER_BED:
             self._note(state, f"no trend kept for {label or code}: {MAX_TRENDS_PER_BED} per bed")
             return None
