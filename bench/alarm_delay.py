@@ -184,6 +184,7 @@ async def measure(*, wake: bool, waves: bool) -> tuple[list[tuple[float, float]]
             refresh_hz=REFRESH_HZ,
             alarms=hub.alarms,
             ask_operator=False,
+            freeze_startup_objects=True,  # as `icu-gateway run` builds it
         )
         listener = MllpListener(hub, host="127.0.0.1", port=0, clock=hub.clock)
         async with listener:

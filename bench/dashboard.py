@@ -1,16 +1,20 @@
-"""Dashboard CPU and frame time: 32 beds with wave strips at realistic load, headless.
+"""Dashboard CPU and frame time: 64 beds with wave strips at realistic load, headless.
 
-A WardState in this process takes what 32 monitors send — numerics once a second (HR,
+A WardState in this process takes what 64 monitors send — numerics once a second (HR,
 SpO2, RR, Temp, NIBP; ABP on a third of the beds, EtCO2 on a quarter) and three waves in
 half-second chunks (ECG II 250 Hz, pleth 125 Hz, respiration 25 Hz) — while the dashboard
 runs headless at 200×60 on the same asyncio loop, pulling snapshots at 4 Hz. The waves come
 from a small generator here (a bench load, not physiology: the simulators will emit real
-ones).
+ones). 64 beds take compact tiles at 200×60, and the last row is scrolled out of view.
 
 Reported, each against the others in the same run:
 
-* **ward, 32 beds with wave strips** (10 s) — the case the target is for;
-* **ward, 32 beds, numerics only** (5 s) — what the wave strips cost;
+* **ward, 64 beds with wave strips** (10 s) — the case the target is for;
+* **ward, 64 beds with wave strips, 16 in alarm** (5 s) — an alarm engine on the same
+  reports, a quarter of the beds past a limit (HR 130: medium; SpO2 84: high), their tiles
+  flashing;
+* **ward, 64 beds, numerics only** (5 s) — what the wave strips cost;
+* **ward, 32 beds with wave strips** (5 s) — full tiles, big digits, all in view;
 * **bed screen, waves at 10 Hz** (5 s).
 
 CPU is the process's CPU time over the run minus the time spent in ``WardState.apply``
@@ -18,11 +22,14 @@ CPU is the process's CPU time over the run minus the time spent in ``WardState.a
 handed to the widgets (faces rebuilt, waves read); a *paint* is one screen update: layout,
 compositor and the terminal output it would write (rendered here to a string and thrown
 away, since a headless driver writes nothing). Target (DESIGN.md): < 25 % of one core.
+With the alarm engine, its work is counted with the ingest (it is timed with each apply)
+and its snapshot with the dashboard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import statistics
 import time
@@ -33,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from gateway.alarm_rules import default_limits
+from gateway.alarms import AlarmEngine, AlarmSettings
 from gateway.clock import NS_PER_S, SystemClock
 from gateway.domain import (
     BedId,
@@ -42,10 +51,12 @@ from gateway.domain import (
     ObservationStatus,
     WaveformChunk,
 )
-from gateway.ward import WardState
+from gateway.ward import WardSnapshot, WardState
 
-BEDS = 32
+BEDS = 64
 SIZE = (200, 60)
+ALARMING = 4
+"""With an alarm engine, one bed in this many is past a limit."""
 CHUNK_S = 0.5
 WAVES = (  # code, label, unit, rate
     (131330, "ECG II", "mV", 250.0),
@@ -71,29 +82,48 @@ def wave(code: int, times: np.ndarray, hr: float, rr: float) -> np.ndarray:
 
 @dataclass
 class Load:
-    """Feeds ``ward`` as ``BEDS`` monitors would, in real time, and times every apply."""
+    """Feeds ``ward`` (and ``alarms``, when given) as ``beds`` monitors would, in real
+    time, and times every apply."""
 
     ward: WardState
+    beds_count: int = BEDS
+    alarms: AlarmEngine | None = None
     clock: SystemClock = field(default_factory=SystemClock)
     apply_s: float = 0.0
     reports: int = 0
 
     def __post_init__(self) -> None:
-        self.beds = [BedId(f"bed-{n}") for n in range(BEDS)]
-        for n, bed in enumerate(self.beds):
-            self.ward.add_bed(bed, f"ICU {101 + n}")
-        self.devices = [DeviceId(f"EUI-64:00A037EB2175{n:04X}", f"MX800 #{n}") for n in range(BEDS)]
-        self.samples_sent = [0.0] * BEDS
+        count = self.beds_count
+        self.beds = [BedId(f"bed-{n}") for n in range(count)]
+        self.labels = [f"ICU {101 + n}" for n in range(count)]
+        for bed, label in zip(self.beds, self.labels, strict=True):
+            self.ward.add_bed(bed, label)
+        self.devices = [
+            DeviceId(f"EUI-64:00A037EB2175{n:04X}", f"MX800 #{n}") for n in range(count)
+        ]
 
     def _apply(self, index: int, report: DeviceReport) -> None:
         start = time.perf_counter()
+        if self.alarms is not None:
+            self.alarms.observe(self.beds[index], self.labels[index], report)
         self.ward.apply(self.beds[index], report)
         self.apply_s += time.perf_counter() - start
         self.reports += 1
 
+    def snapshot(self) -> WardSnapshot:
+        """What the gateway's hub hands the dashboard: the ward, and the alarms if any."""
+        now = self.clock.now_ns()
+        ward = self.ward.snapshot(now)
+        if self.alarms is None:
+            return ward
+        self.alarms.tick(now)
+        return dataclasses.replace(ward, alarms=self.alarms.snapshot(now))
+
     def numerics(self, index: int, now: int) -> None:
-        hr = 60 + index
-        values = [(147842, hr), (150456, 97), (151562, 16), (150344, 36.8)]
+        hr, spo2 = 60 + index % 40, 97
+        if self.alarms is not None and index % ALARMING == 0:
+            hr, spo2 = (130, 97) if index % (2 * ALARMING) == 0 else (80, 84)
+        values = [(147842, hr), (150456, spo2), (151562, 16), (150344, 36.8)]
         values += [(150021, 120), (150022, 80), (150023, 93)]
         if index % 3 == 0:
             values += [(150033, 125), (150034, 78), (150035, 94)]
@@ -114,7 +144,7 @@ class Load:
         chunks = []
         for code, label, unit, rate in WAVES:
             times = t0 + np.arange(round(CHUNK_S * rate)) / rate
-            samples = wave(code, times, 60 + index, 16).astype(np.float32)
+            samples = wave(code, times, 60 + index % 40, 16).astype(np.float32)
             chunks.append(WaveformChunk(device, code, label, rate, start, samples, unit))
         self._apply(index, DeviceReport(device, "mllp", "10.0.0.1:1", now, waveforms=tuple(chunks)))
 
@@ -123,9 +153,10 @@ class Load:
         tick = 0
         loop = asyncio.get_running_loop()
         start = loop.time()
+        count = self.beds_count
         while True:
-            for index in range(BEDS):
-                due = start + (tick + index / BEDS) * CHUNK_S
+            for index in range(count):
+                due = start + (tick + index / count) * CHUNK_S
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 now = self.clock.now_ns()
                 if waves:
@@ -185,13 +216,25 @@ def _frame_p99(ticks: list[float], paints: list[float]) -> str:
     return f"{p99 * 1e3:.2f}"
 
 
-async def measure(name: str, seconds: float, *, waves: bool, bed_screen: bool) -> Result:
+async def measure(
+    name: str,
+    seconds: float,
+    *,
+    waves: bool,
+    bed_screen: bool,
+    beds: int = BEDS,
+    alarms: bool = False,
+) -> Result:
     from textual.screen import Screen
 
     from tui.app import WardApp
 
     ward = WardState()
-    load = Load(ward)
+    engine = None
+    if alarms:
+        no_delay = default_limits(condition_delay_s=0.0)
+        engine = AlarmEngine(AlarmSettings(limits=lambda bed: no_delay))
+    load = Load(ward, beds, engine)
     ticks: list[float] = []
     paints: list[float] = []
 
@@ -206,7 +249,7 @@ async def measure(name: str, seconds: float, *, waves: bool, bed_screen: bool) -
                 renderable.render_segments(self.console)
             super()._display(screen, renderable)
 
-    app = TimedApp(lambda: ward.snapshot(load.clock.now_ns()), traces=ward, title="BENCH")
+    app = TimedApp(load.snapshot, traces=ward, title="BENCH", alarms=engine, ask_operator=False)
     original: Callable[[Screen[Any]], None] = Screen._on_timer_update
 
     def timed_update(screen: Screen[Any]) -> None:
@@ -237,9 +280,18 @@ async def measure(name: str, seconds: float, *, waves: bool, bed_screen: bool) -
 
 
 async def _run() -> list[Result]:
+    alarming = BEDS // ALARMING
     return [
-        await measure("ward, 32 beds with wave strips", 10.0, waves=True, bed_screen=False),
-        await measure("ward, 32 beds, numerics only", 5.0, waves=False, bed_screen=False),
+        await measure(f"ward, {BEDS} beds with wave strips", 10.0, waves=True, bed_screen=False),
+        await measure(
+            f"ward, {BEDS} beds with wave strips, {alarming} in alarm",
+            5.0,
+            waves=True,
+            bed_screen=False,
+            alarms=True,
+        ),
+        await measure(f"ward, {BEDS} beds, numerics only", 5.0, waves=False, bed_screen=False),
+        await measure("ward, 32 beds with wave strips", 5.0, waves=True, bed_screen=False, beds=32),
         await measure("bed screen, waves at 10 Hz", 5.0, waves=True, bed_screen=True),
     ]
 
@@ -249,7 +301,7 @@ def main() -> None:
     results = asyncio.run(_run())
     for result in results:
         print(result.line())
-    print("target: dashboard < 25 % of one core with 32 beds and wave strips (DESIGN.md)")
+    print(f"target: dashboard < 25 % of one core with {BEDS} beds and wave strips (DESIGN.md)")
     ticks = results[0].ticks
     if ticks:
         print(f"ticks in the main run: {len(ticks)} (mean {statistics.mean(ticks) * 1e3:.2f} ms)")

@@ -65,21 +65,25 @@ def _rows(
     """Top and bottom dot row of each column (row 0 at the top), joined to the previous
     column so the trace is continuous; NaN columns stay NaN."""
     span = vmax - vmin
-    scale = (dot_rows - 1) / span if span > 0 else 0.0
-    centre = float((dot_rows - 1) // 2)
+    last = dot_rows - 1
     if span > 0:
+        scale = last / span
         top = np.rint((vmax - high) * scale)
         bottom = np.rint((vmax - low) * scale)
+        # Clipped in place (NaN stays NaN): np.clip costs more than the arithmetic here.
+        np.minimum(np.maximum(top, 0, out=top), last, out=top)
+        np.minimum(np.maximum(bottom, 0, out=bottom), last, out=bottom)
     else:
-        top = np.where(np.isfinite(high), centre, np.nan)
+        top = np.where(np.isfinite(high), float(last // 2), np.nan)
         bottom = top.copy()
-    top = np.clip(top, 0, dot_rows - 1)
-    bottom = np.clip(bottom, 0, dot_rows - 1)
-    present = np.isfinite(top)
-    previous_top = np.concatenate(([np.nan], top[:-1]))
-    previous_bottom = np.concatenate(([np.nan], bottom[:-1]))
-    joined_top = np.where(present, np.fmin(top, previous_bottom), np.nan)
-    joined_bottom = np.where(present, np.fmax(bottom, previous_top), np.nan)
+    absent = np.isnan(top)
+    # Each column reaches the previous one's end; fmin/fmax skip the NaN before the first.
+    joined_top = top.copy()
+    joined_bottom = bottom.copy()
+    np.fmin(top[1:], bottom[:-1], out=joined_top[1:])
+    np.fmax(bottom[1:], top[:-1], out=joined_bottom[1:])
+    joined_top[absent] = np.nan
+    joined_bottom[absent] = np.nan
     return joined_top, joined_bottom
 
 
@@ -127,9 +131,10 @@ def wave_lines(
         data = np.concatenate((np.full(expected - len(data), np.nan), data))
     dot_cols, dot_rows = width * DOTS_PER_CELL_X, height * DOTS_PER_CELL_Y
     low, high = column_envelope(data, dot_cols)
-    if not np.isfinite(low).any():
+    # fmin/fmax skip NaN (nanmin's checks cost more than the whole reduction here).
+    vmin, vmax = float(np.fmin.reduce(low)), float(np.fmax.reduce(high))
+    if math.isnan(vmin):
         return [" " * width for _ in range(height)]
-    vmin, vmax = float(np.nanmin(low)), float(np.nanmax(high))
     if vmax - vmin < floor:
         middle = (vmax + vmin) / 2
         vmin, vmax = middle - floor / 2, middle + floor / 2

@@ -19,6 +19,7 @@ from typing import Protocol
 from textual.reactive import var
 from textual.screen import Screen
 
+from gateway.alarms import AlarmSnapshot
 from gateway.domain import AlarmTransition, BedId
 from gateway.trends import TrendEnvelope
 from gateway.ward import WardSnapshot, WaveKey, WaveWindow
@@ -47,6 +48,10 @@ class AlarmDesk(Protocol):
     def pause_audio(self, now_ns: int | None = None) -> bool: ...
 
     def sign_in(self, operator: str, now_ns: int | None = None) -> None: ...
+
+    def snapshot(self, now_ns: int | None = None) -> AlarmSnapshot:
+        """The alarms now, alone: what a new alarm's early look at the screen needs."""
+        ...
 
     def history(self, bed: BedId | None = None, *, ward: bool = False) -> list[AlarmTransition]: ...
 

@@ -14,19 +14,23 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.color import Color
 from textual.containers import ScrollableContainer
 from textual.content import Content
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive, var
+from textual.strip import Strip
 from textual.widget import Widget
 
 from gateway.alarms import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
-from gateway.domain import BedId, Connectivity
+from gateway.domain import AlarmPriority, BedId, Connectivity
 from gateway.ward import BedSnapshot, WardSnapshot, WaveKey, WaveWindow
 from tui import traces
 from tui.alarm_lines import (
@@ -39,6 +43,7 @@ from tui.alarm_lines import (
     tile_alarm_line,
 )
 from tui.alarm_lines import notices as alarm_notices
+from tui.tile_lines import TileLines
 from tui.vitals import (
     COMPACT_BASE_LINES,
     FULL_BASE_LINES,
@@ -54,6 +59,7 @@ from tui.vitals import (
     face_lines,
     face_tail,
     format_age,
+    format_silence,
 )
 
 TILE_MIN_WIDTH = 28
@@ -69,6 +75,12 @@ NOTICE_STYLE = "bold black on yellow"
 RECORDING_FAILED = "!!! RECORDING FAILED"
 """High-priority technical state: the journal cannot store, devices get negative ACKs."""
 RECORDING_FAILED_STYLE = "bold white on red"
+
+FLASH_BACKGROUND = {
+    AlarmPriority.HIGH: Color.parse("#ff3030").with_alpha(0.45),
+    AlarmPriority.MEDIUM: Color.parse("#ffd700").with_alpha(0.35),
+}
+"""A flashing tile's background while the flash is on, by its top alarm's priority."""
 
 WaveReader = Callable[[BedId, WaveKey, float, int], WaveWindow | None]
 """``(bed, wave, seconds, now_ns) -> window``: how the grid reads a tile's wave."""
@@ -309,28 +321,14 @@ def wave_strip(window: WaveWindow | None, has_wave: bool, width: int, height: in
     return lines
 
 
-class FaceText(Widget):
-    """A block of a tile's face: its text, repainted only when the text changes."""
-
-    DEFAULT_CSS = """
-    FaceText {
-        height: 1;
-        text-wrap: nowrap;
-        text-overflow: clip;
-    }
-    """
-
-    text: reactive[Text] = reactive(Text)
-    """The lines shown; assigning an equal text does not repaint."""
-
-    def render(self) -> Text:
-        return self.text
-
-
 class BedTile(Widget):
     """One bed: its label (and patient id) on the border, then its face (see
-    :mod:`tui.vitals`): the values in one block, the live wave strip in another, so the
-    strip's 4 Hz redraw never repaints the numbers.
+    :mod:`tui.vitals`): the values, then the live wave strip.
+
+    The tile draws its face itself, line by line (:class:`tui.tile_lines.TileLines`): on
+    each snapshot it compares a cheap key of what its values block and its wave strip
+    would show with the last one, rebuilds only a block whose key changed, and repaints
+    only the lines that differ — a wave chunk repaints the strip, never the numbers.
 
     The border is solid while the bed is live and dashed once it is not (yellow: stale,
     grey: lost); the status line then reads ``NO DATA mm:ss``. The selected tile has a
@@ -346,7 +344,6 @@ class BedTile(Widget):
 
     DEFAULT_CSS = """
     BedTile {
-        layout: vertical;
         height: 11;
         padding: 0 1;
         border: round $foreground 50%;
@@ -381,14 +378,11 @@ class BedTile(Widget):
         &.-stale.-alarm-high, &.-lost.-alarm-high {
             border: dashed #ff3030;
         }
-        &.-alarm-medium.-flash {
-            background: #ffd700 35%;
-        }
-        &.-alarm-high.-flash {
-            background: #ff3030 45%;
-        }
     }
     """
+
+    ALLOW_SELECT = False
+    """The face is drawn from kept strips: there is no text to select on a tile."""
 
     class Chosen(Message):
         """The tile was clicked: show this bed."""
@@ -398,7 +392,7 @@ class BedTile(Widget):
             self.bed_id = bed_id
 
     bed: var[BedSnapshot | None] = var(None, always_update=True)
-    """The bed as of the latest snapshot; set on every tick, repaints only on change."""
+    """The bed as of the latest snapshot (set by :meth:`show` and :meth:`hold`)."""
     wave: var[WaveWindow | None] = var(None, always_update=True)
     """The newest seconds of the bed's tile wave, read by the grid for the same snapshot."""
     variant: var[Variant] = var(Variant.FULL)
@@ -422,28 +416,43 @@ class BedTile(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.bed_id: BedId = bed.bed
-        self.body = FaceText(classes="body")
-        self.strip = FaceText(classes="strip")
+        self.body = Text(no_wrap=True)
+        """The values block as drawn (rebuilt only when what it shows changed)."""
+        self.tail = Text(no_wrap=True)
+        """The wave strip block as drawn (or NO DATA on a silent compact tile)."""
+        self.held = False
+        """Scrolled out of view: the tile keeps the bed and its alarms, not its face."""
+        self._lines = TileLines()
+        self._width = 0
+        """Cells inside border and padding, from the last resize (0: not laid out yet)."""
         self._body_key: tuple[object, ...] = ()
+        self._tail_key: tuple[object, ...] = ()
+        self._tail_samples: npt.NDArray[np.float32] | None = None
         self._alarm_key: tuple[object, ...] = ()
         self._subtitle = ""
+        self._flash_colour: Color | None = None
         self.set_reactive(BedTile.bed, bed)
-
-    def compose(self) -> ComposeResult:
-        yield self.body
-        yield self.strip
 
     @property
     def face(self) -> Text:
         """Everything inside the border, as drawn: the values, then the wave strip."""
-        return Text("\n", no_wrap=True).join((self.body.text, self.strip.text))
+        return Text("\n", no_wrap=True).join((self.body, self.tail))
 
     @property
     def inner_width(self) -> int:
+        if self._width:
+            return self._width
         padding = 0 if self.variant is Variant.COMPACT else 2
-        return self.content_size.width or (COMPACT_MIN_WIDTH - 2 - padding)
+        return COMPACT_MIN_WIDTH - 2 - padding
+
+    def render_line(self, y: int) -> Strip:
+        if self.held:  # a face kept from long ago is never drawn, even for one frame
+            return Strip([])
+        app = self.app
+        return self._lines.strip(y, self.visual_style, app.console, app.ansi_theme)
 
     def on_resize(self) -> None:
+        self._width = self.content_size.width
         self._update_face()
 
     def on_click(self, event: events.Click) -> None:
@@ -453,18 +462,37 @@ class BedTile(Widget):
     def show(
         self, bed: BedSnapshot, wave: WaveWindow | None, alarms: tuple[ActiveAlarm, ...] = ()
     ) -> None:
-        """Take a new snapshot of the bed, its wave and its alarms; repaint only what
-        changed."""
+        """Take a new snapshot of the bed, its wave and its alarms; rebuild and repaint only
+        what changed."""
         self.set_reactive(BedTile.wave, wave)
-        self._take_alarms(alarms)
+        self._take(bed, alarms)
+        if self.held:
+            self.held = False
+            if self.is_mounted:
+                self.refresh()
         if self.is_mounted:
-            self.bed = bed
-        else:  # its watchers run once it is mounted
-            self.set_reactive(BedTile.bed, bed)
+            self._update_face()
+
+    def hold(self, bed: BedSnapshot, alarms: tuple[ActiveAlarm, ...] = ()) -> None:
+        """Take a new snapshot while out of view: the border and the alarm classes follow
+        it, the face waits for :meth:`show` (nobody sees it, and the grid shows the tile
+        again as soon as it scrolls into view). Until then the face is drawn blank: should
+        a resize uncover the tile before the grid hears of it, no old value shows."""
+        if not self.held:
+            self.held = True
+            if self.is_mounted:
+                self.refresh()  # forget the lines drawn: the next paint asks again
+        self._take(bed, alarms)
+
+    def _take(self, bed: BedSnapshot, alarms: tuple[ActiveAlarm, ...]) -> None:
+        self.set_reactive(BedTile.bed, bed)
+        self._take_alarms(alarms)
+        self.label = bed.label if not bed.patient_id else f"{bed.label} · {bed.patient_id}"
+        self.connectivity = bed.connectivity
 
     def show_alarms(self, alarms: tuple[ActiveAlarm, ...]) -> None:
         """Take the bed's alarms alone (a new alarm, between two snapshots)."""
-        if self._take_alarms(alarms) and self.is_mounted:
+        if self._take_alarms(alarms) and self.is_mounted and not self.held:
             self._update_face()
 
     def _take_alarms(self, alarms: tuple[ActiveAlarm, ...]) -> bool:
@@ -484,23 +512,52 @@ class BedTile(Widget):
 
     def _update_alarm_classes(self) -> None:
         top = self.top_alarm
-        for priority, name in CLASS_OF.items():
-            self.set_class(top is not None and top.priority is priority, name)
-        if not flashes(top):
-            self.remove_class("-flash")
+        self._set_classes(
+            {name: top is not None and top.priority is p for p, name in CLASS_OF.items()}
+        )
+        # Flashing stops with the alarm (or its acknowledgement), and takes the colour of a
+        # new top alarm at once.
+        self._show_flash(flashes(top) and self.has_class("-flash"))
+
+    def _set_classes(self, wanted: dict[str, bool]) -> None:
+        """Add or remove classes with one style update for all (each alone costs one)."""
+        changed = False
+        for name, on in wanted.items():
+            if on != self.has_class(name):
+                self.set_class(on, name, update=False)
+                changed = True
+        if changed:
+            self.update_node_styles()
 
     def flash(self, tick: int) -> None:
-        """The grid's flash timer: toggle ``-flash`` at the rate of the top alarm."""
+        """The grid's flash timer: toggle the flash at the rate of the top alarm."""
         top = self.top_alarm
         if top is None or not flashes(top):
             return
-        self.set_class((tick // FLASH_TICKS[top.priority]) % 2 == 0, "-flash")
+        self._show_flash((tick // FLASH_TICKS[top.priority]) % 2 == 0)
 
-    def wave_request(self) -> tuple[WaveKey, float] | None:
-        """Which wave this tile shows and how many seconds of it fit its strip."""
-        if self.bed is None:
+    def _show_flash(self, on: bool) -> None:
+        """The flash is the tile's background in its top alarm's colour, set inline: no
+        stylesheet pass (twenty times cheaper than a class rule, and 64 tiles may flash),
+        and no line of the face rebuilt (their strips are kept for both backgrounds). The
+        ``-flash`` class says whether it is on."""
+        top = self.top_alarm
+        colour = FLASH_BACKGROUND.get(top.priority) if on and top is not None else None
+        if colour is None:
+            on = False
+        if on == self.has_class("-flash") and colour == self._flash_colour:
+            return
+        self.set_class(on, "-flash", update=False)  # no rule reads it: a marker only
+        self._flash_colour = colour
+        self.styles.background = colour
+
+    def wave_request(self, bed: BedSnapshot | None = None) -> tuple[WaveKey, float] | None:
+        """Which wave this tile shows (of ``bed``, else its own) and how many seconds of it
+        fit its strip."""
+        bed = self.bed if bed is None else bed
+        if bed is None:
             return None
-        info = traces.tile_wave(self.bed.waves)
+        info = traces.tile_wave(bed.waves)
         if info is None:
             return None
         strip = max(1, self.inner_width - WAVE_LABEL_WIDTH)
@@ -508,13 +565,6 @@ class BedTile(Widget):
 
     def on_mount(self) -> None:
         self._size_to_face()
-
-    def watch_bed(self, bed: BedSnapshot | None) -> None:
-        if bed is None:
-            return
-        self.label = bed.label if not bed.patient_id else f"{bed.label} · {bed.patient_id}"
-        self.connectivity = bed.connectivity
-        self._update_face()
 
     def watch_variant(self, variant: Variant) -> None:
         self.set_class(variant is Variant.COMPACT, "-compact")
@@ -527,15 +577,17 @@ class BedTile(Widget):
         self.border_title = Content(label)
 
     def watch_connectivity(self, connectivity: Connectivity | None) -> None:
-        self.set_class(connectivity is Connectivity.STALE, "-stale")
-        self.set_class(connectivity is Connectivity.LOST, "-lost")
+        self._set_classes(
+            {
+                "-stale": connectivity is Connectivity.STALE,
+                "-lost": connectivity is Connectivity.LOST,
+            }
+        )
 
     def _size_to_face(self) -> None:
-        body = FULL_BASE_LINES if self.variant is Variant.FULL else COMPACT_BASE_LINES
         self.styles.height = face_lines(self.variant, self.wave_lines) + 2
-        self.body.styles.height = body
-        self.strip.styles.height = self.wave_lines
-        self._body_key = ()
+        self._lines.resize(face_lines(self.variant, self.wave_lines))
+        self._body_key = self._tail_key = ()
         self._update_face()
 
     def _update_face(self) -> None:
@@ -551,7 +603,8 @@ class BedTile(Widget):
             lines = face_body(bed, width, variant)
             if alarms and live and variant is Variant.FULL:
                 lines[0] = tile_alarm_line(alarms, width)  # the status line
-            self.body.text = _join(lines)
+            if self._draw(0, lines):
+                self.body = _join(lines)
             top = self.top_alarm
             subtitle = ""
             if top is not None and not live:  # NO DATA has the status line
@@ -560,11 +613,60 @@ class BedTile(Widget):
             if subtitle != self._subtitle:  # setting it repaints the border
                 self._subtitle = subtitle
                 self.border_subtitle = Content(subtitle)
-        strip = wave_strip(self.wave, bool(bed.waves), width, self.wave_lines)
-        tail = face_tail(bed, width, variant, strip)
-        if alarms and live and variant is Variant.COMPACT:
-            tail[0] = tile_alarm_line(alarms, width)  # a compact tile has no status line
-        self.strip.text = _join(tail)
+        wave = self.wave
+        compact = variant is Variant.COMPACT
+        tail_key = (
+            width,
+            variant,
+            self.wave_lines,
+            bool(bed.waves),
+            _window_key(wave),
+            # What a compact tile writes in place of its wave: NO DATA, or its alarm.
+            compact and not live and (bed.connectivity, format_silence(bed.silent_s)),
+            compact and live and self._alarm_key,
+        )
+        samples = None if wave is None else wave.samples
+        if tail_key != self._tail_key or not _same_samples(samples, self._tail_samples):
+            self._tail_key, self._tail_samples = tail_key, samples
+            strip = wave_strip(wave, bool(bed.waves), width, self.wave_lines)
+            tail = face_tail(bed, width, variant, strip)
+            if alarms and live and compact:
+                tail[0] = tile_alarm_line(alarms, width)  # a compact tile has no status line
+            start = FULL_BASE_LINES if variant is Variant.FULL else COMPACT_BASE_LINES
+            if self._draw(start, tail):
+                self.tail = _join(tail)
+
+    def _draw(self, start: int, lines: Sequence[Text]) -> bool:
+        """Put ``lines`` on the face from line ``start`` and repaint those that changed;
+        whether any did."""
+        changed = self._lines.replace(start, lines)
+        if changed is None:
+            return False
+        if self.is_mounted:
+            if self._width:
+                self.refresh(Region(0, changed.start, self._width, len(changed)))
+            else:
+                self.refresh()
+        return True
+
+
+def _window_key(window: WaveWindow | None) -> tuple[object, ...]:
+    """What a wave strip depends on besides its samples (compared on their own)."""
+    if window is None:
+        return ()
+    age = format_age(max(0.0, window.age_s)) if window.stale else ""
+    return (window.key, window.label, window.unit, window.sample_rate_hz, window.stale, age)
+
+
+def _same_samples(
+    samples: npt.NDArray[np.float32] | None, previous: npt.NDArray[np.float32] | None
+) -> bool:
+    """Whether a wave's samples are those drawn last: no new chunk, no strip to redraw."""
+    if samples is None or previous is None:
+        return samples is previous
+    return samples is previous or (
+        samples.shape == previous.shape and bool(np.array_equal(samples, previous, equal_nan=True))
+    )
 
 
 def alarms_by_bed(alarms: AlarmSnapshot | None) -> dict[BedId | None, tuple[ActiveAlarm, ...]]:
@@ -612,7 +714,10 @@ class BedGrid(ScrollableContainer, can_focus=False):
     fit. One tile is *selected* (arrows, hjkl); Enter or a click opens it.
 
     Tiles are created and removed only when the set of beds changes; on other ticks each
-    tile is handed its new bed and wave and decides for itself whether to repaint.
+    tile in view is handed its new bed and wave and decides for itself what to repaint.
+    A tile scrolled out of view is only handed its bed and alarms (its border and alarm
+    classes follow, its face does not: nobody sees it); it draws the latest snapshot as
+    soon as it scrolls into view, before the screen is next painted.
     """
 
     DEFAULT_CSS = """
@@ -653,15 +758,20 @@ class BedGrid(ScrollableContainer, can_focus=False):
         self._read_wave = read_wave
         self._tiles: dict[BedId, BedTile] = {}
         self._flash_tick = 0
+        self._view_height = 0
+        """Lines of tiles in view, from the last resize (0: not laid out yet)."""
+        self._in_view: range = range(0)
+        """The tiles drawn for the latest snapshot, by index."""
 
     def on_mount(self) -> None:
         self.set_interval(FLASH_TICK_S, self._flash)
 
     def _flash(self) -> None:
-        """The flash timer: alarm tiles toggle at their top alarm's rate."""
+        """The flash timer: alarm tiles in view toggle at their top alarm's rate."""
         self._flash_tick += 1
-        for tile in self._tiles.values():
-            if tile.alarms:
+        in_view = self.tiles_in_view()
+        for index, tile in enumerate(self._tiles.values()):
+            if tile.alarms and index in in_view:
                 tile.flash(self._flash_tick)
 
     @property
@@ -675,7 +785,37 @@ class BedGrid(ScrollableContainer, can_focus=False):
         return keys.index(self.selected) if self.selected in self._tiles else 0
 
     def on_resize(self, event: events.Resize) -> None:
+        self._view_height = self.scrollable_content_region.height
         self._lay_out()
+        self._show_in_view()
+
+    def tiles_in_view(self) -> range:
+        """The indices of the tiles at least partly in view (all of them until the grid is
+        laid out), from the scroll position: no compositor lookup per tile."""
+        if not self._view_height:
+            return range(len(self._tiles))
+        height = face_lines(self.variant, self.wave_lines) + 2
+        top = round(self.scroll_y)
+        first, last = top // height, (top + self._view_height - 1) // height
+        return range(first * self.columns, min(len(self._tiles), (last + 1) * self.columns))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.tiles_in_view() != self._in_view:
+            self._show_in_view()
+
+    def _show_in_view(self) -> None:
+        """Tiles that came into view draw the latest snapshot now."""
+        ward = self.ward
+        in_view = self.tiles_in_view()
+        self._in_view = in_view
+        if ward is None:
+            return
+        tiles = tuple(self._tiles.values())
+        for index in in_view:
+            tile = tiles[index]
+            if tile.held and tile.bed is not None:
+                tile.show(tile.bed, self._wave_for(tile, tile.bed, ward.time_ns), tile.alarms)
 
     def _lay_out(self) -> None:
         region = self.scrollable_content_region
@@ -702,6 +842,7 @@ class BedGrid(ScrollableContainer, can_focus=False):
     def _size_rows(self) -> None:
         # Rows as tall as the tiles, exactly: the grid's height decides when to scroll.
         self.styles.grid_rows = str(face_lines(self.variant, self.wave_lines) + 2)
+        self._show_in_view()
 
     def watch_selected(self, previous: BedId | None, selected: BedId | None) -> None:
         for key in (previous, selected):
@@ -739,8 +880,13 @@ class BedGrid(ScrollableContainer, can_focus=False):
         if self.selected not in self._tiles and self._tiles:
             self.selected = next(iter(self._tiles))
         alarms = alarms_by_bed(ward.alarms)
-        for tile, bed in zip(self._tiles.values(), ward.beds, strict=True):
-            tile.show(bed, self._wave_for(tile, bed, ward.time_ns), alarms.get(bed.bed, ()))
+        in_view = self._in_view = self.tiles_in_view()
+        for index, (tile, bed) in enumerate(zip(self._tiles.values(), ward.beds, strict=True)):
+            bed_alarms = alarms.get(bed.bed, ())
+            if index in in_view:
+                tile.show(bed, self._wave_for(tile, bed, ward.time_ns), bed_alarms)
+            else:
+                tile.hold(bed, bed_alarms)
 
     def show_alarms(self, ward: WardSnapshot) -> None:
         """Hand each tile its alarms alone: a new alarm shows without waiting for the next
@@ -752,8 +898,7 @@ class BedGrid(ScrollableContainer, can_focus=False):
     def _wave_for(self, tile: BedTile, bed: BedSnapshot, now_ns: int) -> WaveWindow | None:
         if self._read_wave is None:
             return None
-        tile.set_reactive(BedTile.bed, bed)
-        request = tile.wave_request()
+        request = tile.wave_request(bed)
         if request is None:
             return None
         key, seconds = request

@@ -96,6 +96,18 @@ def flashed(tile: BedTile, on: bool) -> Callable[[], bool]:
     return lambda: tile.has_class("-flash") == on
 
 
+def drawn_background(tile: BedTile) -> set[str]:
+    """The background colours of the tile's face as the compositor draws it."""
+    region = tile.content_region
+    lines = tile.app.screen._compositor.render_strips()[region.y : region.bottom]
+    return {
+        str(segment.style.bgcolor)
+        for line in lines
+        for segment in line.crop(region.x, region.right)
+        if segment.style is not None and segment.text.strip()
+    }
+
+
 def header(app: WardApp) -> str:
     return app.screen.query_one(WardHeader).line.plain
 
@@ -135,8 +147,13 @@ async def test_high_and_medium_tiles_flash_and_a_low_one_is_steady() -> None:
         await wait_for(pilot, lambda: tiles(app)[2].has_class("-alarm-low"), "the alarms")
         for tile in tiles(app)[:2]:
             start = tile.has_class("-flash")  # the style at one time …
+            look = drawn_background(tile)
             await wait_for(pilot, flashed(tile, not start), "the other style")
+            await pilot.pause()
+            assert drawn_background(tile) != look  # … shows: the tile's background changed
             await wait_for(pilot, flashed(tile, start), "the first style again")
+            await pilot.pause()
+            assert drawn_background(tile) == look
         grid = app.screen.query_one(BedGrid)
         ticks = grid._flash_tick
         await wait_for(pilot, lambda: grid._flash_tick >= ticks + 8, "eight flash ticks")
@@ -215,6 +232,11 @@ async def test_the_alarm_bar_lists_beds_scrolled_out_of_view() -> None:
         # Its tile is scrolled out of view: the only place it shows is the bar.
         shown = [line for line in screen_text(app).splitlines() if "ICU 140" in line]
         assert shown and all("SpO2 LOW 84" in line for line in shown)
+        # The tile out of view keeps its alarm's colour, and shows it as it scrolls in.
+        last = tiles(app)[39]
+        assert last.held and last.has_class("-alarm-high")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: "!!! SpO2 LOW 84" in last.face.plain, "the tile's alarm")
 
 
 async def test_history_of_the_ward_with_A_and_of_a_bed_on_its_screen() -> None:

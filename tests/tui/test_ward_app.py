@@ -284,7 +284,7 @@ async def test_a_tile_whose_text_did_not_change_is_not_redrawn() -> None:
         await wait_for(pilot, lambda: len(tiles(app)) == 2, "two tiles")
         await pilot.pause()
         first, second = tiles(app)
-        bodies = first.body.text, second.body.text
+        bodies = first.body, second.body
         header = app.screen.query_one(WardHeader)
         shown = header.line
 
@@ -292,7 +292,7 @@ async def test_a_tile_whose_text_did_not_change_is_not_redrawn() -> None:
         rig.send_vitals(1, hr=90)
         await wait_for(pilot, lambda: header.line != shown, "the header clock to move")
         await wait_for(pilot, lambda: big_values(second)[0] == "90", "the new HR")
-        assert first.body.text is bodies[0]  # same object: the equal text was never rebuilt
+        assert first.body is bodies[0]  # same object: the equal text was never rebuilt
         assert tiles(app) == [first, second]
 
 
@@ -366,3 +366,74 @@ def test_the_header_tightens_to_fit_80_columns_and_keeps_a_slot_on_the_right() -
     assert wide.plain.rstrip().endswith("AUDIO PAUSED 1:45")
     failed = header_line("ICU", (), replace(snapshot, recording_failed="disk full"), width=80)
     assert failed.plain.startswith(" !!! RECORDING FAILED")
+
+
+async def test_a_tile_scrolled_into_view_shows_the_latest_snapshot_at_once() -> None:
+    rig = Rig.of(40)
+    rig.live_ward(40, seconds=2)
+    app = rig.app(refresh_hz=1 / 600)  # no timer tick in this test: snapshots by hand
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(tiles(app)) == 40, "forty tiles")
+        await pilot.pause()
+        last = tiles(app)[-1]
+        rig.send_vitals(39, hr=133)
+        app.pull_snapshot()
+        # Out of view, the tile keeps the bed but does not draw it: nobody can see it, and
+        # should a paint reach it before it is shown again, its face is blank, not old …
+        assert last.held and "133" not in last.face.plain
+        assert all(last.render_line(y).text == "" for y in range(len(face_lines(last))))
+        await pilot.press("end")
+        # … and the moment it scrolls in, it shows that snapshot, before any new one.
+        await wait_for(pilot, lambda: "HR 133" in screen_text(app), "the new value on screen")
+        assert not last.held and "HR 133" in last.face.plain
+
+
+async def test_a_wave_strip_is_redrawn_for_new_samples_and_for_its_age_only() -> None:
+    rig = Rig("Bed 1")
+    rig.send_patient(0)
+    rig.send(0, waves=rig.waves(0, 4.0))
+    app = rig.app(refresh_hz=1 / 600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(tiles(app)) == 1, "the tile")
+        tile = tiles(app)[0]
+        await wait_for(pilot, lambda: tile.tail.plain.startswith("II "), "the ECG strip")
+        app.pull_snapshot()  # a snapshot read at the tile's laid-out width
+        strip = tile.tail
+        rig.clock.advance(0.5)
+        app.pull_snapshot()
+        assert tile.tail is strip  # same samples, still fresh: not drawn again
+        rig.send(0, waves=rig.waves(0, 0.5))
+        app.pull_snapshot()
+        assert tile.tail is not strip and tile.tail != strip  # a new chunk moves the trace
+        rig.clock.advance(3.5)
+        rig.send_patient(0)  # the monitor still talks, its wave stopped
+        app.pull_snapshot()
+        assert tile.tail.plain.split("\n")[0].endswith("?3s")  # greyed with its age …
+        rig.clock.advance(1.0)
+        rig.send_patient(0)
+        app.pull_snapshot()
+        assert tile.tail.plain.split("\n")[0].endswith("?4s")  # … which keeps counting
+        await pilot.pause()
+        assert "?4s" in drawn(tile)
+
+
+async def test_the_gateway_dashboard_sets_its_startup_objects_aside_from_the_gc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from tui import app as app_module
+
+    monkeypatch.setattr(app_module, "FREEZE_AFTER_S", 0.05)
+    before = gc.get_freeze_count()
+    rig = Rig("Bed 1")
+    plain = rig.app()
+    async with plain.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        assert gc.get_freeze_count() == before  # a test's app leaves the GC alone
+    frozen = WardApp(rig.snapshot, refresh_hz=TEST_HZ, freeze_startup_objects=True)
+    try:
+        async with frozen.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: gc.get_freeze_count() > before, "the freeze")
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
