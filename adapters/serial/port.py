@@ -1,0 +1,123 @@
+"""A serial port as the reader sees it: open, read, (for HL7 only) write, close.
+
+:class:`SerialLink` is the whole transport contract — four methods, so a reader can be
+given another link (a terminal server, a test's). :class:`SerialPort` is the real one,
+through pyserial-asyncio-fast: 8 data bits, 1 stop bit, no flow control, the configured
+baud rate and parity, and an exclusive lock so two gateways never share a device. pyserial's
+errors are mapped here, once, to :class:`~gateway.errors.AdapterError`.
+
+A port that disappears (a USB adapter unplugged: the read fails; a pseudo-terminal whose
+device side closed: EIO) makes :meth:`SerialPort.read` raise — it never just returns
+nothing — so the reader can report the loss and reopen. Closing always releases the file
+descriptor promptly: a USB adapter plugged back in gets its old name only once nobody holds
+the old one. Like any terminal program, opening asserts DTR and RTS; no byte is sent unless
+the caller writes one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+import serial
+import serial_asyncio_fast
+
+from gateway.errors import AdapterError
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 4096
+CLOSE_TIMEOUT_S = 2.0
+PARITIES = {"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial.PARITY_ODD}
+
+
+class SerialLink(Protocol):
+    """The byte pipe to one device."""
+
+    async def open(self) -> None:
+        """Open it; AdapterError when it cannot be (absent, in use, not a serial port)."""
+        ...
+
+    async def read(self) -> bytes:
+        """The next bytes (never empty); AdapterError when the port is lost."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the device; AdapterError when the port is not open."""
+        ...
+
+    async def close(self) -> None:
+        """Release the port (a no-op when it is not open). Never raises."""
+        ...
+
+
+class SerialPort:
+    """A real serial port (or pseudo-terminal) at ``path``."""
+
+    def __init__(self, path: str, *, baud: int = 9600, parity: str = "none") -> None:
+        if parity not in PARITIES:
+            raise AdapterError(f"parity {parity!r}: expected one of {', '.join(PARITIES)}")
+        self.path = path
+        self.baud = baud
+        self.parity = parity
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            raise AdapterError(f"{self.path} is already open")
+        try:
+            reader, writer = await serial_asyncio_fast.open_serial_connection(
+                url=self.path,
+                baudrate=self.baud,
+                bytesize=serial.EIGHTBITS,
+                parity=PARITIES[self.parity],
+                stopbits=serial.STOPBITS_ONE,
+                xonxoff=False,
+                rtscts=False,
+                dsrdtr=False,
+                exclusive=True,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise AdapterError(f"cannot open {self.path}: {exc}") from exc
+        self._reader, self._writer = reader, writer
+
+    async def read(self) -> bytes:
+        reader = self._reader
+        if reader is None:
+            raise AdapterError(f"{self.path} is not open")
+        try:
+            data = await reader.read(READ_SIZE)
+        except (serial.SerialException, OSError) as exc:
+            raise AdapterError(f"{self.path} lost: {exc}") from exc
+        if not data:
+            raise AdapterError(f"{self.path} closed")
+        return data
+
+    def write(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise AdapterError(f"{self.path} is not open: {len(data)} bytes not sent")
+        writer.write(data)
+
+    async def close(self) -> None:
+        writer = self._writer
+        self._reader = self._writer = None
+        if writer is None:
+            return
+        transport = writer.transport
+        if not transport.is_closing():
+            transport.abort()  # not close(): that first drains output a dead port never takes
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await writer.wait_closed()
+        except TimeoutError:
+            log.warning("%s: not released within %g s", self.path, CLOSE_TIMEOUT_S)
+        except (serial.SerialException, OSError) as exc:
+            # The error that ended the port: read() raised it already, as the loss.
+            log.debug("%s closed after: %s", self.path, exc)

@@ -1,0 +1,204 @@
+"""One configured serial port, kept open for as long as the gateway runs.
+
+:class:`SerialReader` opens its port, feeds what it reads to the device protocol's decoder,
+and hands each complete record to the hub exactly as the MLLP listener does —
+``hub.submit(ReceivedMessage(...), reports)``, transport ``serial``, peer the port path,
+device ``serial:<port>`` (what ``[[serial]] bed`` binds) — or ``hub.reject`` for a bad one.
+Bad input never stops it: a damaged line or frame is a counted fault, journaled as
+rejected, and the next one is read.
+
+A port that cannot be opened, or is lost (a USB adapter unplugged), is a fault, and the
+reader tries again after a backoff (doubling up to ``backoff_max_s``) until it is back — a
+replugged adapter comes back by itself. Meanwhile nothing is faked: the device's values go
+stale and then DEVICE LOST through the ward and the alarm engine, like any silent device;
+its status-flag alarms expire with it. A port that stays open but silent for
+``silent_after_s`` is a fault too (device off, output disabled, wrong baud rate).
+
+Read-only towards devices: it writes only what a protocol that answers (HL7) gives it, and
+only once the hub has returned — ACK after storage. It must not know beds or the ward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapters.hl7.listener import ReportSink
+from adapters.serial import registry
+from adapters.serial.device import (
+    TRANSPORT,
+    Decoded,
+    Rejected,
+    SerialDecoder,
+    SerialSource,
+    device_key,
+)
+from adapters.serial.port import SerialLink, SerialPort
+from gateway.clock import NS_PER_S, Clock, SystemClock
+from gateway.domain import DeviceId, ReceivedMessage
+from gateway.errors import AdapterError, JournalError
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 5.0
+"""A replugged USB adapter is read again within this long."""
+SILENT_AFTER_S = 60.0
+
+
+class SerialReader:
+    """``await reader.run()`` reads ``port`` until cancelled (see the module docstring)."""
+
+    def __init__(
+        self,
+        sink: ReportSink,
+        *,
+        port: str,
+        kind: str,
+        baud: int = 9600,
+        parity: str = "none",
+        clock: Clock | None = None,
+        link: SerialLink | None = None,
+        facility: str = "",
+        backoff_initial_s: float = BACKOFF_INITIAL_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+        silent_after_s: float = SILENT_AFTER_S,
+    ) -> None:
+        self.sink = sink
+        self.port = port
+        self.protocol = registry.protocol(kind)
+        self.clock = clock or SystemClock()
+        self.link: SerialLink = link or SerialPort(port, baud=baud, parity=parity)
+        self.device = DeviceId(device_key(port), f"{self.protocol.label} {port}")
+        self.decoder: SerialDecoder = self.protocol.decoder(
+            SerialSource(port, self.device, facility)
+        )
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.silent_after_s = silent_after_s
+        self.source = f"serial {port}"
+        self.line = f"{baud} 8{parity[:1].upper()}1"
+        self.connected = False
+        self.opened = 0
+        """Times the port was opened (1 + reconnections)."""
+        self.records = 0
+        self.rejected = 0
+        self.not_stored = 0
+        """Records shown but not journaled (the journal failed)."""
+        self._delay = backoff_initial_s
+        self._told_unstored = False
+
+    async def run(self) -> None:
+        """Read until cancelled; never returns otherwise, never raises (but CancelledError)."""
+        down_since: int | None = None
+        told = ""
+        while True:
+            try:
+                await self.link.open()
+            except AdapterError as exc:
+                if str(exc) != told:
+                    told = str(exc)
+                    self.sink.fault(
+                        self.source, f"{exc}; trying again every {self.backoff_max_s:g} s at most"
+                    )
+                down_since = down_since or self.clock.now_ns()
+                await self._backoff()
+                continue
+            told = ""
+            self.opened += 1
+            self.connected = True
+            if down_since is not None:
+                away = (self.clock.now_ns() - down_since) / NS_PER_S
+                self.sink.fault(self.source, f"port open again after {away:.0f} s")
+                down_since = None
+            log.info("reading %s on %s at %s", self.protocol.title, self.port, self.line)
+            self.decoder.restart()
+            try:
+                await self._read_until_lost()
+            except AdapterError as exc:
+                self.sink.fault(
+                    self.source,
+                    f"{exc}; reopening — the bed's values go stale, then DEVICE LOST, until"
+                    " it is back",
+                )
+            except Exception as exc:  # a bug must cost a reconnection, never the gateway
+                log.exception("serial reader %s failed", self.port)
+                self.sink.fault(self.source, f"reader failed: {exc!r}; reopening the port")
+            finally:
+                self.connected = False
+                await self.link.close()
+            down_since = self.clock.now_ns()
+            await self._backoff()
+
+    async def _backoff(self) -> None:
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, self.backoff_max_s)
+
+    async def _read_until_lost(self) -> None:
+        silent = False
+        while True:
+            try:
+                async with asyncio.timeout(self.silent_after_s):
+                    data = await self.link.read()
+            except TimeoutError:
+                if not silent:
+                    silent = True
+                    self.sink.fault(
+                        self.source,
+                        f"open, but nothing received for {self.silent_after_s:g} s: is the"
+                        f" device on, its serial output enabled, and set to {self.line}?",
+                    )
+                continue
+            silent = False
+            receive_time = self.clock.now_ns()
+            try:
+                items = self.decoder.feed(data, receive_time)
+            except Exception as exc:  # a decoder bug costs the bytes it held, nothing more
+                log.exception("%s decoder failed", self.protocol.kind)
+                self.sink.fault(self.source, f"decoder failed: {exc!r}; its partial input dropped")
+                self.decoder.restart()
+                continue
+            for item in items:
+                await self.take(item, receive_time)
+
+    async def take(self, item: Decoded, receive_time_ns: int) -> None:
+        """One decoded record to the hub, then its answer (HL7 only) to the device."""
+        if isinstance(item, Rejected):
+            self.rejected += 1
+            message = ReceivedMessage(
+                item.raw, TRANSPORT, self.port, receive_time_ns, item.control_id, self.device
+            )
+            await self.sink.reject(message, item.reason)
+            self._answer(item.answer)
+            return
+        for problem in item.problems:
+            self.sink.fault(self.source, problem)
+        reports = item.reports
+        device = reports[0].device if reports else self.device
+        message = ReceivedMessage(
+            item.raw, TRANSPORT, self.port, receive_time_ns, item.control_id, device
+        )
+        try:
+            await self.sink.submit(message, reports)
+        except JournalError as exc:
+            self.not_stored += 1
+            if not self._told_unstored:
+                self._told_unstored = True
+                resend = (
+                    "the device was told to send it again"
+                    if item.answer is not None
+                    else "a one-way serial device cannot send it again"
+                )
+                self.sink.fault(self.source, f"not recorded: {exc} (shown live; {resend})")
+            if item.answer is not None:
+                self._answer(item.answer(str(exc)))
+            return
+        self._told_unstored = False
+        self.records += 1
+        self._delay = self.backoff_initial_s  # the device talks: a next loss retries fast
+        if item.answer is not None:
+            self._answer(item.answer(None))
+
+    def _answer(self, data: bytes) -> None:
+        if data and self.protocol.answers:  # every other protocol is read-only
+            self.link.write(data)
