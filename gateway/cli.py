@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import __version__
-from gateway.config import GatewayConfig, check_config, default_config, load_config, parse_bind
+from gateway.config import (
+    GatewayConfig,
+    check_config,
+    default_config,
+    load_config,
+    parse_bind,
+    parse_config,
+)
 from gateway.errors import ConfigError, GatewayError
 
 log = logging.getLogger("icu-gateway")
@@ -217,23 +224,50 @@ def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.service import serve
     from simulators.scenario import load_scenario
+    from simulators.serial_emitter import run_serial, serial_devices
     from simulators.ward import SimulatedWard
 
-    config = _listen_on(dataclasses.replace(default_config(), name="DEMO WARD"), "127.0.0.1:0")
+    scenario = load_scenario("mixed-ward")
+    # One more bed whose oximeter speaks Masimo ASCII over a pseudo-terminal: the serial
+    # path (USB-serial hub) runs in the demo too, bound to its bed as an engineer would.
+    oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
+    serial_bed = _demo_serial_config(oximeters[0].path)
+    config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
     config = _muted(config, args.mute)
     _logging(args, to_file=True)
 
     async def simulated_ward(port: int) -> None:
-        scenario = load_scenario("mixed-ward")
-        await SimulatedWard(
-            "127.0.0.1", port, beds=args.beds, seed=args.seed, scenario=scenario, waveforms=True
-        ).run()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_serial(oximeters))
+            group.create_task(
+                SimulatedWard(
+                    "127.0.0.1",
+                    port,
+                    beds=args.beds,
+                    seed=args.seed,
+                    scenario=scenario,
+                    waveforms=True,
+                ).run()
+            )
 
     # Simulated patients must never land in a real ward's journal: a throw-away one.
-    with tempfile.TemporaryDirectory(prefix="icu-gateway-demo-") as scratch:
-        config = dataclasses.replace(config, journal=Path(scratch) / "demo.sqlite")
-        asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
+    try:
+        with tempfile.TemporaryDirectory(prefix="icu-gateway-demo-") as scratch:
+            config = dataclasses.replace(config, journal=Path(scratch) / "demo.sqlite")
+            asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
+    finally:
+        for oximeter in oximeters:
+            oximeter.close()
     return 0
+
+
+def _demo_serial_config(port: str) -> GatewayConfig:
+    """The zero-config gateway plus one bed with a serial oximeter on ``port``."""
+    text = (
+        f'[[serial]]\nkind = "masimo"\nport = "{port}"\nbed = "demo-serial"\n'
+        '[[beds]]\nid = "demo-serial"\nlabel = "Oximeter (serial)"\n'
+    )
+    return parse_config(text, "<demo>")
 
 
 def _simulate(args: argparse.Namespace) -> int:

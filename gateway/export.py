@@ -2,11 +2,11 @@
 
 * ``csv`` / ``jsonl`` — one observation per row / line: bed, device, MDC code, label,
   value, unit, status, device time, receive time (ISO 8601, UTC), MSH-10.
-* ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) of IHE PCD-01 ORU^R01 messages, one per
-  stored report, to re-import into the patient record when the network returns. Each keeps
-  the sender (MSH-3), the patient (PID-3), the location (PV1-3) and every observation with
-  its MDC code, UCUM unit, status and measurement time, so re-ingesting it gives the same
-  observations.
+* ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) to re-import into the patient record
+  when the network returns (:mod:`gateway.export_hl7`): per stored report an IHE PCD-01
+  ORU^R01 (observations, waveforms, Philips text alarms) and an IHE PCD-04 ORU^R40 (the
+  device's other alarms), each keeping the sender (MSH-3), the patient (PID), the location
+  (PV1-3), so re-ingesting it gives the same observations, waveforms and alarms.
 * ``flowsheet`` — a printable HTML vitals chart per bed: one column per hour, one row per
   parameter (the hour's mean of valid readings, with its range), and the hour's alarms, for
   nurses charting on paper during the outage.
@@ -17,7 +17,6 @@ from the command line, never on the gateway's event loop.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import html
@@ -25,17 +24,13 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from adapters.hl7 import er7
-from adapters.hl7.er7 import escape
-from gateway import nomenclature
+from gateway import export_hl7, nomenclature
 from gateway.clock import NS_PER_S
-from gateway.domain import BedId, DeviceId, Observation, ObservationStatus
-from gateway.errors import ParseError
-from gateway.journal import HourlySummary, JournalReader, StoredAlarm, StoredReport
+from gateway.domain import BedId, Observation
+from gateway.journal import HourlySummary, JournalReader, StoredAlarm
 
 FORMATS = ("csv", "jsonl", "hl7", "flowsheet")
 
@@ -166,168 +161,12 @@ def write_jsonl(reader: JournalReader, out: TextIO, selection: Selection) -> int
 
 # --------------------------------------------------------------------------- HL7 batch
 
-# Display units → UCUM, for OBX-6; the gateway's own parser maps these back (nomenclature).
-_UCUM = {"°C": "Cel", "mmHg": "mm[Hg]", "/min": "/min", "%": "%"}
-_HL7_STATUS = {
-    ObservationStatus.VALID: "R",  # as the device sent it: not verified by a clinician
-    ObservationStatus.INVALID: "X",
-    ObservationStatus.QUESTIONABLE: "P",
-}
-_MONITORING = "182777000^monitoring of patient^SCT"
-_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
-SENDER = "ICU-GATEWAY"
-
-
-def hl7_time(time_ns: int) -> str:
-    """HL7 DTM in UTC with its offset; a fraction (to 0.1 ms, HL7's limit) when there is one."""
-    seconds, rest = divmod(time_ns, NS_PER_S)
-    text = time.strftime("%Y%m%d%H%M%S", time.gmtime(seconds))
-    tenths_of_ms = rest // 100_000
-    if tenths_of_ms:
-        text += f".{tenths_of_ms:04d}"
-    return text + "+0000"
-
-
-_MDS = "69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC"
-
-
-def _sender(device: DeviceId) -> tuple[str, str, str]:
-    """MSH-3, MSH-4 and an MDS row (OBX-18) that the gateway's PCD decoder reads back as
-    ``device`` — where IHE PCD puts each kind of id.
-
-    An EUI-64 goes in MSH-3 (``label^EUI^EUI-64``); an id the device gave in MSH-3/4 goes
-    back there (in the universal-id component, type ``L``: HD-1 holds only 20 characters);
-    an id the device gave in its MDS row's OBX-18 goes back there, the batch's MSH-3 then
-    naming the gateway as the sender, as a vendor gateway does.
-    """
-    kind, _, ident = device.key.partition(":")
-    if kind == "EUI-64" and ident:
-        label = device.label if device.label and device.label != ident else "DEVICE"
-        return f"{escape(label[:20])}^{escape(ident)}^EUI-64", "", ""
-    if kind == "app" and "|" in ident:
-        namespace, _, facility = ident.partition("|")
-        return f"^{escape(namespace)}^L", escape(facility), ""
-    if kind == "app" and ident:
-        entity, _, universal = ident.partition("^")
-        ei = f"{entity}^^{universal}" if universal else entity
-        return SENDER, "", f"OBX|1||{_MDS}|1.0.0.0|||||||X|||||||{ei}"
-    return f"^{escape(ident or device.key)}^L", "", ""
-
-
-def _number(value: float) -> str:
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _obx(index: int, obs: Observation) -> str:
-    if obs.code:
-        param = nomenclature.parameter(obs.code)
-        refid = param.refid if param is not None else obs.label
-        ident = f"{obs.code}^{escape(refid)}^MDC"
-    else:
-        system, _, code = (obs.source_code or "LOCAL:").partition(":")
-        ident = f"{escape(code or obs.label)}^{escape(obs.label)}^{escape(system or 'LOCAL')}"
-    if isinstance(obs.value, str):
-        value_type, value = "ST", escape(obs.value)
-    elif math.isfinite(obs.value):
-        value_type, value = "NM", _number(obs.value)
-    else:
-        value_type, value = "ST", str(obs.value)
-    unit = _UCUM.get(obs.unit, obs.unit)
-    units = f"{escape(unit)}^{escape(unit)}^UCUM" if unit else ""
-    when = hl7_time(obs.device_time_ns) if obs.device_time_ns is not None else ""
-    return (
-        f"OBX|{index}|{value_type}|{ident}|{escape(obs.sub_id)}|{value}|{units}|||||"
-        f"{_HL7_STATUS[obs.status]}|||{when}"
-    )
-
-
-def oru_r01(stored: StoredReport, control_id: str, original: bytes = b"") -> str:
-    """One stored report as an IHE PCD-01 ORU^R01 (HL7 2.6), segments ended by CR.
-
-    ``original`` is the message the report came in: its PID segment (identifiers, name,
-    birth date …, which the gateway does not decode) is carried over as sent.
-    """
-    report = stored.routed.report
-    sending_app, sending_facility, mds = _sender(report.device)
-    received = hl7_time(report.receive_time_ns)
-    cid = escape(control_id)
-    segments = [
-        f"MSH|^~\\&|{sending_app}|{sending_facility}|||{received}||ORU^R01^ORU_R01|{cid}|P|2.6"
-        f"|||AL|NE||UNICODE UTF-8|||{_PROFILE}",
-        _pid(original, stored.report_seq, report.patient_id),
-    ]
-    if report.location is not None:
-        segments.append(f"PV1||I|{report.location.raw}")
-    segments.append(f"OBR|1||{cid}^{SENDER}|{_MONITORING}|||{received}")
-    if mds:
-        segments.append(mds)
-    first = 2 if mds else 1
-    segments.extend(_obx(n, obs) for n, obs in enumerate(report.observations, first))
-    return "\r".join(segments) + "\r"
-
-
-def _pid(original: bytes, report_seq: int, patient_id: str) -> str:
-    """The report's PID as the device sent it; else one from the patient id, with the name
-    unknown (``^^^^^^U``, as IHE PCD writes an unknown name)."""
-    if original:
-        with contextlib.suppress(ParseError):
-            message = er7.parse(original)
-            pids = message.all("PID")
-            if message.delimiters == er7.STANDARD and report_seq < len(pids):
-                return "|".join(pids[report_seq].fields)
-    return f"PID|||{escape(patient_id)}^^^^MR||^^^^^^U"
-
-
-def batch_messages(
-    reports: Iterable[StoredReport], raw: Callable[[int], bytes] = lambda row: b""
-) -> Iterator[str]:
-    """The ORU^R01 messages of a batch: MSH-10 is the original's, suffixed when one message
-    carried several patients (each report becomes a message of its own). ``raw`` gives the
-    original bytes of a stored message (for its PID segments)."""
-    original_row, original = -1, b""
-    for stored in reports:
-        report = stored.routed.report
-        if not report.observations:
-            continue  # alarms and waveforms are not part of the record back-fill
-        if stored.message_row != original_row:
-            original_row, original = stored.message_row, raw(stored.message_row)
-        seq = stored.report_seq
-        control_id = report.message_id or f"J{stored.message_row}"
-        yield oru_r01(stored, control_id if seq == 0 else f"{control_id}-{seq + 1}", original)
-
 
 def write_hl7_batch(reader: JournalReader, out: TextIO, selection: Selection) -> int:
-    now = hl7_time(time.time_ns())
-    batch_id = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    what = escape(f"icu-gateway journal export, bed {selection.bed or 'all'}")
-    out.write(f"FHS|^~\\&|{SENDER}||||{now}||||F{batch_id}\r")
-    out.write(f"BHS|^~\\&|{SENDER}||||{now}||{what}||B{batch_id}\r")
-    count = 0
-    reports = reader.reports(
-        bed=selection.bed, since_ns=selection.since_ns, until_ns=selection.until_ns
+    """The HL7 batch file (:mod:`gateway.export_hl7`); returns how many messages it holds."""
+    return export_hl7.write_hl7_batch(
+        reader, out, bed=selection.bed, since_ns=selection.since_ns, until_ns=selection.until_ns
     )
-    for message in batch_messages(reports, reader.raw):
-        out.write(message)
-        count += 1
-    out.write(f"BTS|{count}\r")
-    out.write("FTS|1\r")
-    return count
-
-
-def split_batch(text: str) -> list[str]:
-    """The messages of a batch file (FHS/BHS/BTS/FTS dropped), each with its segments."""
-    messages: list[list[str]] = []
-    for line in re.split(r"\r\n|\r|\n", text):
-        name = line[:3]
-        if not line or name in ("FHS", "BHS", "BTS", "FTS"):
-            continue
-        if name == "MSH":
-            messages.append([])
-        if messages:
-            messages[-1].append(line)
-    return ["\r".join(segments) + "\r" for segments in messages]
 
 
 # --------------------------------------------------------------------------- flowsheet

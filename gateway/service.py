@@ -4,11 +4,16 @@ Assembles what a configuration describes — ward state, router, hub, journal, M
 listeners — and runs it with the dashboard, headless until a signal, or (for ``demo``)
 with a simulated ward talking to it over real loopback sockets. Start-up failures (a port
 in use) reach the caller before anything is shown. The journal is opened first and closed
-last (what is queued is written); the ward is rebuilt from it before a listener accepts
-anything, and retention pruning runs beside the listeners. The alarm engine's timer runs
+last (what is queued is written); the ward's last minutes are rebuilt from it before a
+listener accepts anything, and the day of trends before them is back-filled beside the
+listeners (:mod:`gateway.backfill`), as is retention pruning. The alarm engine's timer runs
 beside them too (:func:`keep_alarms`: condition delays, lost devices, the end of an audio
 pause and the sound happen even when no message arrives), and its transitions are
 journaled every second (:func:`keep_alarm_log`). It does no protocol work of its own.
+
+One reader per ``[[serial]]`` port runs beside the listeners. A serial port absent at
+start-up is not a start-up failure: its reader reports it and retries, as for a port lost
+later (a USB adapter plugged in afterwards is read).
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from adapters.hl7.listener import MllpListener
+from adapters.serial.reader import SerialReader
 from gateway.alarms import AlarmEngine, AlarmSettings
 from gateway.audio import AlarmSound
+from gateway.backfill import TrendBackfill
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.config import GatewayConfig
-from gateway.domain import AlarmTransition
+from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
 from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal import Journal, JournalReader, read_reports
 from gateway.routing import Router
+from gateway.trends import TREND_SPAN_S
 from gateway.ward import WardState
 
 log = logging.getLogger(__name__)
@@ -64,23 +72,42 @@ def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
     ]
 
 
+def build_serial_readers(config: GatewayConfig, hub: Hub) -> list[SerialReader]:
+    """One reader per ``[[serial]]`` port; each keeps its port open (or retries) on its own."""
+    return [
+        SerialReader(
+            hub,
+            port=spec.port,
+            kind=spec.kind,
+            baud=spec.baud,
+            parity=spec.parity,
+            clock=hub.clock,
+            facility=config.name,
+            silent_after_s=config.lost_after_s,
+        )
+        for spec in config.serial
+    ]
+
+
 def not_yet_supported(config: GatewayConfig) -> list[str]:
     """What a configuration asks for that this version does not do yet (each a fault)."""
     gaps = []
-    if config.serial:
-        ports = ", ".join(s.port for s in config.serial)
-        gaps.append(f"serial devices are not read yet; ignored: {ports}")
     if config.mqtt is not None:
         gaps.append(f"MQTT publishing is not implemented yet; ignored: {config.mqtt.url}")
     return gaps
 
 
-REBUILD_WINDOW_H = 2.0
-"""How far back a restart rebuilds the ward (latest values, devices, trends) from the
-journal. Bounded because listeners open only after it: it runs at ~27,000 reports/s here,
-so 2 h of a 64-bed ward (460,000 reports) is ~17 s; 24 h would be minutes of a blind
-screen. Older trend data stays in the journal (export, replay)."""
+REBUILD_WINDOW_H = 10 / 60
+"""How far back a restart rebuilds the ward from the journal before listeners open: latest
+values (stale, with their true age), devices, waves, the alarm state. Short, because
+monitors wait meanwhile: 10 minutes of a 64-bed ward (38,400 reports) took 4–7 s on the
+loaded 2-core development machine, where the 2 h rebuilt before took 50 s. The trends of
+the day before it are back-filled in the background while ingest runs
+(:mod:`gateway.backfill`)."""
+TREND_BACKFILL_H = TREND_SPAN_S / 3600
+"""How far back the trends are rebuilt: as far as they reach (24 h)."""
 RETENTION_EVERY_S = 60.0
+"""How often retention prunes (more often for a retention under ten minutes: a tenth of it)."""
 
 
 async def open_journal(config: GatewayConfig, hub: Hub) -> Journal:
@@ -98,19 +125,29 @@ async def open_journal(config: GatewayConfig, hub: Hub) -> Journal:
     return journal
 
 
-async def rebuild(hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H) -> int:
-    """Feed the journal's recent reports back through the ward's normal apply path, oldest
-    first, before anything live arrives: latest values (stale, with their true age),
-    devices and trends come back after a restart. Returns how many reports were fed."""
+async def rebuild(
+    hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H, now_ns: int | None = None
+) -> int:
+    """Feed the journal's last ``window_h`` hours of reports back through the ward's normal
+    apply path, oldest first, before anything live arrives: latest values (stale, with
+    their true age), devices, waves, trends of those minutes and the alarm state come back
+    after a restart; the alarm history of the trends' day too. Returns how many reports
+    were fed. The older trends follow in the background (:func:`trend_backfill`)."""
     if not await asyncio.to_thread(path.is_file):
         return 0
-    since = hub.clock.now_ns() - round(window_h * 3600 * NS_PER_S)
+    now = hub.clock.now_ns() if now_ns is None else now_ns
+    since = now - round(window_h * 3600 * NS_PER_S)
+    day = now - round(TREND_BACKFILL_H * 3600 * NS_PER_S)
     count = 0
     try:
-        hub.alarms.load_history(await asyncio.to_thread(_alarm_history, path, since))
+        history = await asyncio.to_thread(_alarm_history, path, min(day, since))
+        hub.alarms.load_history(history)
+        still_open = await asyncio.to_thread(_open_device_alarms, path, history, since)
         # Alarms that ended before the restart are not latched or journaled again; those
         # still active afterwards are raised again, unacknowledged.
         with hub.alarms.restoring():
+            for bed, label, report in still_open:
+                hub.alarms.observe(bed, label, report)
             async for batch in read_reports(path, since_ns=since):
                 hub.apply([stored.routed for stored in batch])
                 count += len(batch)
@@ -124,6 +161,49 @@ async def rebuild(hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H) -
 def _alarm_history(path: Path, since_ns: int) -> list[AlarmTransition]:
     with JournalReader(path) as reader:
         return reader.alarm_log(ward=True, since_ns=since_ns)
+
+
+_CLOSED = frozenset((AlarmChange.ENDED, AlarmChange.CLEARED, AlarmChange.LATCHED))
+
+
+def _open_device_alarms(
+    path: Path, history: list[AlarmTransition], until_ns: int
+) -> list[tuple[BedId, str, DeviceReport]]:
+    """The device alarm events, before ``until_ns``, of the devices whose alarms were
+    still open when the gateway stopped (their last transition in ``history`` did not end
+    them): a pump's occlusion ``start`` from an hour ago waits for its ``end``, and must be
+    raised again after a restart even though it is older than the minutes rebuilt.
+    Oldest first, each as a report of its own (alarms only), for the alarm engine."""
+    last: dict[str, AlarmTransition] = {}
+    for transition in history:
+        last[transition.alarm] = transition
+    devices: dict[tuple[BedId, str], str] = {}
+    for transition in last.values():
+        if (
+            transition.source is AlarmSource.DEVICE
+            and transition.change not in _CLOSED
+            and transition.bed is not None
+            and transition.device is not None
+        ):
+            devices[transition.bed, transition.device.key] = transition.bed_label
+    if not devices:
+        return []
+    events: list[tuple[int, BedId, str, DeviceReport]] = []
+    with JournalReader(path) as reader:
+        for bed in {bed for bed, _ in devices}:
+            # By the device's own time, which may be far off the gateway's: no lower bound
+            # (what the journal still holds), and an event of the minutes rebuilt next may
+            # come twice (the second changes nothing).
+            for stored in reader.alarms(bed, until_ns=until_ns):
+                event = stored.event
+                label = devices.get((bed, event.device.key))
+                if label is not None:
+                    report = DeviceReport(
+                        event.device, "journal", "", event.time_ns, alarms=(event,)
+                    )
+                    events.append((event.time_ns, bed, label, report))
+    events.sort(key=lambda item: item[0])
+    return [(bed, label, report) for _, bed, label, report in events]
 
 
 ALARM_TICK_S = 0.25
@@ -175,8 +255,24 @@ async def flush_alarm_log(hub: Hub, journal: Journal, failed: list[str] | None =
     return True
 
 
+def trend_backfill(
+    hub: Hub, path: Path, *, now_ns: int, window_h: float = REBUILD_WINDOW_H
+) -> TrendBackfill:
+    """The back-fill of the trends of the day before the minutes :func:`rebuild` restored
+    after a restart at ``now_ns``: run it beside the listeners (``await …run()``)."""
+    return TrendBackfill(
+        hub,
+        path,
+        since_ns=now_ns - round(TREND_BACKFILL_H * 3600 * NS_PER_S),
+        until_ns=now_ns - round(window_h * 3600 * NS_PER_S),
+        now_ns=now_ns,
+    )
+
+
 async def keep_retention(hub: Hub, journal: Journal, retention_h: float) -> None:
-    """Prune what is older than the retention, now and every minute, in small steps."""
+    """Prune what is older than the retention, now and every minute (a tenth of the
+    retention when that is shorter), in small steps."""
+    every_s = min(RETENTION_EVERY_S, retention_h * 3600 / 10)
     while True:
         before = hub.clock.now_ns() - round(retention_h * 3600 * NS_PER_S)
         try:
@@ -186,7 +282,7 @@ async def keep_retention(hub: Hub, journal: Journal, retention_h: float) -> None
         else:
             if removed:
                 log.info("journal: pruned %d messages older than %g h", removed, retention_h)
-        await asyncio.sleep(RETENTION_EVERY_S)
+        await asyncio.sleep(every_s)
 
 
 # A companion runs beside the gateway (the demo's simulated ward); it is told the port of
@@ -208,16 +304,23 @@ async def serve(
         hub.fault("config", gap)
     async with contextlib.AsyncExitStack() as stack:
         journal = hub.journal
+        backfill: TrendBackfill | None = None
         if journal is None:
             journal = await open_journal(config, hub)
             stack.push_async_callback(journal.close)  # last out: what is queued is written
-            await rebuild(hub, config.journal)
+            restarted_ns = hub.clock.now_ns()
+            await rebuild(hub, config.journal, now_ns=restarted_ns)
+            backfill = trend_backfill(hub, config.journal, now_ns=restarted_ns)
         listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
         for listener in listeners:
             log.info("listening for HL7/MLLP on %s", listener.address)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(listener.serve_forever()) for listener in listeners]
+            for reader in build_serial_readers(config, hub):  # a missing port retries, not fails
+                tasks.append(group.create_task(reader.run(), name=f"serial {reader.port}"))
             tasks.append(group.create_task(keep_retention(hub, journal, config.retention_h)))
+            if backfill is not None:
+                tasks.append(group.create_task(backfill.run()))
             sound = build_sound(config, hub, dashboard=dashboard)
             tasks.append(group.create_task(keep_alarms(hub, sound)))
             tasks.append(group.create_task(keep_alarm_log(hub, journal)))
@@ -235,6 +338,7 @@ async def serve(
                         refresh_hz=config.dashboard.refresh_hz,
                         columns=config.dashboard.columns,
                         alarms=hub.alarms,  # acknowledge, pause; asks who is at the screen
+                        freeze_startup_objects=True,  # no full GC pass over startup objects
                     )
                     if sound is not None:
                         sound.bell = app.bell

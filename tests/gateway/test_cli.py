@@ -134,8 +134,39 @@ def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Pa
         "[alarms.limits]\nhr = { low = 50, high = 120 }\n"
     )
     gaps = not_yet_supported(load_config(config))
-    assert gaps == [  # alarm limits are evaluated: no longer a gap
-        "serial devices are not read yet; ignored: /dev/ttyUSB0",
+    assert gaps == [  # alarm limits are evaluated, serial ports read: no longer gaps
         "MQTT publishing is not implemented yet; ignored: mqtt://127.0.0.1:1883",
     ]
-    assert not_yet_supported(load_config(ROOT / "examples" / "ward.toml")) != []
+    # The example's serial ports are read and its MQTT section is disabled: nothing left.
+    assert not_yet_supported(load_config(ROOT / "examples" / "ward.toml")) == []
+
+
+async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> None:
+    """``demo`` shows the serial path too: a Masimo oximeter on a real pty, bound by its
+    ``[[serial]]`` entry to its own bed, reaches that bed through the serial reader."""
+    import asyncio
+
+    from waiting import eventually
+
+    from gateway.cli import _demo_serial_config
+    from gateway.service import build_hub, build_serial_readers
+    from simulators.serial_emitter import run_serial, serial_devices
+
+    oximeters = serial_devices("masimo", 1, seed=1)
+    config = _demo_serial_config(oximeters[0].path)
+    hub = build_hub(config)
+    (reader,) = build_serial_readers(config, hub)
+
+    def oximeter_bed_has_spo2() -> bool:
+        beds = {bed.label: bed for bed in hub.snapshot().beds}
+        bed = beds.get("Oximeter (serial)")
+        return bed is not None and 150456 in bed.readings  # MDC_PULS_OXIM_SAT_O2
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(run_serial(oximeters)), group.create_task(reader.run())]
+        try:
+            await eventually(oximeter_bed_has_spo2, "SpO2 on the demo's serial bed")
+        finally:
+            for task in tasks:
+                task.cancel()
+    assert reader.records > 0 and reader.rejected == 0

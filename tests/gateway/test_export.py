@@ -1,10 +1,12 @@
 """Exports: CSV and JSON lines of observations, an HL7 batch that hl7apy validates and that
-re-ingests into the same observations, a printable hourly flowsheet, and the CLI."""
+re-ingests into the same observations, waveforms and alarms, a printable hourly flowsheet,
+and the CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -13,20 +15,29 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 from journal_support import oru, received, running_gateway
 from samples import load_sample
 
 from gateway.clock import NS_PER_S, ManualClock
-from gateway.domain import BedId
-from gateway.export import Selection, export, parse_when, split_batch
+from gateway.domain import BedId, WaveformChunk
+from gateway.export import Selection, export, parse_when
+from gateway.export_hl7 import samples_text, split_batch
 from gateway.journal import Journal, JournalReader, RoutedReport
 
 HOUR = 3600 * NS_PER_S
 # 2023-11-14 22:13:20 UTC: the ManualClock's default start.
 START = ManualClock().now_ns()
+
+
+WAVES_AND_ALARMS = ("03", "04", "05", "06", "12", "16", "17", "18", "19", "20", "21", "22")
+"""Samples with PCD-04 alarms (start, end, facets in every form), Philips text alarms,
+waveforms (rate child rows, resolution and INOP marker, scaled counts, W01 channels) and
+gateways forwarding several devices or beds."""
 
 
 async def journal_with_samples(path: Path, clock: ManualClock) -> None:
@@ -41,6 +52,10 @@ async def journal_with_samples(path: Path, clock: ManualClock) -> None:
             code, _ = await monitor.send(oru(f"g{n}", bed=1 + n % 3, hr=60.5 + n))
             assert code == "CA"
             clock.advance(1.5)
+        for prefix in WAVES_AND_ALARMS:
+            code, _ = await monitor.send(load_sample(prefix))
+            assert code in ("AA", "CA")
+            clock.advance(0.25)
         await monitor.close()
 
 
@@ -112,6 +127,18 @@ async def test_export_selects_by_bed_and_time(tmp_path: Path) -> None:
     ]
 
 
+def hl7apy_verdict(message: str) -> str:
+    """'valid', or hl7apy's first objection. An ORU^R40 is checked against the ORU_R01
+    structure it shares (hl7apy knows no R40; as ``icu-gateway validate`` does)."""
+    text = message.replace("|ORU^R40^ORU_R40|", "|ORU^R01^ORU_R01|", 1)
+    try:
+        parsed = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+        parsed.validate()  # raises on any conformance problem
+    except HL7apyException as exc:
+        return str(exc)
+    return "valid"
+
+
 async def test_the_hl7_batch_is_valid_hl7_to_hl7apy(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     await journal_with_samples(path, ManualClock())
@@ -119,13 +146,16 @@ async def test_the_hl7_batch_is_valid_hl7_to_hl7apy(tmp_path: Path) -> None:
     lines = batch.split("\r")
     assert lines[0].startswith("FHS|^~\\&|ICU-GATEWAY")
     assert lines[1].startswith("BHS|^~\\&|ICU-GATEWAY")
-    assert lines[-3:] == ["BTS|33", "FTS|1", ""]
     messages = split_batch(batch)
-    assert len(messages) == 33
-    for message in messages:
-        parsed = parse_message(message, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
-        parsed.validate()  # raises on any conformance problem
-        assert parsed.msh.msh_9.to_er7() == "ORU^R01^ORU_R01"
+    assert lines[-3:] == [f"BTS|{len(messages)}", "FTS|1", ""]
+    kinds = Counter(message.split("|")[8] for message in messages)
+    # One R01 per report with values (two gateway samples carry two patients each); one
+    # R40 per report with device alarms (Philips text alarms stay in their R01).
+    assert kinds == {"ORU^R01^ORU_R01": 33 + 9, "ORU^R40^ORU_R40": 5}
+    verdicts = {message.split("|")[9]: hl7apy_verdict(message) for message in messages}
+    # A device that sent no patient identifier: PID-3 is required, and never made up.
+    assert {cid for cid, verdict in verdicts.items() if verdict != "valid"} == {"374", "CTS-1"}
+    assert verdicts["374"] == verdicts["CTS-1"] == "Missing required child PID_3.CX_1"
 
 
 async def test_a_report_without_its_original_pid_still_exports_valid_hl7(
@@ -141,18 +171,108 @@ async def test_a_report_without_its_original_pid_still_exports_valid_hl7(
     parse_message(hl7, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True).validate()
 
 
-async def test_an_exported_batch_reingested_gives_the_same_observations(tmp_path: Path) -> None:
+def waveforms(path: Path) -> dict[tuple[object, ...], list[np.ndarray]]:
+    """Every waveform chunk by what it is, where and when (samples apart, in order)."""
+    found: dict[tuple[object, ...], list[np.ndarray]] = {}
+    with JournalReader(path) as reader:
+        for stored in reader.reports():
+            for chunk in stored.routed.report.waveforms:
+                key = (
+                    stored.routed.bed,
+                    chunk.device.key,
+                    chunk.code,
+                    chunk.source_code,
+                    chunk.sub_id,
+                    chunk.label,
+                    chunk.unit,
+                    chunk.sample_rate_hz,
+                    chunk.start_time_ns // 100_000,  # HL7 times carry 0.1 ms
+                )
+                found.setdefault(key, []).append(chunk.samples)
+    return found
+
+
+def alarms(path: Path) -> Counter[tuple[object, ...]]:
+    """Every device alarm with all it says (but the gateway's receive time)."""
+    with JournalReader(path) as reader:
+        return Counter(
+            (
+                stored.routed.bed,
+                alarm.device.key,
+                alarm.code,
+                alarm.source_code,
+                alarm.text,
+                alarm.priority,
+                alarm.kind,
+                alarm.phase,
+                alarm.state,
+                alarm.inactivation,
+                alarm.source,
+                alarm.alarm_id,
+                alarm.parameter_code,
+                alarm.parameter_label,
+                alarm.value,
+                alarm.unit,
+                alarm.limits,
+                alarm.sub_id,
+                alarm.time_ns // 100_000,
+            )
+            for stored in reader.reports()
+            for alarm in stored.routed.report.alarms
+        )
+
+
+async def reingest(batch: str, path: Path) -> None:
+    """Send every message of a batch to a fresh gateway over MLLP, days later."""
+    clock = ManualClock(START + 48 * HOUR)
+    async with running_gateway(path, clock=clock) as gateway:
+        monitor = await gateway.monitor()
+        for message in split_batch(batch):
+            assert (await monitor.send(message.encode()))[0] == "CA"
+            clock.advance(0.001)
+        await monitor.close()
+
+
+async def test_an_exported_batch_reingested_gives_the_same_record(tmp_path: Path) -> None:
     original, copy = tmp_path / "original.sqlite", tmp_path / "copy.sqlite"
     await journal_with_samples(original, ManualClock())
-    messages = split_batch(exported(original, "hl7"))
-    clock = ManualClock(START + 48 * HOUR)  # re-imported days later
-    async with running_gateway(copy, clock=clock) as gateway:
-        monitor = await gateway.monitor()
-        for message in messages:
-            assert (await monitor.send(message.encode()))[0] in ("AA", "CA")
-        await monitor.close()
+    await reingest(exported(original, "hl7"), copy)
     assert observation_keys(copy) == observation_keys(original)
-    assert sum(observation_keys(copy).values()) > 60
+    assert sum(observation_keys(copy).values()) > 80
+    waves, waves_back = waveforms(original), waveforms(copy)
+    assert waves_back.keys() == waves.keys()
+    assert sum(len(chunks) for chunks in waves.values()) == 7
+    for key, chunks in waves.items():
+        for sent, back in zip(chunks, waves_back[key], strict=True):
+            np.testing.assert_array_equal(back, sent, err_msg=str(key))  # NaN gaps too
+    assert alarms(copy) == alarms(original)
+    assert sum(alarms(original).values()) == 9
+
+
+async def test_any_float32_sample_goes_through_the_batch_exactly(tmp_path: Path) -> None:
+    """Stored samples that no device would send as text (noise, tiny and huge values,
+    gaps): written without an exponent, read back bit for bit."""
+    rng = np.random.default_rng(7)
+    samples = rng.normal(0, 1, 500).astype(np.float32)
+    samples[::7] *= np.float32(1e-7)
+    samples[3::11] *= np.float32(1e8)
+    samples[5::13] = np.nan
+    text = samples_text(samples)
+    assert "e" not in text and "nan" not in text
+    assert text.split("^")[5] == ""
+    clock = ManualClock()
+    message, reports = received(oru("w1"), clock)
+    chunk = WaveformChunk(
+        reports[0].device, 131330, "ECG II", 250.0, clock.now_ns(), samples, "mV",
+        sub_id="1.1.1.1",
+    )  # fmt: skip
+    report = dataclasses.replace(reports[0], waveforms=(chunk,))
+    original, copy = tmp_path / "original.sqlite", tmp_path / "copy.sqlite"
+    async with Journal(original, clock=clock) as journal:
+        await journal.record(message, [RoutedReport(report, BedId("ICU^1^1"), "")])
+    await reingest(exported(original, "hl7"), copy)
+    ((_, [back]),) = waveforms(copy).items()
+    assert back.tobytes() == samples.tobytes()
 
 
 async def test_the_flowsheet_has_a_column_per_hour_and_a_row_per_parameter(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from journal_support import oru, received, running_gateway
+from samples import load_sample
 
 from gateway.clock import ManualClock
 from gateway.config import parse_config
@@ -14,8 +15,8 @@ from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
 from gateway.hub import Hub
 from gateway.journal import Journal, JournalReader, RoutedReport
-from gateway.routing import Router
-from gateway.service import rebuild
+from gateway.routing import Router, location_key
+from gateway.service import flush_alarm_log, rebuild
 from gateway.ward import WardState
 
 HR = 147842
@@ -97,3 +98,28 @@ def test_retention_hours_default_to_72_and_are_checked() -> None:
         (problem,) = caught.value.problems
         assert problem.startswith("ward.toml:2: gateway.retention_h:"), problem
         assert why in problem and "a number > 0 (hours)" in problem, problem
+
+
+async def test_a_device_alarm_still_open_from_before_the_minutes_rebuilt_is_raised_again(
+    tmp_path: Path,
+) -> None:
+    """A pump's occlusion starts and ends, a monitor's low SpO2 starts and never ends, an
+    hour before the restart: only the SpO2 alarm is raised again (after a restart)."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with running_gateway(path, clock=clock) as gateway:
+        for sample in ("04", "03", "05"):
+            message, reports = received(load_sample(sample), clock)
+            await gateway.hub.submit(message, reports)
+            clock.advance(60)
+        assert await flush_alarm_log(gateway.hub, gateway.journal)
+    clock.advance(3600)
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path) == 0  # nothing in the last minutes
+    shown = hub.alarms.snapshot().alarms
+    assert [(a.bed, a.text, a.acknowledged) for a in shown] == [
+        (BedId(location_key("HO Surgery^OR^1")), "Low SpO2 88", False)
+    ]
+    history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
+    assert history[0] == "Low SpO2 88 (after a restart)"
+    assert not any("Occlusion" in text and "after a restart" in text for text in history)

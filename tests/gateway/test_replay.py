@@ -1,10 +1,20 @@
 """Replay: the record played into the dashboard at its own pace and on its own clock — never
-the wall clock — marked REPLAY, values going stale as they did."""
+the wall clock — marked REPLAY, values going stale as they did; and ``icu-gateway replay``
+as a user runs it, in a terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,11 +26,13 @@ from waiting import eventually
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity
 from gateway.journal import Journal, RoutedReport
-from gateway.replay import REPLAY_MARKER, Replay, replay_app
+from gateway.replay import REPLAY_MARKER, TICK_S, Replay, replay_app
+from tui import vitals
 from tui.widgets import WardHeader
 
 HR = 147842
 START = ManualClock().now_ns()  # November 2023: far from the wall clock
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def record(path: Path) -> None:
@@ -107,3 +119,94 @@ async def test_the_dashboard_says_replay(tmp_path: Path) -> None:
 def test_speed_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="speed"):
         Replay(tmp_path / "j.sqlite", speed=0)
+
+
+async def test_the_record_never_runs_ahead_of_its_speed(tmp_path: Path) -> None:
+    """At x40 the record's clock moves at most 40 s per second of wall time (the pace is
+    kept, not dumped at once), and much faster than the wall clock."""
+    path = tmp_path / "j.sqlite"
+    await record(path)
+    player = Replay(path, speed=40)
+    started = time.monotonic()
+    async with playing(player):
+        positions: list[tuple[float, int]] = []
+
+        def sample() -> bool:
+            positions.append((time.monotonic() - started, player.clock.now_ns() - START))
+            return player.finished
+
+        await eventually(sample, "the end of the record", timeout_s=15)
+    for wall_s, record_ns in positions:
+        assert record_ns <= (wall_s * 40 + TICK_S * 40) * NS_PER_S, (wall_s, record_ns)
+    wall_s, record_ns = positions[-1]
+    assert record_ns >= 19 * NS_PER_S  # the whole record played …
+    assert wall_s < 19  # … in less than its own length
+
+
+def terminal(
+    command: list[str], *, columns: int = 120, lines: int = 30
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """``command`` on a pseudo-terminal of the given size, as a user's terminal runs it."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(slave)
+    return master, process
+
+
+_ESCAPES = re.compile(
+    rb"\x1b\[[0-9;?<>=]*[A-Za-z~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>78]"
+)
+
+
+class Screen:
+    """What a terminal has been sent so far, escape sequences removed."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.data = b""
+
+    def read(self) -> str:
+        while select.select([self.master], [], [], 0.05)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the program ended: its side of the terminal is closed
+                break
+            if not chunk:
+                break
+            self.data += chunk
+        return _ESCAPES.sub(b"", self.data).decode("utf-8", "replace")
+
+
+@pytest.mark.timeout(60)
+def test_icu_gateway_replay_in_a_terminal_shows_the_record_marked_replay(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    asyncio.run(record(path))
+    command = [sys.executable, "-m", "gateway.cli", "replay", "--journal", str(path)]
+    master, process = terminal([*command, "--speed", "50"])
+    screen = Screen(master)
+    try:
+        deadline = time.monotonic() + 30
+        while "end of the record (25 reports)" not in (text := screen.read()):
+            assert process.poll() is None, text[-2000:]
+            assert time.monotonic() < deadline, text[-2000:]
+        assert " REPLAY   x50 " in text
+        assert "Bed 1 · P1" in text and "Bed 2 · P2" in text  # labels and patients recorded
+        # The header's clock is the record's (November 2023), never the terminal's.
+        record_clock = time.strftime("%H:%M", time.localtime(START // NS_PER_S))
+        assert f" x50   {record_clock}:" in text
+        # The last heart rates of the record, in the tiles' big digits: 79 and 64.
+        for value in ("79", "64"):
+            digits = vitals.big_text(value)
+            assert digits is not None
+            assert all(row in text for row in digits), value
+        os.write(master, b"q")
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
