@@ -6,10 +6,11 @@
    1,000 msg/s (ACK p50/p99), side by side with python-hl7's MLLP server, which parses
    and ACKs but stores nothing. DESIGN.md targets: ≥ 10,000 msg/s; ACK p99 < 10 ms at
    1,000 msg/s.
-2. Size: one bed at realistic load — a 1 Hz numerics ORU (8 values) and 1 s waveform chunks
+2. Size: one bed at realistic load — a 1 Hz numerics ORU (7 values) and 1 s waveform chunks
    of ECG 250 Hz, pleth 125 Hz, respiration 62.5 Hz (built directly as WaveformChunks, with
    their ER7 text as the raw message) — journaled for 10 minutes of record time, and the
-   file size scaled to a bed-hour and a 16- and 64-bed ward-day.
+   file size scaled to a bed-hour and a 16- and 64-bed ward-day; then the numerics alone,
+   one message at a time (each its own commit and bundle, as at a ward's real pace).
 
 The journal file lives in a temporary folder on the disk the working directory is on (a
 tmpfs would hide the fsync).
@@ -87,14 +88,16 @@ def _signal(code: int, rate: float, start_s: float) -> np.ndarray:
     return np.round(wave)
 
 
-async def _bed_hour_size(folder: Path) -> tuple[float, dict[str, float], int]:
+async def _bed_hour_size(
+    folder: Path, *, waves: bool = True
+) -> tuple[float, dict[str, float], int]:
     from gateway.domain import BedId, DeviceId, ReceivedMessage, WaveformChunk
     from gateway.hub import Hub
     from gateway.journal import Journal
     from gateway.routing import Router
     from gateway.ward import WardState
 
-    path = folder / "size.sqlite"
+    path = folder / ("size.sqlite" if waves else "size-numerics.sqlite")
     device = DeviceId("EUI-64:0012211839000001", "MON")
     t0 = 1_700_000_000 * 1_000_000_000
     from adapters.hl7 import er7, pcd
@@ -106,6 +109,9 @@ async def _bed_hour_size(folder: Path) -> tuple[float, dict[str, float], int]:
             raw = ORU.format(eui="0012211839000001", id=f"n{second}", bed=1).encode()
             reports = pcd.decode(er7.parse(raw), transport="mllp", peer="p", receive_time_ns=now)
             numerics = ReceivedMessage(raw, "mllp", "p", now, f"n{second}", device)
+            if not waves:  # a monitor sending numerics only, once a second
+                await hub.submit(numerics, reports)
+                continue
             chunks, rows = [], []
             for n, (code, refid, unit, rate, decimals) in enumerate(WAVES, 1):
                 samples = _signal(code, rate, second)
@@ -119,12 +125,14 @@ async def _bed_hour_size(folder: Path) -> tuple[float, dict[str, float], int]:
                 f"w{second}|P|2.6|||AL|NE\rPID|||P1\rPV1||I|ICU^1^1\rOBR|1||w{second}|"
                 "182777000^monitoring of patient^SCT\r" + "\r".join(rows) + "\r"
             ).encode()
-            waves = ReceivedMessage(wave_raw, "mllp", "p", now, f"w{second}", device)
+            wave_message = ReceivedMessage(wave_raw, "mllp", "p", now, f"w{second}", device)
             wave_report = reports[0].__class__(
                 device, "mllp", "p", now, f"w{second}", reports[0].location, "P1",
                 waveforms=tuple(chunks),
             )  # fmt: skip
-            await asyncio.gather(hub.submit(numerics, reports), hub.submit(waves, [wave_report]))
+            await asyncio.gather(
+                hub.submit(numerics, reports), hub.submit(wave_message, [wave_report])
+            )
         _ = BedId  # routing made the bed
     import sqlite3
 
@@ -135,7 +143,7 @@ async def _bed_hour_size(folder: Path) -> tuple[float, dict[str, float], int]:
         tables[name] = size * 3600 / SIZE_SECONDS
     conn.close()
     size = path.stat().st_size * 3600 / SIZE_SECONDS
-    return size, tables, SIZE_SECONDS * 2
+    return size, tables, SIZE_SECONDS * (2 if waves else 1)
 
 
 # --------------------------------------------------------------------------- report
@@ -151,6 +159,7 @@ def main() -> None:
         peer_total, peer_latencies = asyncio.run(_python_hl7_ingest())
         peer_p50, peer_p99 = _percentiles(peer_latencies)
         size, tables, messages = asyncio.run(_bed_hour_size(folder))
+        numerics_size, _, _ = asyncio.run(_bed_hour_size(folder, waves=False))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(
@@ -177,6 +186,10 @@ def main() -> None:
         f" resp 62.5 Hz in 1 s chunks ({messages} messages over {SIZE_SECONDS} s, scaled)"
     )
     print(f"per bed-hour: {size / mb:.1f} MiB   per bed-day: {size * 24 / mb:.0f} MiB")
+    print(
+        f"numerics only (no waveforms): {numerics_size / mb:.1f} MiB per bed-hour,"
+        f" {numerics_size * 24 / mb:.0f} MiB per bed-day"
+    )
     print(
         f"ward of 16 beds: {size * 24 * 16 / 1024**3:.1f} GiB/day,"
         f" {size * 72 * 16 / 1024**3:.1f} GiB for the default 72 h retention;"

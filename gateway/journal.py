@@ -1,11 +1,30 @@
 """The durable journal: every message received, and what it said, on disk before any ACK.
 
-One SQLite file in WAL mode holds each message as received (raw bytes, zlib-compressed;
-receive time, peer, transport, device, MSH-10, accepted or rejected and why) and what was
-decoded from it — observations, waveform chunks (float32 samples, compressed), alarm
-transitions — with the bed routing gave each report. Everything is keyed by the message's
-row id, which grows in arrival order, so a time range is a range of ids and retention is a
-cheap delete of the oldest ids.
+One SQLite file in WAL mode. Each message received is **one row** of ``messages``: receive
+time, peer, transport, device, MSH-10, accepted or rejected and why — and what was decoded
+from it: its reports, each with the bed routing gave it, their observations and the
+description of their waveform chunks, as one JSON text. Its bytes as received, and its
+waveform samples (float32), are in a *bundle*: the bytes of the messages one statement
+wrote, zlib-compressed together and kept on the first of them. Alarm transitions, which
+are looked up by bed and by time, also get rows of their own. Ids grow in arrival order,
+so a time range is a range of ids and retention is a cheap delete of the oldest ids.
+
+Why so: the writer shares the GIL, and the CPU, with the event loop that parses and ACKs,
+so what a message costs the writer is what ingest loses. A row per observation cost a row
+to bind and a B-tree to touch each; a commit that touches fewer pages writes less to the
+WAL. One row per message makes a batch one ``INSERT`` statement run in autocommit mode: a
+single step of SQLite — BEGIN, insert, COMMIT and its fsync — so the writer lets go of the
+GIL once per batch, not once per statement. zlib lets go of it too, and the writer then
+waits for the event loop to give it back: one call per bundle instead of one per message
+— and messages from monitors alike compress far better together (~60 bytes each for a
+numerics ORU in a bundle of 9, against ~370 alone).
+
+A bed's messages are found through ``bed_messages`` (bed, message id), written in bulk every
+:data:`BED_INDEX_LAG` messages rather than at every commit: an index keyed by bed puts each
+bed in its own leaf page, so a commit of one message from each of 16 beds would rewrite 16
+pages of it. The messages after ``journal_state.beds_indexed_through`` are not in it yet;
+readers scan those few directly. The index is derived data, rebuilt from the messages
+themselves when the file is opened, so a crash costs it nothing.
 
 Writing (:class:`Journal`): one writer thread owns the connection (sqlite3 blocks; the event
 loop must not). Submitters put their message on a queue and await a future; the writer
@@ -35,18 +54,22 @@ import contextlib
 import enum
 import functools
 import itertools
+import json
 import logging
+import math
+import numbers
 import queue
 import sqlite3
 import threading
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import (
@@ -69,7 +92,9 @@ from gateway.errors import JournalError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: a row per report, per observation and per waveform chunk; 2: a row per message. A file
+of another version is refused with a clear error, never rewritten."""
 DEFAULT_RETENTION_H = 72.0
 DEFAULT_DUPLICATE_WINDOW_S = 600.0
 """A resend of the same message within this long is stored once (devices resend within
@@ -79,10 +104,25 @@ DEFAULT_BUSY_TIMEOUT_S = 1.0
 enough for a stray reader's checkpoint, short enough that devices get their NAK in time."""
 MAX_BATCH = 4096
 """Most messages one commit covers (bounds the time one commit holds the writer)."""
+MESSAGES_PER_INSERT = 64
+"""Most message rows one ``INSERT`` statement carries, and one bundle holds the bytes of. A
+batch up to this size (16 monitors waiting for their ACK make batches of at most 16) is one
+statement in autocommit mode; a bundle this size decompresses in well under a millisecond
+when a reader wants one message of it."""
+BED_INDEX_LAG = 1024
+"""Messages written before their beds are indexed, in one transaction of their own: each
+bed's leaf page of the index is rewritten once per this many messages instead of at every
+commit, and a reader scans at most this many (plus one batch) unindexed messages."""
+CHECKPOINT_INTERVAL_S = 0.2
+"""How often the checkpointer copies the WAL into the database file."""
+WAL_RESTART_PAGES = 4000
+"""A WAL this long (16 MiB of 4 KiB pages) is made to start over (see _Checkpointer)."""
+WAL_WRITER_CHECKPOINT_PAGES = 20000
+"""The writer checkpoints itself only past this, when the checkpointer cannot."""
 PRUNE_BATCH = 256
 """Messages deleted per retention step: small, so ingest waits at most a few ms for one."""
-_RAW_COMPRESSION = 1
-"""zlib level for raw messages: level 1 is ~3x faster than the default, for ~10 % more."""
+_ZLIB_LEVEL = 1
+"""zlib level of the bundles: level 1 is ~2x faster than the default, for ~5 % more bytes."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -95,59 +135,33 @@ CREATE TABLE IF NOT EXISTS messages (
     control_id TEXT NOT NULL,        -- MSH-10
     outcome TEXT NOT NULL,           -- 'accepted' | 'rejected'
     reason TEXT,                     -- why rejected
-    raw BLOB NOT NULL,               -- zlib(raw bytes as received)
-    raw_size INTEGER NOT NULL,
+    raw_size INTEGER NOT NULL,       -- bytes as received
     raw_crc INTEGER NOT NULL,        -- crc32 of the raw bytes: resends are recognised by it
-    resends INTEGER NOT NULL DEFAULT 0
+    resends INTEGER NOT NULL DEFAULT 0,
+    reports TEXT,                    -- JSON: what was decoded (see REPORT_FIELDS); NULL: none
+    bundle_row INTEGER NOT NULL,     -- the message whose bundle holds this one's bytes …
+    bundle_offset INTEGER NOT NULL,  -- … from here (decompressed): raw bytes, then samples
+    bundle BLOB                      -- zlib of the bytes of the messages that point here
 );
 CREATE INDEX IF NOT EXISTS messages_time ON messages (receive_ns);
 
-CREATE TABLE IF NOT EXISTS reports (
+CREATE TABLE IF NOT EXISTS bed_messages (
+    bed TEXT NOT NULL,               -- a bed with a report in the message
     message_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,            -- position of the report in its message
-    bed TEXT,                        -- after routing; NULL: unassigned
-    bed_label TEXT NOT NULL,
-    device TEXT NOT NULL,
-    device_label TEXT NOT NULL,
-    receive_ns INTEGER NOT NULL,
-    location TEXT,                   -- PV1-3 as sent (NULL: none)
-    loc_point_of_care TEXT, loc_room TEXT, loc_bed TEXT, loc_facility TEXT,
-    patient_id TEXT NOT NULL,
-    PRIMARY KEY (message_id, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reports_bed ON reports (bed, message_id);
-
-CREATE TABLE IF NOT EXISTS observations (
-    message_id INTEGER NOT NULL,
-    report_seq INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    code INTEGER NOT NULL,           -- MDC code; 0 with source_code for a local code
-    label TEXT NOT NULL,
-    num REAL,                        -- a numeric value …
-    txt TEXT,                        -- … or a text value
-    unit TEXT NOT NULL,
-    status TEXT NOT NULL,            -- 'valid' | 'invalid' | 'questionable'
-    device_ns INTEGER,               -- device time, UTC ns (NULL: none given)
-    sub_id TEXT NOT NULL,
-    source_code TEXT,
-    PRIMARY KEY (message_id, report_seq, seq)
+    PRIMARY KEY (bed, message_id)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS waveforms (
-    message_id INTEGER NOT NULL,
-    report_seq INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    code INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    sample_rate_hz REAL NOT NULL,
-    start_ns INTEGER NOT NULL,
-    sample_count INTEGER NOT NULL,
-    samples BLOB NOT NULL,           -- zlib(float32 little-endian)
-    sub_id TEXT NOT NULL,
-    source_code TEXT
-);
-CREATE INDEX IF NOT EXISTS waveforms_message ON waveforms (message_id);
+CREATE TABLE IF NOT EXISTS beds (
+    bed TEXT PRIMARY KEY,
+    label TEXT NOT NULL,             -- the label of its latest indexed report
+    last_message_id INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS journal_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO journal_state VALUES ('beds_indexed_through', 0), ('pruned_through', 0);
 
 CREATE TABLE IF NOT EXISTS alarms (
     message_id INTEGER NOT NULL,
@@ -176,12 +190,9 @@ CREATE TABLE IF NOT EXISTS alarms (
     PRIMARY KEY (message_id, report_seq, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alarms_bed_time ON alarms (bed, time_ns);
-"""
 
-# The alarm engine's transitions (raised, acknowledged, audio paused …) with the operator:
-# not decoded from a message, so not keyed by one. Created on every open, so a journal
-# written before it existed gains it.
-_ALARM_LOG_SCHEMA = """
+-- The alarm engine's transitions (raised, acknowledged, audio paused …) with the operator:
+-- not decoded from a message, so not keyed by one.
 CREATE TABLE IF NOT EXISTS alarm_log (
     time_ns INTEGER NOT NULL,
     bed TEXT,                        -- NULL: ward-wide (recording, unassigned, audio, operator)
@@ -198,6 +209,44 @@ CREATE TABLE IF NOT EXISTS alarm_log (
 );
 CREATE INDEX IF NOT EXISTS alarm_log_bed_time ON alarm_log (bed, time_ns);
 """
+
+REPORT_FIELDS = (
+    "bed",  # BedId.key after routing; null: unassigned
+    "bed_label",
+    "device",  # DeviceId.key
+    "device_label",
+    "receive_ns",
+    "location",  # null, or [PV1-3 as sent, point of care, room, bed, facility]
+    "patient_id",
+    "observations",  # [[code, label, value, unit, status, device_ns, sub_id, source_code], …]
+    "waveforms",  # [[code, label, unit, rate_hz, start_ns, count, sub_id, source_code], …]
+    "alarms",  # how many rows of the alarms table the report has
+)
+"""What ``messages.reports`` holds: a JSON array with one array per report, in the message's
+order, of these fields (an observation's value is a number or a string; its status
+'valid' | 'invalid' | 'questionable'; a time is UTC ns or null). The samples of every
+waveform chunk, ``count`` each, follow the message's raw bytes in its bundle."""
+
+_MESSAGE_COLUMNS = (
+    "id, receive_ns, transport, peer, device, device_label, control_id, outcome, reason,"
+    " raw_size, raw_crc, reports, bundle_row, bundle_offset, bundle"
+)
+_MESSAGE_WIDTH = _MESSAGE_COLUMNS.count(",") + 1
+
+
+def _plain_number(value: object) -> int | float:
+    """numpy's scalars (an adapter's arithmetic) as JSON numbers; nothing else is stored."""
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"a {type(value).__name__} is not a value the journal stores")
+
+
+_encode_json = json.JSONEncoder(
+    separators=(",", ":"), check_circular=False, default=_plain_number
+).encode
+"""ASCII-only JSON (a device's odd character is escaped, never a failed write)."""
 
 
 class Outcome(enum.Enum):
@@ -313,6 +362,10 @@ class _Seen:
     row: int
 
 
+_BedEntry = tuple[str, int, str]
+"""A report's bed, its message's id, and the bed's label then: a bed index entry to write."""
+
+
 class Journal:
     """The writing side: ``async with Journal(path) as journal: await journal.record(...)``.
 
@@ -342,6 +395,12 @@ class Journal:
         self._next_id = 1
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._seen_order: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+        self._indexed_through = 0
+        """Messages up to this id are in the bed index (``journal_state``)."""
+        self._unindexed: list[_BedEntry] = []
+        """The bed index entries of the committed messages after ``_indexed_through``."""
+        self._index_failure: str | None = None
+        self._checkpointer = _Checkpointer(self.path, busy_timeout_s)
         # Counters, written by the writer thread, read by anyone.
         self.stored = 0
         """Messages committed since start."""
@@ -367,7 +426,10 @@ class Journal:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
-        await self.prune(0)  # a no-op write job: opens the file in the writer thread
+        try:
+            await self.prune(0)  # a no-op write job: opens the file in the writer thread
+        finally:
+            self._checkpointer.start()  # after: it never creates the file itself
         if self.failure is not None:
             raise JournalError(self.failure)
 
@@ -375,6 +437,9 @@ class Journal:
         """Write what is queued, then close the file and stop the writer."""
         if self._thread is None or self._loop is None:
             return
+        # The checkpointer first: the writer's connection, the last one to close, then
+        # copies what is left of the WAL into the file and removes the WAL.
+        await asyncio.to_thread(self._checkpointer.stop)
         future: asyncio.Future[None] = self._loop.create_future()
         self._queue.put(_Stop(future))
         await future
@@ -406,11 +471,11 @@ class Journal:
         device may be ACKed again, and the ward must not take it twice). Raises
         JournalError when it could not be stored.
         """
-        return await self._submit(_Append(message, routed, Outcome.ACCEPTED, None, self._future()))
+        return await self._submit(message, routed, Outcome.ACCEPTED, None)
 
     async def record_rejected(self, message: ReceivedMessage, reason: str) -> None:
         """Keep a message that was not accepted, with why, for inspection."""
-        await self._submit(_Append(message, (), Outcome.REJECTED, reason, self._future()))
+        await self._submit(message, (), Outcome.REJECTED, reason)
 
     async def record_alarm_log(self, transitions: Sequence[AlarmTransition]) -> None:
         """Store the alarm engine's transitions; return when they are on disk. Raises
@@ -441,15 +506,20 @@ class Journal:
             if removed < PRUNE_BATCH:
                 return total
 
-    def _future(self) -> asyncio.Future[bool]:
-        assert self._loop is not None, "journal not started"
-        return self._loop.create_future()
-
-    async def _submit(self, job: _Append) -> bool:
-        if self._thread is None:
+    def _submit(
+        self,
+        message: ReceivedMessage,
+        routed: Sequence[RoutedReport],
+        outcome: Outcome,
+        reason: str | None,
+    ) -> asyncio.Future[bool]:
+        """Queue a message for the writer; the future resolves once it is on disk. (Not a
+        coroutine: one coroutine less per message on the event loop.)"""
+        if self._thread is None or self._loop is None:
             raise JournalError("journal is not running")
-        self._queue.put(job)
-        return await job.future
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._queue.put(_Append(message, routed, outcome, reason, future))
+        return future
 
     # -- the writer thread
 
@@ -473,11 +543,17 @@ class Journal:
                 elif isinstance(job, _Stop):
                     stop = job
             if stop is not None:
+                self._index_beds()  # a journal closed cleanly has its whole bed index
                 self._disconnect()
                 settled.append((stop.future, None))  # type: ignore[arg-type]
             self._settle(settled)
             if stop is not None:
                 return
+            # Housekeeping after the ACKs of the batch went out, not before.
+            if self._next_id - 1 - self._indexed_through >= BED_INDEX_LAG:
+                self._index_beds()
+            if self._checkpointer.restart_wanted:
+                self._checkpoint()
 
     def _settle(self, settled: list[tuple[asyncio.Future[object], object]]) -> None:
         if not settled or self._loop is None:
@@ -501,6 +577,9 @@ class Journal:
                 raise JournalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
             # FULL: the WAL is fsynced at every commit; an ACK must survive a power cut.
             conn.execute("PRAGMA synchronous=FULL")
+            # The checkpointer thread copies the WAL into the file; the writer only does
+            # it itself if the WAL grew past this (the checkpointer cannot work).
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_WRITER_CHECKPOINT_PAGES}")
             if self.max_size_bytes is not None:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={max(1, self.max_size_bytes // page)}")
@@ -514,8 +593,11 @@ class Journal:
                 conn.executescript(
                     f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
                 )
-            conn.executescript(f"BEGIN IMMEDIATE;{_ALARM_LOG_SCHEMA}COMMIT;")
-            self._next_id = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+            last = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
+            self._indexed_through = _state(conn, "beds_indexed_through")
+            # Never an id again that was used once (all may have been pruned).
+            self._next_id = max(last, self._indexed_through, _state(conn, "pruned_through")) + 1
+            self._unindexed = list(_bed_entries(conn, self._indexed_through))
             self._load_seen(conn)
         except BaseException:
             conn.close()
@@ -547,12 +629,19 @@ class Journal:
             except sqlite3.Error as exc:
                 log.warning("journal: closing %s: %s", self.path, exc)
 
+    def _rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as rollback:  # the connection is dropped next
+                log.warning("journal: rollback failed: %s", rollback)
+
     def _write_batch(self, jobs: list[_Append]) -> list[tuple[asyncio.Future[bool], object]]:
         first_id = self._next_id
         try:
             conn = self._connection()
             first_id = self._next_id
-            results, fresh = self._insert(conn, jobs)
+            results, fresh, beds = self._insert(conn, jobs)
         except (sqlite3.Error, OSError, JournalError) as exc:
             return self._fail(jobs, exc, first_id)
         except Exception as exc:  # a bug must cost this batch its ACKs, never the writer
@@ -562,9 +651,10 @@ class Journal:
             self._seen[key] = seen
             self._seen_order.append((seen.receive_ns, key))
         self._forget_old()
+        self._unindexed.extend(beds)
         self.commits += 1
-        self.stored += sum(1 for stored in results if stored)
-        self.resends += sum(1 for stored in results if not stored)
+        self.stored += results.count(True)
+        self.resends += results.count(False)
         if self.failure is not None:
             log.warning("journal: recording resumed (%s)", self.path)
             self.failure = None
@@ -574,11 +664,7 @@ class Journal:
         self, jobs: list[_Append], exc: BaseException, first_id: int
     ) -> list[tuple[asyncio.Future[bool], object]]:
         self._next_id = first_id
-        if self._conn is not None and self._conn.in_transaction:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error as rollback:
-                log.warning("journal: rollback failed: %s", rollback)
+        self._rollback()
         # A fresh connection next time: a file made writable again, or a database whose
         # lock is gone, is only seen by reopening it.
         self._disconnect()
@@ -591,68 +677,149 @@ class Journal:
 
     def _insert(
         self, conn: sqlite3.Connection, jobs: list[_Append]
-    ) -> tuple[list[bool], dict[tuple[str, str], _Seen]]:
-        messages: list[tuple[object, ...]] = []
-        batch = _BatchRows()
+    ) -> tuple[list[bool | JournalError], dict[tuple[str, str], _Seen], list[_BedEntry]]:
+        """Write one batch; return per job whether it was stored (False: a resend; an error:
+        it alone could not be), the messages a resend may now repeat, and the batch's bed
+        index entries."""
+        values: list[object] = []
+        alarms: list[tuple[object, ...]] = []
+        beds: list[_BedEntry] = []
         resent: list[int] = []
-        results: list[bool] = []
+        results: list[bool | JournalError] = []
         fresh: dict[tuple[str, str], _Seen] = {}
-        next_id = self._next_id
+        seen_before = self._seen
+        window = self.duplicate_window_ns
+        first_id = next_id = self._next_id
+        bundles: list[list[bytes]] = []  # the bytes of each statement's messages
+        parts: list[bytes] = []
+        holder = offset = 0
         for job in jobs:
             message = job.message
             raw = message.raw
             crc = zlib.crc32(raw)
             device = message.device
-            if device is None and job.routed:
-                device = job.routed[0].report.device
-            key = (device.key if device else "", message.control_id)
-            if job.outcome is Outcome.ACCEPTED and message.control_id:
-                seen = fresh.get(key) or self._seen.get(key)
+            routed = job.routed
+            if device is None and routed:
+                device = routed[0].report.device
+            control_id = message.control_id
+            key = None
+            if control_id and job.outcome is Outcome.ACCEPTED:
+                key = (device.key if device else "", control_id)
+                seen = fresh.get(key) or seen_before.get(key)
                 if (
                     seen is not None
                     and seen.crc == crc
-                    and message.receive_time_ns - seen.receive_ns <= self.duplicate_window_ns
+                    and message.receive_time_ns - seen.receive_ns <= window
                 ):
                     resent.append(seen.row)
                     results.append(False)
                     continue
-            row = next_id
+            samples: list[bytes] = []
+            reports = None
+            if routed:
+                marks = len(alarms), len(beds)
+                try:
+                    reports = _encode_reports(next_id, routed, alarms, beds, samples)
+                except (TypeError, ValueError, OverflowError) as exc:
+                    del alarms[marks[0] :], beds[marks[1] :]
+                    results.append(_refuse(message, exc))
+                    continue
+            if key is not None:
+                fresh[key] = _Seen(message.receive_time_ns, crc, next_id)
+            if (next_id - first_id) % MESSAGES_PER_INSERT == 0:  # a statement's first row
+                holder, parts, offset = next_id, [], 0
+                bundles.append(parts)
+            parts.append(raw)
+            parts += samples
+            values += (
+                next_id,
+                message.receive_time_ns,
+                message.transport,
+                message.peer,
+                device.key if device else None,
+                device.label if device else None,
+                control_id,
+                job.outcome._value_,
+                job.reason,
+                len(raw),
+                crc,
+                reports,
+                holder,
+                offset,
+                None,  # the bundle, on the statement's first row: below
+            )
+            offset += len(raw) + sum(len(b) for b in samples)
             next_id += 1
-            messages.append(
-                (
-                    row,
-                    message.receive_time_ns,
-                    message.transport,
-                    message.peer,
-                    device.key if device else None,
-                    device.label if device else None,
-                    message.control_id,
-                    job.outcome.value,
-                    job.reason,
-                    zlib.compress(raw, _RAW_COMPRESSION),
-                    len(raw),
-                    crc,
-                    0,  # resends
-                )
-            )
-            if job.outcome is Outcome.ACCEPTED and message.control_id:
-                fresh[key] = _Seen(message.receive_time_ns, crc, row)
-            for report_seq, routed in enumerate(job.routed):
-                batch.add(row, report_seq, routed)
             results.append(True)
-        conn.execute("BEGIN IMMEDIATE")
-        _insert_rows(conn, "messages", messages)
-        _insert_rows(conn, "reports", batch.reports)
-        _insert_rows(conn, "observations", batch.observations)
-        _insert_rows(conn, "waveforms", batch.waveforms)
-        _insert_rows(conn, "alarms", batch.alarms)
-        if resent:
-            conn.executemany(
-                "UPDATE messages SET resends = resends + 1 WHERE id = ?", [(r,) for r in resent]
+        for n, bundle in enumerate(bundles):  # one zlib call (one release of the GIL) each
+            values[(n * MESSAGES_PER_INSERT + 1) * _MESSAGE_WIDTH - 1] = zlib.compress(
+                b"".join(bundle), _ZLIB_LEVEL
             )
-        conn.execute("COMMIT")
+        count = next_id - first_id
+        if 0 < count <= MESSAGES_PER_INSERT and not alarms and not resent:
+            # Autocommit: one step is BEGIN IMMEDIATE, the insert and COMMIT (the fsync).
+            conn.execute(_messages_sql(count), values)
+        elif count or resent:
+            conn.execute("BEGIN IMMEDIATE")
+            for start in range(0, count, MESSAGES_PER_INSERT):
+                rows = min(MESSAGES_PER_INSERT, count - start)
+                chunk = values[start * _MESSAGE_WIDTH : (start + rows) * _MESSAGE_WIDTH]
+                conn.execute(_messages_sql(rows), chunk)
+            _insert_rows(conn, "alarms", alarms)
+            if resent:
+                conn.executemany(
+                    "UPDATE messages SET resends = resends + 1 WHERE id = ?", [(r,) for r in resent]
+                )
+            conn.execute("COMMIT")
         self._next_id = next_id
-        return results, fresh
+        return results, fresh, beds
+
+    def _index_beds(self) -> None:
+        """Write the bed index entries of the messages since the last time, in one
+        transaction. A failure leaves them to the next try (and to the next open, which
+        rebuilds them from the messages); readers scan what is not indexed meanwhile."""
+        conn = self._conn
+        through = self._next_id - 1
+        if conn is None or through <= self._indexed_through:
+            return
+        entries = self._unindexed
+        latest = {bed: (label, row) for bed, row, label in entries}  # in id order: last wins
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # OR IGNORE: an entry is a fact; writing it twice must not fail the index.
+            pairs = list(dict.fromkeys((bed, row) for bed, row, _ in entries))
+            _insert_rows(conn, "bed_messages", pairs, "INSERT OR IGNORE")
+            conn.executemany(
+                "INSERT INTO beds VALUES (?, ?, ?) ON CONFLICT (bed) DO UPDATE"
+                " SET label = excluded.label, last_message_id = excluded.last_message_id",
+                [(bed, label, row) for bed, (label, row) in latest.items()],
+            )
+            conn.execute(
+                "UPDATE journal_state SET value = ? WHERE name = 'beds_indexed_through'",
+                (through,),
+            )
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            self._disconnect()
+            text = describe_failure(self.path, exc)
+            if self._index_failure != text:
+                log.error("journal: bed index: %s", text)
+            self._index_failure = text
+            return
+        self._indexed_through = through
+        self._unindexed = []
+        self._index_failure = None
+
+    def _checkpoint(self) -> None:
+        """Copy the rest of the WAL into the file, so that the next commit starts it over."""
+        self._checkpointer.restart_wanted = False
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # the WAL only grows longer meanwhile
+            log.warning("journal: checkpoint: %s", describe_failure(self.path, exc))
 
     def _write_alarm_log(self, jobs: list[_AlarmLog]) -> list[tuple[asyncio.Future[None], object]]:
         rows: list[tuple[object, ...]] = [
@@ -679,9 +846,7 @@ class Journal:
             _insert_rows(conn, "alarm_log", rows)
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError, JournalError) as exc:
-            if self._conn is not None and self._conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the connection is dropped next
-                    self._conn.execute("ROLLBACK")
+            self._rollback()
             self._disconnect()
             text = describe_failure(self.path, exc)
             log.error("journal: alarm log: %s", text)
@@ -715,31 +880,256 @@ class Journal:
             if last is None:
                 return 0
             conn.execute("BEGIN IMMEDIATE")
-            for table in ("observations", "waveforms", "alarms", "reports"):
-                conn.execute(f"DELETE FROM {table} WHERE message_id <= ?", (last,))
+            conn.execute("DELETE FROM alarms WHERE message_id <= ?", (last,))
+            # Bed by bed: the index is keyed by bed first, and a ward has tens of beds.
+            beds = [bed for (bed,) in conn.execute("SELECT bed FROM beds")]
+            for bed in beds:
+                conn.execute(
+                    "DELETE FROM bed_messages WHERE bed = ? AND message_id <= ?", (bed, last)
+                )
+            conn.execute("DELETE FROM beds WHERE last_message_id <= ?", (last,))
+            _keep_bundle(conn, last)
             conn.execute("DELETE FROM messages WHERE id <= ?", (last,))
+            conn.execute(
+                "UPDATE journal_state SET value = max(value, ?) WHERE name = 'pruned_through'",
+                (last,),
+            )
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError, JournalError) as exc:
-            if self._conn is not None and self._conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the connection is dropped next
-                    self._conn.execute("ROLLBACK")
+            self._rollback()
             self._disconnect()
             text = describe_failure(self.path, exc)
             if job.before_ns:  # a real prune, not the opening probe of start()
                 log.error("journal: retention: %s", text)
             self.failure = self.failure or text
             return JournalError(text)
+        self._unindexed = [entry for entry in self._unindexed if entry[1] > last]
         self.pruned += count
         return count
 
 
+class _Checkpointer:
+    """Copies the WAL into the database file from a thread and connection of its own.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so the
+    messages of that batch wait for ~1,000 pages to be copied and the file fsynced (4–5 ms
+    here), a stall every second or so at 1,000 msg/s. A PASSIVE checkpoint from another
+    connection copies the same pages while the writer goes on committing, and never waits
+    for anyone. But the WAL only starts over at a commit that finds all of it copied, which
+    a writer that never pauses never does: past :data:`WAL_RESTART_PAGES` the checkpointer
+    asks the writer (``restart_wanted``) to run one PASSIVE checkpoint itself between two
+    batches — it copies the little that is left, and the next commit starts the WAL over.
+    (A RESTART checkpoint from here would hold the writer while it waits for readers.)
+    """
+
+    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        self.restart_wanted = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: str | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+            try:
+                if conn is None:
+                    # rw, never create: a journal that could not be created stays absent.
+                    conn = sqlite3.connect(
+                        f"{self.path.resolve().as_uri()}?mode=rw",
+                        uri=True,
+                        timeout=self.busy_timeout_s,
+                        isolation_level=None,
+                    )
+                _, pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if pages >= WAL_RESTART_PAGES:
+                    self.restart_wanted = True
+                self._failure = None
+            except sqlite3.Error as exc:
+                # The writer reports storage failures to devices and staff; here they only
+                # mean the WAL is copied later (or by the writer itself, past its limit).
+                text = describe_failure(self.path, exc)
+                if self._failure != text:
+                    log.warning("journal: checkpoint: %s", text)
+                self._failure = text
+                if conn is not None:
+                    conn.close()
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+
+def _keep_bundle(conn: sqlite3.Connection, last: int) -> None:
+    """Before the messages up to ``last`` go: if some messages of the last one's bundle stay,
+    the first of them takes the bundle (their offsets into it do not change)."""
+    holder = conn.execute("SELECT bundle_row FROM messages WHERE id = ?", (last,)).fetchone()
+    after = conn.execute(
+        "SELECT id, bundle_row FROM messages WHERE id > ? ORDER BY id LIMIT 1", (last,)
+    ).fetchone()
+    if holder is None or after is None or after[1] != holder[0]:
+        return  # its bundle goes with it (or stays: it is held after ``last``)
+    heir = after[0]
+    conn.execute(
+        "UPDATE messages SET bundle = (SELECT bundle FROM messages WHERE id = ?) WHERE id = ?",
+        (holder[0], heir),
+    )
+    conn.execute(
+        "UPDATE messages SET bundle_row = ? WHERE id >= ? AND id < ? AND bundle_row = ?",
+        (heir, heir, holder[0] + MESSAGES_PER_INSERT, holder[0]),
+    )
+
+
+def _state(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute("SELECT value FROM journal_state WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _bed_entries(conn: sqlite3.Connection, after: int) -> Iterator[_BedEntry]:
+    """The bed index entries of the messages after id ``after`` (not indexed yet)."""
+    rows = conn.execute(
+        "SELECT id, reports FROM messages WHERE id > ? AND reports IS NOT NULL ORDER BY id",
+        (after,),
+    )
+    for row, text in rows:
+        for report in json.loads(text):
+            if report[0] is not None:
+                yield str(report[0]), int(row), str(report[1])
+
+
+def _refuse(message: ReceivedMessage, exc: Exception) -> JournalError:
+    """A message that cannot be stored as given (a value of a type JSON has no place for, a
+    number too large for SQLite): it alone is refused, and said so, never its batch."""
+    text = f"cannot store message {message.control_id!r} from {message.peer}: {exc}"
+    log.error("journal: %s", text)
+    return JournalError(text)
+
+
+def _encode_reports(
+    row: int,
+    routed: Sequence[RoutedReport],
+    alarms: list[tuple[object, ...]],
+    beds: list[_BedEntry],
+    samples: list[bytes],
+) -> str:
+    """A message's reports as ``messages.reports`` JSON; adds their waveform samples to
+    ``samples``, their alarm rows to ``alarms`` and their bed index entries to ``beds``."""
+    documents = []
+    for seq, item in enumerate(routed):
+        report = item.report
+        bed = None if item.bed is None else item.bed.key
+        if bed is not None:
+            beds.append((bed, row, item.bed_label))
+        loc = report.location
+        waveforms = report.waveforms
+        documents.append(
+            (
+                bed,
+                item.bed_label,
+                report.device.key,
+                report.device.label,
+                report.receive_time_ns,
+                None
+                if loc is None
+                else (loc.raw, loc.point_of_care, loc.room, loc.bed, loc.facility),
+                report.patient_id,
+                [
+                    (
+                        o.code,
+                        o.label,
+                        o.value,
+                        o.unit,
+                        o.status._value_,  # not .value: a descriptor call each
+                        o.device_time_ns,
+                        o.sub_id,
+                        o.source_code,
+                    )
+                    for o in report.observations
+                ],
+                [_waveform_document(chunk, samples) for chunk in waveforms] if waveforms else (),
+                len(report.alarms),
+            )
+        )
+        if report.alarms:
+            alarms.extend(_alarm_rows(row, seq, bed, report.alarms))
+    return _encode_json(documents)
+
+
+def _waveform_document(chunk: WaveformChunk, samples: list[bytes]) -> tuple[object, ...]:
+    values = np.ascontiguousarray(chunk.samples, dtype="<f4")
+    samples.append(values.tobytes())
+    return (
+        chunk.code,
+        chunk.label,
+        chunk.unit,
+        chunk.sample_rate_hz,
+        chunk.start_time_ns,
+        int(values.size),
+        chunk.sub_id,
+        chunk.source_code,
+    )
+
+
+def _alarm_rows(
+    row: int, report_seq: int, bed: str | None, alarms: Sequence[AlarmEvent]
+) -> Iterator[tuple[object, ...]]:
+    for seq, alarm in enumerate(alarms):
+        value = alarm.value
+        yield (
+            row,
+            report_seq,
+            seq,
+            bed,
+            alarm.time_ns,
+            alarm.device.key,
+            alarm.code,
+            alarm.text,
+            int(alarm.priority),
+            alarm.kind.value,
+            alarm.phase,
+            alarm.state,
+            alarm.inactivation,
+            alarm.source.value,
+            alarm.alarm_id,
+            alarm.parameter_code,
+            alarm.parameter_label,
+            None if isinstance(value, str) else value,
+            value if isinstance(value, str) else None,
+            alarm.unit,
+            alarm.limits,
+            alarm.source_code,
+            alarm.sub_id,
+        )
+
+
+@functools.lru_cache(maxsize=MESSAGES_PER_INSERT)
+def _messages_sql(rows: int) -> str:
+    one = "(" + ",".join("?" * _MESSAGE_WIDTH) + ")"
+    return f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES " + ",".join([one] * rows)
+
+
 _ROWS_PER_INSERT = (256, 64, 16, 4, 1)
-"""Multi-row INSERTs, largest first: one statement step for many rows. sqlite3 lets go of
-the GIL at every step, and each time it takes it back it may wait for the event loop; a
-batch of 16 messages is ~200 rows, which as single-row steps would be ~200 such waits."""
+"""Multi-row INSERTs for the other tables, largest first: one statement step for many rows
+(sqlite3 lets go of the GIL at every step, and takes it back after the event loop)."""
 
 
-def _insert_rows(conn: sqlite3.Connection, table: str, rows: list[tuple[object, ...]]) -> None:
+def _insert_rows(
+    conn: sqlite3.Connection,
+    table: str,
+    rows: Sequence[tuple[object, ...]],
+    verb: str = "INSERT",
+) -> None:
     if not rows:
         return
     width = len(rows[0])
@@ -747,14 +1137,14 @@ def _insert_rows(conn: sqlite3.Connection, table: str, rows: list[tuple[object, 
     for size in _ROWS_PER_INSERT:
         while len(rows) - start >= size:
             chunk = rows[start : start + size]
-            conn.execute(_insert_sql(table, width, size), [v for row in chunk for v in row])
+            conn.execute(_insert_sql(verb, table, width, size), [v for row in chunk for v in row])
             start += size
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(table: str, width: int, rows: int) -> str:
+def _insert_sql(verb: str, table: str, width: int, rows: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
-    return f"INSERT INTO {table} VALUES " + ",".join([one] * rows)
+    return f"{verb} INTO {table} VALUES " + ",".join([one] * rows)
 
 
 def _resolve(settled: list[tuple[asyncio.Future[object], object]]) -> None:
@@ -786,118 +1176,42 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     return f"{what}: {path}: {text}"
 
 
-_STATUS_TEXT = {status: status.value for status in ObservationStatus}
-
-
-@dataclass(slots=True)
-class _BatchRows:
-    """The rows of one batch, table by table, for one executemany each."""
-
-    reports: list[tuple[object, ...]] = field(default_factory=list)
-    observations: list[tuple[object, ...]] = field(default_factory=list)
-    waveforms: list[tuple[object, ...]] = field(default_factory=list)
-    alarms: list[tuple[object, ...]] = field(default_factory=list)
-
-    def add(self, row: int, report_seq: int, routed: RoutedReport) -> None:
-        _report_rows(row, report_seq, routed, self)
-
-
-def _report_rows(row: int, report_seq: int, routed: RoutedReport, rows: _BatchRows) -> None:
-    reports, observations = rows.reports, rows.observations
-    waveforms, alarms = rows.waveforms, rows.alarms
-    report = routed.report
-    bed = routed.bed.key if routed.bed is not None else None
-    loc = report.location
-    reports.append(
-        (
-            row,
-            report_seq,
-            bed,
-            routed.bed_label,
-            report.device.key,
-            report.device.label,
-            report.receive_time_ns,
-            loc.raw if loc else None,
-            loc.point_of_care if loc else None,
-            loc.room if loc else None,
-            loc.bed if loc else None,
-            loc.facility if loc else None,
-            report.patient_id,
-        )
-    )
-    status_text = _STATUS_TEXT
-    for seq, obs in enumerate(report.observations):
-        value = obs.value
-        is_text = isinstance(value, str)
-        observations.append(
-            (
-                row,
-                report_seq,
-                seq,
-                obs.code,
-                obs.label,
-                None if is_text else value,
-                value if is_text else None,
-                obs.unit,
-                status_text[obs.status],
-                obs.device_time_ns,
-                obs.sub_id,
-                obs.source_code,
-            )
-        )
-    for seq, chunk in enumerate(report.waveforms):
-        samples = np.ascontiguousarray(chunk.samples, dtype="<f4")
-        waveforms.append(
-            (
-                row,
-                report_seq,
-                seq,
-                chunk.code,
-                chunk.label,
-                chunk.unit,
-                chunk.sample_rate_hz,
-                chunk.start_time_ns,
-                int(samples.size),
-                zlib.compress(samples.tobytes(), _RAW_COMPRESSION),
-                chunk.sub_id,
-                chunk.source_code,
-            )
-        )
-    for seq, alarm in enumerate(report.alarms):
-        alarms.append(
-            (
-                row,
-                report_seq,
-                seq,
-                bed,
-                alarm.time_ns,
-                alarm.device.key,
-                alarm.code,
-                alarm.text,
-                int(alarm.priority),
-                alarm.kind.value,
-                alarm.phase,
-                alarm.state,
-                alarm.inactivation,
-                alarm.source.value,
-                alarm.alarm_id,
-                alarm.parameter_code,
-                alarm.parameter_label,
-                None if isinstance(alarm.value, str) else alarm.value,
-                alarm.value if isinstance(alarm.value, str) else None,
-                alarm.unit,
-                alarm.limits,
-                alarm.source_code,
-                alarm.sub_id,
-            )
-        )
-
-
 # --------------------------------------------------------------------------- reading
 
 Row = tuple[Any, ...]
 PAGE = 500
-"""Reports read per query: bounds memory and the length of each read transaction."""
+"""Messages read per query: bounds memory and the length of each read transaction."""
+_NO_ID = (1 << 63) - 1
+_REPORT_COLUMNS = (
+    "m.id, m.receive_ns, m.transport, m.peer, m.control_id, m.reports, m.raw_size, m.bundle_row,"
+    " m.bundle_offset, m.bundle"
+)
+_BED_PAGE = (
+    f"SELECT {_REPORT_COLUMNS} FROM bed_messages b CROSS JOIN messages m ON m.id = b.message_id"
+    " WHERE b.bed = ? AND b.message_id >= ? AND b.message_id <= ? ORDER BY b.message_id LIMIT ?"
+)
+_PAGE = (
+    f"SELECT {_REPORT_COLUMNS} FROM messages m WHERE m.id >= ? AND m.id <= ?"
+    " AND m.reports IS NOT NULL ORDER BY m.id LIMIT ?"
+)
+BUNDLES_CACHED = 8
+"""Decompressed bundles a reader keeps: reading in order decompresses each one once."""
+
+
+@dataclass(slots=True)
+class _Page:
+    """Messages read in one snapshot, with what their reports need from elsewhere."""
+
+    rows: list[Row]
+    reports: list[list[Any]]
+    """Each row's ``reports``, decoded."""
+    alarms: dict[tuple[int, int], list[Row]]
+    """Alarm rows by (message id, report seq)."""
+    bundles: dict[int, bytes]
+    """Decompressed bundles by the id of the message holding them."""
+
+
+_STATUS = {status.value: status for status in ObservationStatus}
 
 
 class JournalReader:
@@ -916,10 +1230,16 @@ class JournalReader:
             raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
         if version != SCHEMA_VERSION:
             self._conn.close()
+            if 0 < version < SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path} was written by an older icu-gateway (journal schema"
+                    f" {version}); this one reads schema {SCHEMA_VERSION}"
+                )
             raise JournalError(
                 f"{self.path} is not an icu-gateway journal (schema {version},"
                 f" expected {SCHEMA_VERSION})"
             )
+        self._bundles: dict[int, bytes] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -935,6 +1255,40 @@ class JournalReader:
             return self._conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction: the queries in it see one state of the file (a message and
+        the bundle holding its bytes, though retention may run meanwhile)."""
+        self._query("BEGIN")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
+                self._conn.execute("COMMIT")
+
+    def _unbundle(self, holders: Iterable[int], known: dict[int, bytes]) -> dict[int, bytes]:
+        """The decompressed bundles held by the messages ``holders`` (in a snapshot);
+        ``known``: bundles already read, by holder."""
+        found: dict[int, bytes] = {}
+        for holder in holders:
+            data = self._bundles.get(holder)
+            if data is None:
+                blob = known.get(holder)
+                if blob is None:
+                    rows = self._query("SELECT bundle FROM messages WHERE id = ?", (holder,))
+                    blob = rows[0][0] if rows else None
+                if blob is None:
+                    raise JournalError(f"{self.path}: the bundle of message {holder} is missing")
+                try:
+                    data = zlib.decompress(blob)
+                except zlib.error as exc:
+                    raise JournalError(f"{self.path}: bundle of message {holder}: {exc}") from exc
+                if len(self._bundles) >= BUNDLES_CACHED:
+                    del self._bundles[next(iter(self._bundles))]
+                self._bundles[holder] = data
+            found[holder] = data
+        return found
 
     # -- ranges
 
@@ -964,12 +1318,19 @@ class JournalReader:
 
     def beds(self) -> list[tuple[BedId, str]]:
         """Every bed with a report in the journal, with its latest label, by bed id."""
-        rows = self._query(
-            "SELECT bed, bed_label FROM reports r WHERE bed IS NOT NULL"
-            " AND message_id = (SELECT max(message_id) FROM reports WHERE bed = r.bed)"
-            " GROUP BY bed ORDER BY bed"
-        )
-        return [(BedId(str(bed)), str(label)) for bed, label in rows]
+        labels = {str(bed): str(label) for bed, label in self._query("SELECT bed, label FROM beds")}
+        low = self._indexed_through() + 1  # newer: not indexed yet
+        while (page := self._page(_PAGE, (low, _NO_ID, PAGE), None, whole=False)) is not None:
+            for reports in page.reports:
+                for report in reports:
+                    if report[0] is not None:
+                        labels[str(report[0])] = str(report[1])
+            low = int(page.rows[-1][0]) + 1
+        return [(BedId(bed), labels[bed]) for bed in sorted(labels)]
+
+    def _indexed_through(self) -> int:
+        rows = self._query("SELECT value FROM journal_state WHERE name = 'beds_indexed_through'")
+        return int(rows[0][0]) if rows else 0
 
     # -- messages
 
@@ -978,16 +1339,21 @@ class JournalReader:
     ) -> Iterator[StoredMessage]:
         low, high = self.id_range(since_ns, until_ns)
         while low <= high:
-            rows = self._query(
-                "SELECT id, receive_ns, transport, peer, device, control_id, outcome, reason,"
-                " raw, resends FROM messages WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?",
-                (low, high, PAGE),
-            )
+            with self._snapshot():
+                rows = self._query(
+                    "SELECT id, receive_ns, transport, peer, device, control_id, outcome,"
+                    " reason, resends, raw_size, bundle_row, bundle_offset, bundle FROM messages"
+                    " WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?",
+                    (low, high, PAGE),
+                )
+                bundles = self._unbundle(
+                    {row[10] for row in rows}, {row[0]: row[12] for row in rows if row[12]}
+                )
             if not rows:
                 return
             for row in rows:
-                ident, receive, transport, peer, device, control, outcome, reason, raw, res = row
-                assert isinstance(raw, bytes)
+                ident, receive, transport, peer, device, control, outcome, reason = row[:8]
+                resends, size, holder, offset, _ = row[8:]
                 yield StoredMessage(
                     int(ident),
                     int(receive),
@@ -997,15 +1363,23 @@ class JournalReader:
                     str(control),
                     Outcome(outcome),
                     None if reason is None else str(reason),
-                    zlib.decompress(raw),
-                    int(res),
+                    _cut(bundles[holder], offset, size, ident),
+                    int(resends),
                 )
             low = int(rows[-1][0]) + 1
 
     def raw(self, message_row: int) -> bytes:
         """The raw bytes of one stored message (empty if it was pruned)."""
-        rows = self._query("SELECT raw FROM messages WHERE id = ?", (message_row,))
-        return zlib.decompress(rows[0][0]) if rows else b""
+        with self._snapshot():
+            rows = self._query(
+                "SELECT raw_size, bundle_row, bundle_offset, bundle FROM messages WHERE id = ?",
+                (message_row,),
+            )
+            if not rows:
+                return b""
+            size, holder, offset, blob = rows[0]
+            bundles = self._unbundle((holder,), {message_row: blob} if blob else {})
+        return _cut(bundles[holder], offset, size, message_row)
 
     # -- reports, with everything decoded from them
 
@@ -1017,76 +1391,65 @@ class JournalReader:
         until_ns: int | None = None,
     ) -> Iterator[StoredReport]:
         """Stored reports in arrival order, each whole (observations, waveforms, alarms)."""
-        low, high = self.id_range(since_ns, until_ns)
-        bed_clause = "" if bed is None else " AND r.bed = ?"
-        bed_args: tuple[object, ...] = () if bed is None else (bed.key,)
-        while low <= high:
-            rows = self._query(
-                "SELECT r.message_id, r.seq, r.bed, r.bed_label, r.device, r.device_label,"
-                " r.receive_ns, r.location, r.loc_point_of_care, r.loc_room, r.loc_bed,"
-                " r.loc_facility, r.patient_id, m.transport, m.peer, m.control_id"
-                " FROM reports r JOIN messages m ON m.id = r.message_id"
-                f" WHERE r.message_id >= ? AND r.message_id <= ?{bed_clause}"
-                " ORDER BY r.message_id, r.seq LIMIT ?",
-                (low, high, *bed_args, PAGE),
-            )
-            if not rows:
-                return
-            last = int(rows[-1][0])
-            if len(rows) == PAGE:
-                # The page may have cut a message's reports: leave its last message whole
-                # for the next page (one message never holds PAGE reports).
-                kept = [row for row in rows if int(row[0]) != last]
-                if kept:
-                    rows, last = kept, int(kept[-1][0])
-            window = (int(rows[0][0]), last, *bed_args)
-            obs = self._children(
-                "o",
-                "observations",
-                "o.code, o.label, o.num, o.txt, o.unit, o.status, o.device_ns, o.sub_id,"
-                " o.source_code",
-                bed is not None,
-                window,
-            )
-            waves = self._children(
-                "w",
-                "waveforms",
-                "w.code, w.label, w.unit, w.sample_rate_hz, w.start_ns, w.sample_count,"
-                " w.samples, w.sub_id, w.source_code",
-                bed is not None,
-                window,
-            )
-            alarm_rows = self._children(
-                "a",
-                "alarms",
-                "a.time_ns, a.device, a.code, a.text, a.priority, a.kind, a.phase, a.state,"
-                " a.inactivation, a.source, a.alarm_id, a.parameter_code, a.parameter_label,"
-                " a.num, a.txt, a.unit, a.limits, a.source_code, a.sub_id",
-                bed is not None,
-                window,
-            )
-            for row in rows:
-                if int(row[0]) > last:
-                    break
-                yield _stored_report(row, obs, waves, alarm_rows)
-            low = last + 1
+        key = None if bed is None else bed.key
+        for page in self._report_pages(key, since_ns, until_ns, whole=True):
+            for row, reports in zip(page.rows, page.reports, strict=True):
+                yield from _stored_reports(row, reports, key, page.alarms, page.bundles)
 
-    def _children(
-        self, alias: str, table: str, columns: str, by_bed: bool, window: Sequence[object]
-    ) -> dict[tuple[int, int], list[Row]]:
-        """Rows of a child table for the reports of ``window`` (first id, last id[, bed]),
-        keyed by (message id, report seq), each list in order."""
-        join = (
-            f" JOIN reports r ON r.message_id = {alias}.message_id AND r.seq = {alias}.report_seq"
-            if by_bed
-            else ""
-        )
+    def _report_pages(
+        self, bed: str | None, since_ns: int | None, until_ns: int | None, *, whole: bool
+    ) -> Iterator[_Page]:
+        """Pages of the messages with reports in the time range — of one bed: those the bed
+        index names, then the newest ones, not indexed yet, that may hold the bed. With
+        ``whole``, each page comes with the alarm rows and bundles its reports need."""
+        low, high = self.id_range(since_ns, until_ns)
+        if bed is not None:
+            through = self._indexed_through()  # may move on meanwhile: what it covered stays
+            indexed_high = min(high, through)
+            while low <= indexed_high:
+                page = self._page(_BED_PAGE, (bed, low, indexed_high, PAGE), bed, whole)
+                if page is None:
+                    break
+                yield page
+                low = int(page.rows[-1][0]) + 1
+            low = max(low, through + 1)
+        while low <= high:
+            page = self._page(_PAGE, (low, high, PAGE), bed, whole)
+            if page is None:
+                return
+            yield page
+            low = int(page.rows[-1][0]) + 1
+
+    def _page(self, sql: str, args: Sequence[object], bed: str | None, whole: bool) -> _Page | None:
+        with self._snapshot():
+            rows = self._query(sql, args)
+            if not rows:
+                return None
+            reports = [json.loads(row[5]) for row in rows]
+            page = _Page(rows, reports, {}, {})
+            if not whole:
+                return page
+            mine = [
+                (row, report)
+                for row, documents in zip(rows, reports, strict=True)
+                for report in documents
+                if bed is None or report[0] == bed
+            ]
+            if any(report[9] for _, report in mine):
+                page.alarms = self._alarm_rows(int(rows[0][0]), int(rows[-1][0]))
+            holders = {row[7] for row, report in mine if report[8]}
+            if holders:
+                page.bundles = self._unbundle(holders, {row[0]: row[9] for row in rows if row[9]})
+            return page
+
+    def _alarm_rows(self, first: int, last: int) -> dict[tuple[int, int], list[Row]]:
+        """The alarm rows of the messages first…last, keyed by (message id, report seq)."""
         rows = self._query(
-            f"SELECT {alias}.message_id, {alias}.report_seq, {columns} FROM {table} {alias}{join}"
-            f" WHERE {alias}.message_id >= ? AND {alias}.message_id <= ?"
-            + (" AND r.bed = ?" if by_bed else "")
-            + f" ORDER BY {alias}.message_id, {alias}.report_seq, {alias}.seq",
-            window,
+            "SELECT message_id, report_seq, time_ns, device, code, text, priority, kind, phase,"
+            " state, inactivation, source, alarm_id, parameter_code, parameter_label, num, txt,"
+            " unit, limits, source_code, sub_id FROM alarms"
+            " WHERE message_id >= ? AND message_id <= ? ORDER BY message_id, report_seq, seq",
+            (first, last),
         )
         children: dict[tuple[int, int], list[Row]] = {}
         for row in rows:
@@ -1109,33 +1472,28 @@ class JournalReader:
     def hourly(
         self, bed: BedId, *, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[HourlySummary]:
-        """Valid numeric readings of a bed summarised per measurement hour (UTC hours)."""
-        low, high = self.id_range(since_ns, until_ns)
-        hour = 3600 * NS_PER_S
-        rows = self._query(
-            "SELECT (coalesce(o.device_ns, r.receive_ns) / ?) AS hour, o.code, o.source_code,"
-            " o.sub_id, o.unit, max(o.label), count(o.num), avg(o.num), min(o.num), max(o.num)"
-            " FROM reports r JOIN observations o"
-            " ON o.message_id = r.message_id AND o.report_seq = r.seq"
-            " WHERE r.bed = ? AND r.message_id >= ? AND r.message_id <= ?"
-            " AND o.status = 'valid' AND o.num IS NOT NULL"
-            " GROUP BY hour, o.code, o.source_code, o.sub_id, o.unit ORDER BY hour",
-            (hour, bed.key, low, high),
-        )
+        """Valid numeric readings of a bed summarised per measurement hour (UTC hours), by
+        hour, then code, source code (none first), sub-id and unit."""
+        groups: dict[tuple[int, int, str | None, str, str], _Hour] = {}
+        for page in self._report_pages(bed.key, since_ns, until_ns, whole=False):
+            for reports in page.reports:
+                for report in reports:
+                    if report[0] == bed.key:
+                        _add_hourly(groups, report)
         return [
             HourlySummary(
-                int(h) * hour,
-                int(code),
-                None if source is None else str(source),
-                str(label),
-                str(unit),
-                str(sub),
-                int(count),
-                float(mean),
-                float(low_v),
-                float(high_v),
+                key[0] * _HOUR_NS,
+                key[1],
+                key[2],
+                hour.label,
+                key[4],
+                key[3],
+                hour.count,
+                hour.total / hour.count,
+                hour.low,
+                hour.high,
             )
-            for h, code, source, sub, unit, label, count, mean, low_v, high_v in rows
+            for key, hour in sorted(groups.items(), key=_hourly_order)
         ]
 
     def alarms(
@@ -1164,8 +1522,7 @@ class JournalReader:
         until_ns: int | None = None,
     ) -> list[AlarmTransition]:
         """The alarm engine's transitions in [since, until), oldest first: of one bed, of
-        the ward-wide entries (``bed`` None), or all (``ward``). Empty for a journal
-        written before the alarm log existed."""
+        the ward-wide entries (``bed`` None), or all (``ward``)."""
         where = "time_ns >= ? AND time_ns < ?"
         args: list[object] = [
             -(1 << 63) if since_ns is None else since_ns,
@@ -1174,9 +1531,6 @@ class JournalReader:
         if not ward:
             where += " AND bed IS ?"
             args.append(None if bed is None else bed.key)
-        exists = self._query("SELECT 1 FROM sqlite_master WHERE name = 'alarm_log'")
-        if not exists:
-            return []
         rows = self._query(
             "SELECT time_ns, bed, bed_label, alarm, change, priority, kind, source, text,"
             f" operator, device, device_label FROM alarm_log WHERE {where} ORDER BY time_ns",
@@ -1229,98 +1583,164 @@ def _take(reports: Iterator[StoredReport], count: int) -> list[StoredReport]:
     return list(itertools.islice(reports, count))
 
 
-def _stored_report(
+def _cut(bundle: bytes, offset: int, size: int, message_id: int) -> bytes:
+    """A message's raw bytes out of its bundle."""
+    if offset + size > len(bundle):
+        raise JournalError(f"message {message_id}: its bytes run past the end of its bundle")
+    return bundle[offset : offset + size]
+
+
+_HOUR_NS = 3600 * NS_PER_S
+
+
+@dataclass(slots=True)
+class _Hour:
+    """One parameter's valid numeric readings of one hour, summed up as they come."""
+
+    count: int
+    total: float
+    low: float
+    high: float
+    label: str
+
+
+def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], report: Row) -> None:
+    """Add a stored report's valid numeric observations to their hour's summary."""
+    receive = report[4]
+    for code, label, value, unit, status, device_ns, sub_id, source in report[7]:
+        if status != "valid" or isinstance(value, str) or math.isnan(value):
+            continue
+        at = receive if device_ns is None else device_ns
+        hour = at // _HOUR_NS if at >= 0 else -(-at // _HOUR_NS)  # SQL's: towards zero
+        key = (hour, code, source, sub_id, unit)
+        found = groups.get(key)
+        if found is None:
+            number = float(value)
+            groups[key] = _Hour(1, number, number, number, label)
+            continue
+        found.count += 1
+        found.total += value
+        if value < found.low:
+            found.low = float(value)
+        elif value > found.high:
+            found.high = float(value)
+        found.label = max(found.label, label)
+
+
+def _hourly_order(item: tuple[tuple[int, int, str | None, str, str], _Hour]) -> tuple[object, ...]:
+    hour, code, source, sub_id, unit = item[0]
+    return hour, code, source is not None, source or "", sub_id, unit
+
+
+def _stored_reports(
     row: Row,
-    observations: dict[tuple[int, int], list[Row]],
-    waveforms: dict[tuple[int, int], list[Row]],
+    reports: list[list[Any]],
+    bed: str | None,
     alarms: dict[tuple[int, int], list[Row]],
-) -> StoredReport:
-    (
-        message_id,
-        seq,
-        bed,
-        bed_label,
-        device_key,
-        device_label,
-        receive_ns,
-        location,
-        point_of_care,
-        room,
-        loc_bed,
-        facility,
-        patient_id,
-        transport,
-        peer,
-        control_id,
-    ) = row
-    key = (int(message_id), int(seq))
-    device = DeviceId(str(device_key), str(device_label))
-    receive = int(receive_ns)
-    control = str(control_id)
-    return StoredReport(
-        key[0],
-        key[1],
-        RoutedReport(
-            DeviceReport(
-                device=device,
-                transport=str(transport),
-                peer=str(peer),
-                receive_time_ns=receive,
-                message_id=control,
-                location=(
-                    None
-                    if location is None
-                    else Location(
-                        str(location),
-                        str(point_of_care or ""),
-                        str(room or ""),
-                        str(loc_bed or ""),
-                        str(facility or ""),
-                    )
+    bundles: dict[int, bytes],
+) -> Iterator[StoredReport]:
+    """The reports of one message row (those of ``bed`` only, unless it is None)."""
+    message_id, _, transport, peer, control_id = row[:5]
+    samples: npt.NDArray[np.float32] | None = None
+    offset = 0  # into the message's samples: every report's chunks, in order
+    for seq, document in enumerate(reports):
+        (
+            bed_key,
+            bed_label,
+            device_key,
+            device_label,
+            receive,
+            location,
+            patient_id,
+            observations,
+            waveforms,
+            _,
+        ) = document
+        if bed is not None and bed_key != bed:
+            offset += sum(int(w[5]) for w in waveforms)
+            continue
+        device = DeviceId(str(device_key), str(device_label))
+        chunks = []
+        for wave in waveforms:
+            if samples is None:
+                samples = _samples(row, reports, bundles)
+            count = int(wave[5])
+            if offset + count > samples.size:
+                raise JournalError(
+                    f"waveform of message {message_id}: {samples.size - offset} samples,"
+                    f" not {count}"
+                )
+            chunks.append(_waveform(wave, samples[offset : offset + count], device, control_id))
+            offset += count
+        yield StoredReport(
+            message_id,
+            seq,
+            RoutedReport(
+                DeviceReport(
+                    device=device,
+                    transport=transport,
+                    peer=peer,
+                    receive_time_ns=receive,
+                    message_id=control_id,
+                    location=None if location is None else Location(*location),
+                    patient_id=patient_id,
+                    observations=tuple(
+                        _observation(o, device, receive, control_id) for o in observations
+                    ),
+                    waveforms=tuple(chunks),
+                    alarms=tuple(
+                        _alarm(a, device, control_id) for a in alarms.get((message_id, seq), ())
+                    ),
                 ),
-                patient_id=str(patient_id),
-                observations=tuple(
-                    _observation(o, device, receive, control) for o in observations.get(key, ())
-                ),
-                waveforms=tuple(_waveform(w, device, control) for w in waveforms.get(key, ())),
-                alarms=tuple(_alarm(a, device, control) for a in alarms.get(key, ())),
+                None if bed_key is None else BedId(bed_key),
+                bed_label,
             ),
-            None if bed is None else BedId(str(bed)),
-            str(bed_label),
-        ),
-    )
+        )
 
 
-def _observation(row: Row, device: DeviceId, receive_ns: int, control_id: str) -> Observation:
-    _, _, code, label, num, txt, unit, status, device_ns, sub_id, source_code = row
-    value: float | str = str(txt) if num is None else float(num)
+def _samples(
+    row: Row, reports: list[list[Any]], bundles: dict[int, bytes]
+) -> npt.NDArray[np.float32]:
+    """Every waveform sample of a message: in its bundle, right after its raw bytes."""
+    message_id, size, holder, offset = row[0], row[6], row[7], row[8]
+    count = sum(int(wave[5]) for report in reports for wave in report[8])
+    bundle = bundles[holder]
+    start = offset + size
+    if start + 4 * count > len(bundle):
+        raise JournalError(f"message {message_id}: its samples run past the end of its bundle")
+    return np.frombuffer(bundle, dtype="<f4", count=count, offset=start)
+
+
+def _observation(
+    item: list[Any], device: DeviceId, receive_ns: int, control_id: str
+) -> Observation:
+    code, label, value, unit, status, device_ns, sub_id, source_code = item
     return Observation(
         device=device,
-        code=int(code),
-        label=str(label),
-        value=value,
-        unit=str(unit),
-        status=ObservationStatus(status),
+        code=code,
+        label=label,
+        value=value if isinstance(value, str) else float(value),
+        unit=unit,
+        status=_STATUS[status],
         receive_time_ns=receive_ns,
-        device_time_ns=None if device_ns is None else int(device_ns),
-        sub_id=str(sub_id),
-        source_code=None if source_code is None else str(source_code),
+        device_time_ns=device_ns,
+        sub_id=sub_id,
+        source_code=source_code,
         message_id=control_id,
     )
 
 
-def _waveform(row: Row, device: DeviceId, control_id: str) -> WaveformChunk:
-    _, _, code, label, unit, rate, start_ns, count, blob, sub_id, source_code = row
-    samples = np.frombuffer(zlib.decompress(blob), dtype="<f4").astype(np.float32)
-    if samples.size != count:
-        raise JournalError(f"waveform of message {row[0]}: {samples.size} samples, not {count}")
+def _waveform(
+    item: list[Any], samples: npt.NDArray[np.float32], device: DeviceId, control_id: str
+) -> WaveformChunk:
+    code, label, unit, rate, start_ns, _, sub_id, source_code = item
     return WaveformChunk(
         device=device,
         code=code,
         label=label,
-        sample_rate_hz=rate,
+        sample_rate_hz=float(rate),
         start_time_ns=start_ns,
-        samples=samples,
+        samples=samples.astype(np.float32),  # a copy of its own, native order, writable
         unit=unit,
         message_id=control_id,
         sub_id=sub_id,
