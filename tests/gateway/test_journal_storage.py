@@ -258,11 +258,16 @@ async def test_the_wal_is_copied_into_the_database_file_while_the_journal_runs(
 
     def messages_in_main_file() -> int:
         shutil.copyfile(path, snapshot)  # the database file alone, without its WAL
-        with sqlite3.connect(snapshot) as conn:
-            found = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'messages'")
-            if found.fetchone() != (1,):
-                return 0
-            return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+        try:
+            with sqlite3.connect(snapshot) as conn:
+                found = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'messages'")
+                if found.fetchone() != (1,):
+                    return 0
+                return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+        except sqlite3.DatabaseError:  # copied while a checkpoint was writing it: look again
+            return -1
+        finally:
+            snapshot.unlink(missing_ok=True)
 
     async with Journal(path, clock=clock) as journal:
         await record_many(journal, clock, 200, beds=2)
