@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.hl7.er7 import STANDARD, Message, escape
+from gateway.errors import ParseError
 
 
 class Outcome(enum.Enum):
@@ -58,6 +59,12 @@ class AckError:
     text: str
     segment: str = ""
     field: int | None = None
+
+    @classmethod
+    def unreadable(cls, exc: ParseError) -> AckError:
+        """The ERR of a reject for a message that could not be taken in: 200 (unsupported
+        message type) when MSH-9 is what failed, else 100, with the segment and field."""
+        return cls(200 if exc.field == 9 else 100, str(exc), exc.segment or "", exc.field)
 
     def er7(self) -> str:
         location = escape(self.segment)

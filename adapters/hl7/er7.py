@@ -388,3 +388,12 @@ def escape(value: str, d: Delimiters = STANDARD) -> str:
     if d.truncation:
         out = out.replace(d.truncation, f"{e}P{e}")
     return out.replace("\r\n", f"{e}.br{e}").replace("\n", f"{e}.br{e}").replace("\r", f"{e}.br{e}")
+
+
+def salvage_control_id(data: bytes) -> str:
+    """MSH-10 of a message too broken to parse, if its MSH line can still be read."""
+    line = data.split(b"\r", 1)[0].split(b"\n", 1)[0]
+    if not line.startswith(b"MSH") or len(line) < 4:
+        return ""
+    fields = line.split(line[3:4])
+    return fields[9].decode("latin-1", "replace").strip() if len(fields) > 9 else ""

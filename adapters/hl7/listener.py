@@ -177,13 +177,13 @@ class MllpListener:
                 message, decoded = _read(item, peer, receive_time)
         except ParseError as exc:
             self.rejected += 1
-            control_id = _salvage_control_id(item)
+            control_id = er7.salvage_control_id(item)
             received = ReceivedMessage(item, "mllp", peer, receive_time, control_id)
             await self.sink.reject(received, str(exc))
             return self._ack(
                 _try_parse(item),
                 Outcome.REJECTED,
-                AckError(200 if exc.field == 9 else 100, str(exc), exc.segment or "", exc.field),
+                AckError.unreadable(exc),
                 control_id=control_id,
             )
         control_id = message.control_id
@@ -428,12 +428,3 @@ def _try_parse(data: bytes) -> er7.Message | None:
     with contextlib.suppress(ParseError):
         return er7.parse(data)
     return None
-
-
-def _salvage_control_id(data: bytes) -> str:
-    """MSH-10 of a message too broken to parse, if its MSH line can still be read."""
-    line = data.split(b"\r", 1)[0].split(b"\n", 1)[0]
-    if not line.startswith(b"MSH") or len(line) < 4:
-        return ""
-    fields = line.split(line[3:4])
-    return fields[9].decode("latin-1", "replace").strip() if len(fields) > 9 else ""

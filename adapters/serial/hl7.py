@@ -24,7 +24,6 @@ import dataclasses
 
 from adapters.hl7 import er7, pcd
 from adapters.hl7.ack import AckError, Outcome, acknowledgements
-from adapters.hl7.listener import _salvage_control_id
 from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame, frame
 from adapters.serial.device import TRANSPORT, Accepted, Decoded, DeviceProtocol, Rejected
 from adapters.serial.device import SerialSource as Source
@@ -77,8 +76,8 @@ class Decoder:
                 message, transport=TRANSPORT, peer=self.source.port, receive_time_ns=receive_time_ns
             )
         except ParseError as exc:
-            control_id = message.control_id if message is not None else _salvage_control_id(item)
-            error = AckError(200 if exc.field == 9 else 100, str(exc), exc.segment or "", exc.field)
+            control_id = message.control_id if message is not None else er7.salvage_control_id(item)
+            error = AckError.unreadable(exc)
             nak = self._acks(message, Outcome.REJECTED, error, control_id=control_id)
             return Rejected(item, str(exc), control_id, nak)
         problems = list(decoded.problems)
