@@ -26,7 +26,15 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
-from bench.load import CONNECTIONS, SECONDS, listening, measure, percentile, python_hl7_server
+from bench.load import (
+    CONNECTIONS,
+    SECONDS,
+    WARM_UP_SECONDS,
+    listening,
+    measure,
+    percentile,
+    python_hl7_server,
+)
 
 
 class _Nothing:
@@ -58,17 +66,11 @@ async def _ours_storing_nothing() -> AsyncIterator[int]:
         yield port
 
 
-WARM_UP_SECONDS = 1.0
-
-
 async def _run(
     server: Callable[[], AbstractAsyncContextManager[int]],
 ) -> tuple[float, float, float, float]:
     async with server() as port:
-        # Unmeasured first: the first load of a process runs markedly slower (here about
-        # half the rate, more system time), which would count against whichever server
-        # happened to go first. Every server gets the same warm-up.
-        await measure(port, seconds=WARM_UP_SECONDS)
+        await measure(port, seconds=WARM_UP_SECONDS)  # unmeasured (see WARM_UP_SECONDS)
         before = os.times()
         total, latencies = await measure(port)
         after = os.times()

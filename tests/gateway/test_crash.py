@@ -46,6 +46,22 @@ async def start_gateway(port: int, journal: Path, log: Path) -> asyncio.subproce
         )
 
 
+def writers_of(journal: Path) -> list[int]:
+    """The journal writer processes running for ``journal`` (an exited one's command line
+    reads empty)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"gateway.journal_writer" in command and str(journal).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
 async def connect_when_listening(port: int, process: asyncio.subprocess.Process) -> Monitor:
     async with asyncio.timeout(30):
         while True:
@@ -86,8 +102,12 @@ async def test_every_acknowledged_message_survives_a_sigkill(tmp_path: Path) -> 
             for i, m in enumerate(monitors)
         ]
         await eventually(lambda: len(acked) >= KILL_AFTER_ACKS, "acknowledgements", 60)
+        assert writers_of(journal), "the gateway writes its journal from a process of its own"
         process.send_signal(signal.SIGKILL)  # mid-stream: every connection has one in flight
         await process.wait()
+        # Its writer sees the end of its job pipe, finishes and exits: nothing is left
+        # holding the journal.
+        await eventually(lambda: not writers_of(journal), "the writer to exit after its gateway")
         await asyncio.gather(*streams)
         for monitor in monitors:
             await monitor.close()

@@ -9,6 +9,7 @@ import dataclasses
 import math
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,6 @@ from journal_support import EUI, oru, received
 from samples import load_sample
 from waiting import eventually
 
-import gateway.journal as journal_module
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmEvent,
@@ -249,10 +249,9 @@ async def test_a_journal_of_an_older_layout_is_refused_with_a_clear_error(
 
 
 async def test_the_wal_is_copied_into_the_database_file_while_the_journal_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """By the checkpointer, not the writer: the writer's own threshold is far away."""
-    monkeypatch.setattr(journal_module, "CHECKPOINT_INTERVAL_S", 0.01)
     path, snapshot = tmp_path / "j.sqlite", tmp_path / "main-file-only.sqlite"
     clock = ManualClock()
 
@@ -269,7 +268,7 @@ async def test_the_wal_is_copied_into_the_database_file_while_the_journal_runs(
         finally:
             snapshot.unlink(missing_ok=True)
 
-    async with Journal(path, clock=clock) as journal:
+    async with Journal(path, clock=clock, checkpoint_interval_s=0.01) as journal:
         await record_many(journal, clock, 200, beds=2)
         await eventually(lambda: messages_in_main_file() == 200, "a checkpoint")
         assert (tmp_path / "j.sqlite-wal").exists()  # still open: the WAL is in use
@@ -293,26 +292,42 @@ async def test_messages_committed_together_share_a_bundle_that_retention_never_c
         sent.append((message, RoutedReport(report, BedId(f"B{n % 3}"), "")))
         clock.advance(1)
     async with Journal(path, clock=clock) as journal:
-        # Queued at once: the writer takes them as one batch, one statement, one bundle.
+        # Sent at once: the writer takes what waits as one batch, one statement, one
+        # bundle (how the 50 split into batches depends on when the writer wakes).
         await asyncio.gather(*(journal.record(m, [r]) for m, r in sent))
+        groups = bundles(path)
+        assert sorted(i for ids in groups.values() for i in ids) == list(range(1, 51))
+        for holder, ids in groups.items():  # consecutive messages, kept on the first
+            assert ids == list(range(holder, holder + len(ids)))
+        shared = max(groups.values(), key=len)
+        assert len(shared) >= 10, groups  # 50 sent in a burst are not 50 commits
         with sqlite3.connect(path) as conn:
-            holders = conn.execute("SELECT DISTINCT bundle_row FROM messages").fetchall()
             stored = conn.execute("SELECT sum(length(bundle)), sum(raw_size) FROM messages")
             compressed, raw_total = stored.fetchone()
-        assert holders == [(1,)]
         assert compressed < raw_total / 4  # alike messages compress well together
-        assert await journal.prune(sent[20][0].receive_time_ns) == 20  # 1…20 go
-        assert await journal.prune(sent[35][0].receive_time_ns) == 15  # 21…35 go
+        # Retention up to the middle of the biggest bundle: its first messages go, the
+        # bundle stays with the first one left.
+        cut = shared[len(shared) // 2]  # the first message id to keep
+        assert await journal.prune(sent[cut - 1][0].receive_time_ns) == cut - 1
     with JournalReader(path) as reader:
-        assert [m.raw for m in reader.messages()] == [m.raw for m, _ in sent[35:]]
-        assert reader.raw(40) == sent[39][0].raw
+        assert [m.raw for m in reader.messages()] == [m.raw for m, _ in sent[cut - 1 :]]
+        assert reader.raw(cut + 1) == sent[cut][0].raw
         kept = {s.routed.report.message_id: s.routed.report for s in reader.reports()}
-    assert sorted(kept) == sorted(f"b{n}" for n in range(35, 50))
-    for n in (37, 47):
+    assert sorted(kept) == sorted(f"b{n}" for n in range(cut - 1, 50))
+    for n in (n for n in range(cut - 1, 50) if n % 10 == 7):
         (chunk,) = kept[f"b{n}"].waveforms
         assert chunk.samples.tolist() == [float(n)] * (25 + n)
+    assert bundles(path)[cut] == list(range(cut, shared[-1] + 1))
+
+
+def bundles(path: Path) -> dict[int, list[int]]:
+    """Message ids by the message that holds their bundle."""
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT DISTINCT bundle_row FROM messages").fetchall() == [(36,)]
+        rows = conn.execute("SELECT id, bundle_row FROM messages ORDER BY id").fetchall()
+    groups: dict[int, list[int]] = {}
+    for row, holder in rows:
+        groups.setdefault(holder, []).append(row)
+    return groups
 
 
 async def test_a_message_that_cannot_be_stored_is_refused_alone_never_its_batch(
@@ -330,8 +345,9 @@ async def test_a_message_that_cannot_be_stored_is_refused_alone_never_its_batch(
 
     sent = [
         with_value("ok1", 71.0),
-        with_value("bad", object()),
+        with_value("bad", object()),  # not JSON: refused by the writer
         with_value("ok2", np.float32(2.5)),
+        with_value("worse", threading.Lock()),  # cannot even be sent to the writer
     ]
     async with Journal(tmp_path / "j.sqlite", clock=clock) as journal:
         outcomes = await asyncio.gather(
@@ -340,6 +356,8 @@ async def test_a_message_that_cannot_be_stored_is_refused_alone_never_its_batch(
         assert outcomes[0] is True and outcomes[2] is True
         assert isinstance(outcomes[1], JournalError)
         assert "'bad'" in str(outcomes[1]) and "object" in str(outcomes[1])
+        assert isinstance(outcomes[3], JournalError)
+        assert "'worse'" in str(outcomes[3]) and "lock" in str(outcomes[3])
         assert journal.failed_batches == 0
     with JournalReader(tmp_path / "j.sqlite") as reader:
         stored = {s.routed.report.message_id: s.routed.report for s in reader.reports()}
