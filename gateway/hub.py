@@ -55,6 +55,8 @@ class Hub:
         self.fault_count = 0
         self.journal = journal
         """Where messages are stored before they are ACKed; None: not recorded (tests)."""
+        if journal is not None:
+            journal.on_fault = self.fault
         self.recording_failed: str | None = None
         """Why the journal last failed to store, until it stores again."""
         self._failed_since_ns = 0

@@ -9,15 +9,12 @@ wrote, zlib-compressed together and kept on the first of them. Alarm transitions
 are looked up by bed and by time, also get rows of their own. Ids grow in arrival order,
 so a time range is a range of ids and retention is a cheap delete of the oldest ids.
 
-Why so: the writer shares the GIL, and the CPU, with the event loop that parses and ACKs,
-so what a message costs the writer is what ingest loses. A row per observation cost a row
-to bind and a B-tree to touch each; a commit that touches fewer pages writes less to the
-WAL. One row per message makes a batch one ``INSERT`` statement run in autocommit mode: a
-single step of SQLite — BEGIN, insert, COMMIT and its fsync — so the writer lets go of the
-GIL once per batch, not once per statement. zlib lets go of it too, and the writer then
-waits for the event loop to give it back: one call per bundle instead of one per message
-— and messages from monitors alike compress far better together (~60 bytes each for a
-numerics ORU in a bundle of 9, against ~370 alone).
+Why so: what a message costs the writer is SQLite's work, and a row per observation cost a
+row to bind and a B-tree to touch each; a commit that touches fewer pages writes less to
+the WAL. One row per message makes a batch one ``INSERT`` statement run in autocommit mode:
+a single step of SQLite — BEGIN, insert, COMMIT and its fsync. One zlib call per bundle
+instead of one per message, and messages from monitors alike compress far better together
+(~60 bytes each for a numerics ORU in a bundle of 9, against ~370 alone).
 
 A bed's messages are found through ``bed_messages`` (bed, message id), written in bulk every
 :data:`BED_INDEX_LAG` messages rather than at every commit: an index keyed by bed puts each
@@ -26,16 +23,19 @@ pages of it. The messages after ``journal_state.beds_indexed_through`` are not i
 readers scan those few directly. The index is derived data, rebuilt from the messages
 themselves when the file is opened, so a crash costs it nothing.
 
-Writing (:class:`Journal`): one writer thread owns the connection (sqlite3 blocks; the event
-loop must not). Submitters put their message on a queue and await a future; the writer
-takes everything queued, writes it in one transaction and commits — one fsync of the WAL
-(``synchronous=FULL``) for the whole batch — then resolves every future of the batch. So an
-awaited :meth:`Journal.record` that returns means *on disk*, and that is when the device
-may be acknowledged. A failed write (disk full, read-only file, locked database, I/O error)
-fails every message of its batch with :class:`~gateway.errors.JournalError`; the writer
-drops its connection and opens a fresh one for the next batch, so recording resumes by
-itself when storage comes back. A resend (same device, same MSH-10, same bytes, within the
-duplicate window) is stored once and reported as such.
+Writing (:class:`Journal`): a writer *process* owns the connection
+(:mod:`gateway.journal_writer`, which says why not a thread). The event loop encodes each
+message (its row, its bundle part, its alarm rows), sends it down a pipe at once and awaits
+a future; the writer takes everything waiting, writes it in one transaction and commits —
+one fsync of the WAL (``synchronous=FULL``) for the whole batch — and only then answers,
+which resolves every future of the batch. So an awaited :meth:`Journal.record` that
+returns means *on disk*, and that is when the device may be acknowledged. A failed write
+(disk full, read-only file, locked database, I/O error) fails every message of its batch
+with :class:`~gateway.errors.JournalError`; the writer drops its connection and opens a
+fresh one for the next batch, so recording resumes by itself when storage comes back. A
+writer process that dies fails whatever waited on it, and the next message starts a new
+one. A resend (same device, same MSH-10, same bytes, within the duplicate window) is
+stored once and reported as such.
 
 Reading (:class:`JournalReader`): its own read-only connection, blocking — call it from a
 thread (``asyncio.to_thread``) or from a command-line tool, never on the event loop. It
@@ -521,6 +521,9 @@ class Journal:
         self._seq = 0
         self._closing = False
         self._reaping: set[asyncio.Future[int]] = set()
+        self.on_fault: Callable[[str, str], None] | None = None
+        """Told (source, text) when the writer process ended unexpectedly: the hub lists it
+        with the faults on the dashboard (its log line alone would go unseen)."""
         # Counters, as the writer last reported them.
         self.stored = 0
         """Messages committed since start."""
@@ -581,6 +584,11 @@ class Journal:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @property
+    def waiting_to_send(self) -> int:
+        """Bytes for the writer that its pipe did not take yet (sent as it drains)."""
+        return len(self._unsent)
 
     @property
     def writer_pid(self) -> int | None:
@@ -684,8 +692,18 @@ class Journal:
                 future.set_exception(JournalError(f"cannot store: {exc}"))
             return future
         self._pending[seq] = future
-        self._unsent += frame
-        if not self._waiting_to_write:
+        if self._unsent:  # the pipe is full: after what waits, when it drains
+            self._unsent += frame
+            return future
+        try:
+            written = os.write(self._jobs_fd, frame)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the writer is gone: its answers' pipe ends too, and says so
+            self._lost()
+            return future
+        if written < len(frame):
+            self._unsent += frame[written:]
             self._write_unsent()
         return future
 
@@ -820,6 +838,8 @@ class Journal:
         text = f"journal writer process ended{ended}: {self.path}"
         log.error("journal: %s", text)
         self.failure = text
+        if self.on_fault is not None:
+            self.on_fault("journal", f"{text}; the next message starts a new writer")
         for future in pending.values():
             if not future.done():
                 future.set_exception(JournalError(text))

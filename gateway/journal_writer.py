@@ -5,7 +5,8 @@ Why a process and not a thread: the event loop parses, decodes and ACKs with the
 nearly all the time under load, and a writer thread needs the GIL between SQLite's calls.
 It got it when the loop ran out of work — after the loop had taken in every monitor's next
 message — so each commit waited for the loop and the loop then waited for the commit: the
-two took turns instead of overlapping (8,400 msg/s; 11,000 with this process, same machine).
+two took turns instead of overlapping: 7,500–8,500 msg/s with a thread, 9,700–10,800 with
+this process, in alternated runs of `python -m bench journal` on the same machine.
 
 The process owns the only writing connection. It reads jobs from a pipe — frames of
 ``(now_ns, jobs)``, each job numbered by the parent — takes everything that is waiting as
