@@ -789,9 +789,11 @@ class Journal:
                 stderr=subprocess.DEVNULL,  # it logs through its answers; never on the screen
                 env=env,
             )
-        except BaseException:
+        except BaseException as exc:
             os.close(jobs_out)
             os.close(answers_in)
+            if isinstance(exc, OSError):  # no process to be had (out of memory, pids)
+                raise JournalError(f"cannot start the journal writer: {exc}") from exc
             raise
         finally:
             os.close(jobs_in)

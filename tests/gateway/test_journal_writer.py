@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,19 @@ async def test_a_burst_bigger_than_the_pipe_goes_as_the_writer_reads_it(tmp_path
         stored = {s.routed.report.message_id: s.routed.report for s in reader.reports()}
     assert sorted(stored) == sorted(f"w{n}" for n in range(120))
     assert stored["w77"].waveforms[0].samples[5] == 82.0
+
+
+async def test_a_writer_that_cannot_be_started_is_a_journal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of memory or of process ids: the gateway goes on in RECORDING FAILED (the
+    service catches JournalError), it does not stop on an OSError."""
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    journal = Journal(tmp_path / "j.sqlite")
+    with pytest.raises(JournalError, match="cannot start the journal writer"):
+        await journal.start()
+    await journal.close()
