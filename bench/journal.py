@@ -19,6 +19,7 @@ tmpfs would hide the fsync).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -53,9 +54,10 @@ async def _journal_ingest(folder: Path, rate: float) -> tuple[int, list[float], 
         hub = Hub(WardState(), Router(), journal=journal)
         async with listening(hub) as port:
             await measure(port, rate, seconds=WARM_UP_SECONDS)  # unmeasured
-            stored, commits = journal.stored, journal.commits
+            before = dataclasses.replace(journal.counters)
             total, latencies = await measure(port, rate)
-        return total, latencies, journal.stored - stored, journal.commits - commits
+        after = journal.counters
+        return total, latencies, after.stored - before.stored, after.commits - before.commits
 
 
 async def _python_hl7_ingest() -> tuple[int, list[float]]:

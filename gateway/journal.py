@@ -484,6 +484,21 @@ class _Frames:
         del buffer[:start]
 
 
+@dataclass(slots=True)
+class JournalCounters:
+    """What the writer has done since the journal started (it sends them with each answer)."""
+
+    stored: int = 0
+    """Messages committed."""
+    resends: int = 0
+    """Resends recognised (ACKed again, not stored again)."""
+    commits: int = 0
+    failed_batches: int = 0
+    pruned: int = 0
+    failure: str | None = None
+    """Why the last write failed, until one succeeds again; None while writing works."""
+
+
 class Journal:
     """The writing side: ``async with Journal(path) as journal: await journal.record(...)``.
 
@@ -527,16 +542,8 @@ class Journal:
         self.on_fault: Callable[[str, str], None] | None = None
         """Told (source, text) when the writer process ended unexpectedly: the hub lists it
         with the faults on the dashboard (its log line alone would go unseen)."""
-        # Counters, as the writer last reported them.
-        self.stored = 0
-        """Messages committed since start."""
-        self.resends = 0
-        """Resends recognised (ACKed again, not stored again)."""
-        self.commits = 0
-        self.failed_batches = 0
-        self.pruned = 0
-        self.failure: str | None = None
-        """Why the last write failed, until one succeeds again; None while writing works."""
+        self.counters = JournalCounters()
+        """As the writer last reported them."""
 
     # -- lifecycle
 
@@ -553,8 +560,8 @@ class Journal:
         self._closing = False
         self._spawn()
         await self.prune(0)  # a no-op write job: opens the file in the writer
-        if self.failure is not None:
-            raise JournalError(self.failure)
+        if self.counters.failure is not None:
+            raise JournalError(self.counters.failure)
 
     async def close(self) -> None:
         """Write what is queued, then close the file and stop the writer."""
@@ -742,14 +749,7 @@ class Journal:
             for level, name, text in records:
                 logging.getLogger(name).log(level, "%s", text)
             if counters is not None:
-                (
-                    self.stored,
-                    self.resends,
-                    self.commits,
-                    self.failed_batches,
-                    self.pruned,
-                    self.failure,
-                ) = counters
+                self.counters = counters
             pending = self._pending
             for seq, outcome in settled:
                 future = pending.pop(seq, None)
@@ -812,7 +812,8 @@ class Journal:
     def _respawn(self) -> None:
         """A new writer after the last one ended, at most once per RESPAWN_INTERVAL_S."""
         if time.monotonic() - self._spawned_at < RESPAWN_INTERVAL_S:
-            raise JournalError(self.failure or f"journal writer not running: {self.path}")
+            failure = self.counters.failure or f"journal writer not running: {self.path}"
+            raise JournalError(failure)
         log.warning("journal: starting a new writer process (%s)", self.path)
         self._spawn()
 
@@ -842,7 +843,7 @@ class Journal:
         ended = "" if status is None else f" (exit status {status})"
         text = f"journal writer process ended{ended}: {self.path}"
         log.error("journal: %s", text)
-        self.failure = text
+        self.counters.failure = text
         if self.on_fault is not None:
             self.on_fault("journal", f"{text}; the next message starts a new writer")
         for future in pending.values():

@@ -53,6 +53,7 @@ from gateway.journal import (
     SCHEMA_VERSION,
     WAL_RESTART_PAGES,
     WAL_WRITER_CHECKPOINT_PAGES,
+    JournalCounters,
     _AlarmLog,
     _Append,
     _BedEntry,
@@ -99,12 +100,7 @@ class _Writer:
         self._checkpointer = _Checkpointer(
             self.path, self.busy_timeout_s, settings["checkpoint_interval_s"]
         )
-        self.stored = 0
-        self.resends = 0
-        self.commits = 0
-        self.failed_batches = 0
-        self.pruned = 0
-        self.failure: str | None = None
+        self.counters = JournalCounters()
 
     # -- the job loop
 
@@ -120,7 +116,7 @@ class _Writer:
                 if not started:  # after the first batch: it never creates the file itself
                     self._checkpointer.start()
                     started = True
-                _write_all(results_out, encode_frame((settled, self._counters(), relay.take())))
+                _write_all(results_out, encode_frame((settled, self.counters, relay.take())))
                 if stop:
                     return
                 # Housekeeping after the answers of the batch went out, not before.
@@ -171,16 +167,6 @@ class _Writer:
         self._checkpointer.stop()
         self._index_beds()  # a journal closed cleanly has its whole bed index
         self._disconnect()
-
-    def _counters(self) -> tuple[int, int, int, int, int, str | None]:
-        return (
-            self.stored,
-            self.resends,
-            self.commits,
-            self.failed_batches,
-            self.pruned,
-            self.failure,
-        )
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -273,12 +259,12 @@ class _Writer:
             self._seen_order.append((seen.receive_ns, key))
         self._forget_old()
         self._unindexed.extend(beds)
-        self.commits += 1
-        self.stored += results.count(True)
-        self.resends += results.count(False)
-        if self.failure is not None:
+        self.counters.commits += 1
+        self.counters.stored += results.count(True)
+        self.counters.resends += results.count(False)
+        if self.counters.failure is not None:
             log.warning("journal: recording resumed (%s)", self.path)
-            self.failure = None
+            self.counters.failure = None
         return [(job.seq, stored) for job, stored in zip(jobs, results, strict=True)]
 
     def _fail(
@@ -289,11 +275,11 @@ class _Writer:
         # A fresh connection next time: a file made writable again, or a database whose
         # lock is gone, is only seen by reopening it.
         self._disconnect()
-        self.failed_batches += 1
+        self.counters.failed_batches += 1
         text = describe_failure(self.path, exc)
-        if self.failure != text:
+        if self.counters.failure != text:
             log.error("journal: %s", text)
-        self.failure = text
+        self.counters.failure = text
         return [(job.seq, JournalError(text)) for job in jobs]
 
     def _insert(
@@ -483,10 +469,10 @@ class _Writer:
             text = describe_failure(self.path, exc)
             if job.before_ns:  # a real prune, not the opening probe of start()
                 log.error("journal: retention: %s", text)
-            self.failure = self.failure or text
+            self.counters.failure = self.counters.failure or text
             return JournalError(text)
         self._unindexed = [entry for entry in self._unindexed if entry[1] > last]
-        self.pruned += count
+        self.counters.pruned += count
         return count
 
 

@@ -124,9 +124,9 @@ async def test_one_commit_covers_every_message_that_arrived_meanwhile(tmp_path: 
             routed = [RoutedReport(r, BedId(f"B{n % 8}"), "") for r in reports]
             records.append(journal.record(message, routed))
         assert all(await asyncio.gather(*records))
-        assert journal.stored == 300
+        assert journal.counters.stored == 300
         # Without group commit this would be 300 commits (300 fsyncs).
-        assert journal.commits < 30, journal.commits
+        assert journal.counters.commits < 30, journal.counters.commits
     with JournalReader(tmp_path / "j.sqlite") as reader:
         assert [m.control_id for m in reader.messages()] == [f"m{n}" for n in range(300)]
         assert sum(1 for _ in reader.reports(bed=BedId("B3"))) == 300 // 8 + (3 < 300 % 8)
@@ -142,7 +142,7 @@ async def test_a_resend_is_stored_once_and_acknowledged_again(tmp_path: Path) ->
         # Same MSH-10, other content: a device that reuses ids is not a resend — kept.
         assert await monitor.send(oru("r1", hr=81)) == ("CA", "r1")
         await monitor.close()
-        assert gateway.journal.resends == 2
+        assert gateway.journal.counters.resends == 2
     with JournalReader(path) as reader:
         messages = list(reader.messages())
         values = [s.routed.report.observations[0].value for s in reader.reports()]

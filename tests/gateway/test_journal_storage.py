@@ -358,7 +358,7 @@ async def test_a_message_that_cannot_be_stored_is_refused_alone_never_its_batch(
         assert "'bad'" in str(outcomes[1]) and "object" in str(outcomes[1])
         assert isinstance(outcomes[3], JournalError)
         assert "'worse'" in str(outcomes[3]) and "lock" in str(outcomes[3])
-        assert journal.failed_batches == 0
+        assert journal.counters.failed_batches == 0
     with JournalReader(tmp_path / "j.sqlite") as reader:
         stored = {s.routed.report.message_id: s.routed.report for s in reader.reports()}
     assert sorted(stored) == ["ok1", "ok2"]

@@ -64,8 +64,9 @@ async def test_a_writer_that_dies_fails_what_waits_and_the_next_job_starts_a_new
         assert failed, "the writer was killed before it answered everything"
         assert set(acked) <= set(stored_ids(path)), "acknowledged but not on disk"
         await eventually(lambda: journal.writer_pid is None, "the parent to see the writer end")
-        assert journal.failure is not None and "writer process ended" in journal.failure
-        assert faults == [("journal", f"{journal.failure}; the next message starts a new writer")]
+        failure = journal.counters.failure
+        assert failure is not None and "writer process ended" in failure
+        assert faults == [("journal", f"{failure}; the next message starts a new writer")]
 
         # Not more often than once per RESPAWN_INTERVAL_S: a writer that dies at once must
         # not be started in a loop. Refused meanwhile, with why.
@@ -78,7 +79,7 @@ async def test_a_writer_that_dies_fails_what_waits_and_the_next_job_starts_a_new
         # and knows the ones the dead writer had committed but not answered.
         resent = await asyncio.gather(*(journal.record(*routed_message(c, clock)) for c in failed))
         assert journal.writer_pid not in (None, killed)
-        assert journal.failure is None
+        assert journal.counters.failure is None
         assert all(outcome in (True, False) for outcome in resent)
     stored = stored_ids(path)
     assert sorted(stored) == sorted(["m0", *sent]), "lost or stored twice"
