@@ -174,7 +174,7 @@ class TrendBackfill:
         first: dict[_Key, _First] = {}
         started = time.monotonic()
         async for batch in read_reports(
-            self.path, since_ns=since_ns, until_ns=until_ns, chunk=READ_BATCH
+            self.path, since_ns=since_ns, until_ns=until_ns, chunk=READ_BATCH, values_only=True
         ):
             for start in range(0, len(batch), SLICE):
                 self._apply(batch[start : start + SLICE], last, first)

@@ -1188,12 +1188,18 @@ class JournalReader:
         bed: BedId | None = None,
         since_ns: int | None = None,
         until_ns: int | None = None,
+        values_only: bool = False,
     ) -> Iterator[StoredReport]:
-        """Stored reports in arrival order, each whole (observations, waveforms, alarms)."""
+        """Stored reports in arrival order, each whole (observations, waveforms, alarms) —
+        or, ``values_only``, with their observations alone: no bundle is decompressed and
+        no alarm row read (what the trend back-fill needs, at ~2x the pace with waves)."""
         key = None if bed is None else bed.key
-        for page in self._report_pages(key, since_ns, until_ns, whole=True):
+        whole = not values_only
+        for page in self._report_pages(key, since_ns, until_ns, whole=whole):
             for row, reports in zip(page.rows, page.reports, strict=True):
-                yield from _stored_reports(row, reports, key, page.alarms, page.bundles)
+                yield from _stored_reports(
+                    row, reports, key, page.alarms, page.bundles, waves=whole
+                )
 
     def _report_pages(
         self, bed: str | None, since_ns: int | None, until_ns: int | None, *, whole: bool
@@ -1363,12 +1369,16 @@ async def read_reports(
     since_ns: int | None = None,
     until_ns: int | None = None,
     chunk: int = 4 * PAGE,
+    values_only: bool = False,
 ) -> AsyncIterator[list[StoredReport]]:
     """Stored reports in arrival order, ``chunk`` at a time, read in a worker thread so the
-    event loop never waits on the disk (the restart rebuild and replay use this)."""
+    event loop never waits on the disk (the restart rebuild and replay use this);
+    ``values_only`` as in :meth:`JournalReader.reports`."""
     reader = await asyncio.to_thread(JournalReader, path)
     try:
-        reports = reader.reports(bed=bed, since_ns=since_ns, until_ns=until_ns)
+        reports = reader.reports(
+            bed=bed, since_ns=since_ns, until_ns=until_ns, values_only=values_only
+        )
         while True:
             batch = await asyncio.to_thread(_take, reports, chunk)
             if not batch:
@@ -1437,8 +1447,11 @@ def _stored_reports(
     bed: str | None,
     alarms: dict[tuple[int, int], list[Row]],
     bundles: dict[int, bytes],
+    *,
+    waves: bool = True,
 ) -> Iterator[StoredReport]:
-    """The reports of one message row (those of ``bed`` only, unless it is None)."""
+    """The reports of one message row (those of ``bed`` only, unless it is None); without
+    their waveforms unless ``waves``."""
     message_id, _, transport, peer, control_id = row[:5]
     samples: npt.NDArray[np.float32] | None = None
     offset = 0  # into the message's samples: every report's chunks, in order
@@ -1460,7 +1473,7 @@ def _stored_reports(
             continue
         device = DeviceId(str(device_key), str(device_label))
         chunks = []
-        for wave in waveforms:
+        for wave in waveforms if waves else ():
             if samples is None:
                 samples = _samples(row, reports, bundles)
             count = int(wave[5])

@@ -171,8 +171,12 @@ async def test_several_patients_in_one_message_come_back_each_with_its_own_data(
             for n, c in enumerate(chunks)
         )
         location = Location(f"ICU^{bed}^1", "ICU", str(bed), "1", "")
+        heart_rate = Observation(
+            DEVICE, 147842, "HR", 60.0 + bed, "/min", ObservationStatus.VALID, 3_000,
+            message_id="g1",
+        )  # fmt: skip
         device_report = DeviceReport(
-            DEVICE, "mllp", "p:1", 3_000, "g1", location, f"P{bed}", (), waves, alarms
+            DEVICE, "mllp", "p:1", 3_000, "g1", location, f"P{bed}", (heart_rate,), waves, alarms
         )
         return RoutedReport(device_report, BedId(f"B{bed}"), f"Bed {bed}")
 
@@ -194,6 +198,12 @@ async def test_several_patients_in_one_message_come_back_each_with_its_own_data(
     ]
     assert of_bed_2.routed.report.alarms == (alarm,)
     assert of_bed_2.routed.report.location == Location("ICU^2^1", "ICU", "2", "1", "")
+    # Values only (the trend back-fill): the same reports without their waves and alarms.
+    with JournalReader(tmp_path / "j.sqlite") as reader:
+        values = list(reader.reports(values_only=True))
+    assert [dataclasses.replace(s.routed.report, waveforms=(), alarms=()) for s in everything] == [
+        s.routed.report for s in values
+    ]
 
 
 async def test_values_come_back_exactly_as_they_went_in(tmp_path: Path) -> None:
