@@ -805,8 +805,9 @@ class Journal:
         self._jobs_fd, self._results_fd = jobs_out, answers_in
         os.set_blocking(jobs_out, False)
         os.set_blocking(answers_in, False)
-        with contextlib.suppress(OSError):  # a big waveform batch in one write, if allowed
-            fcntl.fcntl(jobs_out, _F_SETPIPE_SZ, PIPE_SIZE)
+        if sys.platform == "linux":  # a big waveform batch in one write, if allowed
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(jobs_out, _F_SETPIPE_SZ, PIPE_SIZE)
         self._loop.add_reader(answers_in, self._on_answers)
 
     def _respawn(self) -> None:

@@ -106,10 +106,12 @@ class _Writer:
 
     def serve(self, jobs_in: int, results_out: int, relay: _LogRelay) -> None:
         frames = _Frames()
+        waiting = select.poll()  # not select(): the fd may be past 1024 in a busy gateway
+        waiting.register(jobs_in, select.POLLIN)
         started = False
         try:
             while True:
-                batch = self._next_batch(jobs_in, frames)
+                batch = self._next_batch(jobs_in, frames, waiting)
                 if batch is None:
                     return  # the parent went away: close the file cleanly (below)
                 settled, stop = self._run_batch(batch)
@@ -129,14 +131,14 @@ class _Writer:
         finally:
             self._close()
 
-    def _next_batch(self, fd: int, frames: _Frames) -> list[_Job] | None:
+    def _next_batch(self, fd: int, frames: _Frames, waiting: select.poll) -> list[_Job] | None:
         """Every job waiting (at least one; at most about MAX_BATCH); None at end of stream."""
         jobs: list[_Job] = []
         while True:
             for now_ns, items in frames.complete():
                 self.now_ns = now_ns
                 jobs += map(_job, items)
-            if jobs and (len(jobs) >= MAX_BATCH or not select.select([fd], [], [], 0)[0]):
+            if jobs and (len(jobs) >= MAX_BATCH or not waiting.poll(0)):
                 return jobs
             data = os.read(fd, PIPE_READ_SIZE)
             if not data:
