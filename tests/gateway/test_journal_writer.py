@@ -51,9 +51,7 @@ async def test_a_writer_that_dies_fails_what_waits_and_the_next_job_starts_a_new
         assert killed is not None
         sent = [f"m{n}" for n in range(1, 201)]
         pending = [journal.record(*routed_message(c, clock)) for c in sent]
-        await asyncio.sleep(0)  # the frame goes out at the end of this turn …
-        await asyncio.sleep(0)
-        os.kill(killed, signal.SIGKILL)  # … and the writer dies with it in hand
+        os.kill(killed, signal.SIGKILL)  # the jobs are sent: the writer dies with them in hand
         outcomes = await asyncio.gather(*pending, return_exceptions=True)
         for outcome in outcomes:
             assert outcome is True or (
