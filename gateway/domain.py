@@ -90,6 +90,12 @@ class Observation:
     sub_id: str = ""
     source_code: str | None = None
     message_id: str = ""
+    reason: str = ""
+    """Why the value is not valid, when it is not (``no-value marker -999``, ``outside
+    the physiological range 0–100 %``, the device's own words): shown, exported, kept."""
+    demo: bool = False
+    """Demo, test or simulation data (OBX-8 ``DEMO``, MSH-11 ``T``/``D``, a monitor in demo
+    mode): never a patient's value, never alarmed as physiological, marked wherever shown."""
 
     @property
     def time_ns(self) -> int:

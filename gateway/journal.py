@@ -229,7 +229,8 @@ REPORT_FIELDS = (
     "receive_ns",
     "location",  # null, or [PV1-3 as sent, point of care, room, bed, facility]
     "patient_id",
-    "observations",  # [[code, label, value, unit, status, device_ns, sub_id, source_code], …]
+    # [[code, label, value, unit, status, device_ns, sub_id, source_code, reason, demo], …]
+    "observations",
     "waveforms",  # [[code, label, unit, rate_hz, start_ns, count, sub_id, source_code], …]
     "alarms",  # how many rows of the alarms table the report has
 )
@@ -899,6 +900,8 @@ def _report_documents(
                         o.device_time_ns,
                         o.sub_id,
                         o.source_code,
+                        o.reason,
+                        o.demo,
                     )
                     for o in report.observations
                 ],
@@ -1417,7 +1420,8 @@ class _Hour:
 def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], report: Row) -> None:
     """Add a stored report's valid numeric observations to their hour's summary."""
     receive = report[4]
-    for code, label, value, unit, status, device_ns, sub_id, source in report[7]:
+    for item in report[7]:
+        code, label, value, unit, status, device_ns, sub_id, source = item[:8]
         if status != "valid" or isinstance(value, str) or math.isnan(value):
             continue
         at = receive if device_ns is None else device_ns
@@ -1527,7 +1531,9 @@ def _samples(
 def _observation(
     item: list[Any], device: DeviceId, receive_ns: int, control_id: str
 ) -> Observation:
-    code, label, value, unit, status, device_ns, sub_id, source_code = item
+    code, label, value, unit, status, device_ns, sub_id, source_code = item[:8]
+    # reason and demo came with the vendor-forms work; older rows have neither
+    reason, demo = (item[8], item[9]) if len(item) > 8 else ("", False)
     return Observation(
         device=device,
         code=code,
@@ -1540,6 +1546,8 @@ def _observation(
         sub_id=sub_id,
         source_code=source_code,
         message_id=control_id,
+        reason=reason,
+        demo=bool(demo),
     )
 
 
