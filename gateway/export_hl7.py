@@ -4,7 +4,8 @@ A batch (FHS/BHS … BTS/FTS) holds, per stored report, the messages the gateway
 decoder (:mod:`adapters.hl7.pcd`) reads back into the same report — so re-ingesting the file
 gives the same record (tested through the real listener):
 
-* an IHE PCD-01 ``ORU^R01`` with every observation (MDC code, UCUM unit, OBX-11 status,
+* an IHE PCD-01 ``ORU^R01`` with every observation (MDC code, unit in its real coding
+  system — UCUM, else MDC, else local ``L``, never a code labelled UCUM —, OBX-11 status,
   measurement time), every waveform chunk (an ``NA`` row of samples and its
   ``MDC_ATTR_SAMP_RATE`` child row, as :mod:`adapters.hl7.waveform` reads them; the first
   sample's time in OBX-14) and the Philips ``MDIL-ALERT`` text alarms as the device sent
@@ -36,6 +37,7 @@ import numpy.typing as npt
 
 from adapters.hl7 import er7
 from adapters.hl7.er7 import escape
+from adapters.hl7.obx import mdil_code
 from gateway import nomenclature
 from gateway.clock import NS_PER_S
 from gateway.domain import (
@@ -53,7 +55,29 @@ from gateway.journal import JournalReader, StoredReport
 
 SENDER = "ICU-GATEWAY"
 # Display units → UCUM, for OBX-6; the gateway's own parser maps these back (nomenclature).
-_UCUM = {"°C": "Cel", "mmHg": "mm[Hg]", "/min": "/min", "%": "%"}
+_UCUM = {"°C": "Cel", "mmHg": "mm[Hg]", "/min": "/min", "%": "%", "cmH2O": "cm[H2O]", "µV": "uV"}
+_UCUM_UNITS = frozenset(
+    [
+        "Cel",
+        "mm[Hg]",
+        "/min",
+        "%",
+        "cm[H2O]",
+        "uV",
+        "ms",
+        "s",
+        "min",
+        "mV",
+        "Hz",
+        "/s",
+        "mL/h",
+        "mL",
+        "kg",
+        "kPa",
+        "L/min",
+    ]
+)
+"""What OBX-6 may label UCUM: only real UCUM spellings (never an MDC or MDIL code)."""
 _HL7_STATUS = {
     ObservationStatus.VALID: "R",  # as the device sent it: not verified by a clinician
     ObservationStatus.INVALID: "X",
@@ -270,8 +294,19 @@ def _identifier(code: int, source_code: str | None, label: str) -> str:
 
 
 def _units(unit: str) -> str:
-    unit = _UCUM.get(unit, unit)
-    return f"{escape(unit)}^{escape(unit)}^UCUM" if unit else ""
+    """OBX-6 with the unit's real coding system: UCUM for a UCUM unit, MDC for a unit the
+    gateway only knows by its MDC code, ``L`` (local) for a sender's own text."""
+    if not unit:
+        return ""
+    mdil = mdil_code(unit)
+    if mdil is not None:  # an MDIL unit id kept as text (journals from before issue 12)
+        unit = nomenclature.UNITS.get(mdil, str(mdil))
+    ucum = _UCUM.get(unit, unit)
+    if ucum in _UCUM_UNITS:
+        return f"{ucum}^{ucum}^UCUM"
+    if unit.isascii() and unit.isdigit():
+        return f"{unit}^^MDC"
+    return f"{escape(unit)}^{escape(unit)}^L"
 
 
 def _number(value: float) -> str:

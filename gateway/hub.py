@@ -11,6 +11,12 @@ full. A message that cannot be decoded goes to :meth:`Hub.reject`, journaled for
 inspection. Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
 are kept (bounded) for the dashboard and logged, never swallowed.
 
+Before anything else, every report is screened for values no patient can have
+(:func:`gateway.plausibility.screen`: vendor no-value markers, numbers outside a
+parameter's physiological range): those become INVALID with their reason — journaled,
+alarmed and shown as such — and are counted per device for the devices screen, the first
+of each parameter of a device also as a fault.
+
 Every report also goes to the alarm engine (``hub.alarms``) — before the journal's commit,
 so an alarm never waits for the disk — which never raises:
 a failing alarm rule is a fault, not a dead listener. The hub tells it when recording
@@ -26,9 +32,10 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
+from gateway import plausibility
 from gateway.alarms import AlarmEngine
 from gateway.clock import NS_PER_S, Clock, SystemClock
-from gateway.domain import DeviceReport, Fault, ReceivedMessage
+from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.journal import Journal, RoutedReport
 from gateway.routing import Router
@@ -64,6 +71,8 @@ class Hub:
         self.alarms = alarms if alarms is not None else AlarmEngine(clock=self.clock)
         """The alarm engine: fed from :meth:`apply`; its failures are this hub's faults."""
         self.alarms.on_fault = self.fault
+        self.rejected_values = plausibility.RejectedValueTally()
+        """Values no patient can have, per device (the devices screen's note)."""
         for route in router.configured:
             ward.add_bed(route.bed, route.label)
 
@@ -74,8 +83,12 @@ class Hub:
         the adapter must then answer negatively, so the device keeps it and resends.
         """
         route_of = self.router.route
+        screen = plausibility.screen
         routed = []
-        for report in reports:
+        for sent in reports:
+            report, rejected = screen(sent)
+            if rejected:
+                self._note_rejected_values(report, rejected)
             route = route_of(report)
             if route is None:
                 routed.append(RoutedReport(report, None))
@@ -113,6 +126,12 @@ class Hub:
                 ward.note_unassigned(report)
             else:
                 ward.apply(bed, report, label=item.bed_label)
+
+    def _note_rejected_values(
+        self, report: DeviceReport, rejected: tuple[Observation, ...]
+    ) -> None:
+        for text in self.rejected_values.note(report, rejected):
+            self.fault(f"{report.transport} {report.peer}", text)
 
     def _observe(self, routed: Sequence[RoutedReport]) -> None:
         observe = self.alarms.observe  # never raises: a bug in a rule is a fault
@@ -168,5 +187,8 @@ class Hub:
         self.alarms.tick(now)
         snapshot = self.ward.snapshot(now, faults=tuple(self.faults), fault_count=self.fault_count)
         return dataclasses.replace(
-            snapshot, recording_failed=self.recording_failed, alarms=self.alarms.snapshot(now)
+            snapshot,
+            recording_failed=self.recording_failed,
+            alarms=self.alarms.snapshot(now),
+            rejected_values=self.rejected_values.snapshot(),
         )

@@ -37,6 +37,12 @@ UNITS: dict[int, str] = {
     265266: "mL/h",  # MDC_DIM_MILLI_L_PER_HR
     263762: "mL",  # MDC_DIM_MILLI_L
     263875: "kg",  # MDC_DIM_KILO_G
+    # Units Philips writes as MDIL (partition 4, hex term: 0004-0f03 is 4 × 65536 + 0x0f03);
+    # the term codes are VSCaptureMP's UnitCode table (shared/reference/bedside-protocols.md).
+    265987: "kPa",  # MDC_DIM_KILO_PASCAL (0x0f03)
+    266048: "cmH2O",  # MDC_DIM_CM_H2O (0x0f40)
+    265216: "L/min",  # MDC_DIM_L_PER_MIN (0x0c00)
+    266419: "µV",  # MDC_DIM_MICRO_VOLT (0x10b3)
 }
 
 # UCUM and vendor unit spellings → the display text used on screen.
@@ -61,6 +67,12 @@ UNIT_ALIASES: dict[str, str] = {
     "s": "s",
     "min": "min",
     "kPa": "kPa",
+    "cmH2O": "cmH2O",
+    "cm[H2O]": "cmH2O",
+    "L/min": "L/min",
+    "l/min": "L/min",
+    "uV": "µV",
+    "µV": "µV",
 }
 
 _PARAMETERS = (
@@ -104,6 +116,28 @@ _PARAMETERS = (
     Parameter(131330, "MDC_ECG_ELEC_POTL_II", "ECG II", "mV", 3),
     Parameter(150452, "MDC_PULS_OXIM_PLETH", "Pleth", "", 0),
     Parameter(151780, "MDC_IMPED_TTHOR", "Resp", "", 0),
+    # Vendor variants (issue 12). GE B40/Mural send CO2 as MDC_CONC_AWAY_CO2_EXP/_INSP.
+    Parameter(151712, "MDC_CONC_AWAY_CO2_EXP", "EtCO2", "mmHg", 0),
+    Parameter(151716, "MDC_CONC_AWAY_CO2_INSP", "FiCO2", "mmHg", 0),
+    # Philips SCADA physio ids (IntelliVue, also its HL7 MDIL ids 0002-hhhh): the term
+    # codes of shared/reference/bedside-protocols.md §1.9, partition 2.
+    Parameter(149514, "MDC_PULS_RATE", "PR", "/min", 0),  # NOM_PULS_RATE 0x480a
+    Parameter(150032, "MDC_PRESS_BLD_ART", "ABP", "mmHg", 0),  # ART (compound) 0x4a10
+    Parameter(150036, "MDC_PRESS_BLD_ART_ABP", "ABP", "mmHg", 0),  # ABP (compound) 0x4a14
+    Parameter(150044, "MDC_PRESS_BLD_ART_PULM", "PAP", "mmHg", 0),  # PAP 0x4a1c
+    Parameter(150052, "MDC_PRESS_BLD_ART_PULM_WEDGE", "PAWP", "mmHg", 0),  # PAWP 0x4a24
+    Parameter(150084, "MDC_PRESS_BLD_VEN_CENT", "CVP", "mmHg", 0),  # CVP 0x4a44
+    Parameter(153608, "MDC_PRESS_INTRA_CRAN", "ICP", "mmHg", 0),  # ICP 0x5808
+    Parameter(153611, "MDC_PRESS_INTRA_CRAN_MEAN", "ICP", "mmHg", 0),  # ICP mean 0x580b
+    Parameter(151570, "MDC_AWAY_RESP_RATE", "awRR", "/min", 0),  # awRR 0x5012
+    Parameter(150368, "MDC_TEMP_CORE", "Tcore", "°C", 1),  # Tcore 0x4b60
+    Parameter(150388, "MDC_TEMP_SKIN", "Tskin", "°C", 1),  # Tskin 0x4b74
+    Parameter(150372, "MDC_TEMP_ESOPH", "Tesoph", "°C", 1),  # Tesoph 0x4b64
+    Parameter(188420, "MDC_TEMP_RECT", "Trect", "°C", 1),  # Trect 0xe004
+    Parameter(188436, "MDC_TEMP_BLD", "Tblood", "°C", 1),  # Tblood 0xe014
+    Parameter(151738, "MDC_AWAY_CO2_INSP_MIN", "imCO2", "mmHg", 0),  # imCO2 0x50ba
+    Parameter(152440, "MDC_CONC_AWAY_O2_ET", "etO2", "%", 0),  # etO2 0x5378
+    Parameter(152196, "MDC_CONC_AWAY_O2_INSP", "inO2", "%", 0),  # inO2 0x5284
 )
 
 BY_CODE: dict[int, Parameter] = {p.code: p for p in _PARAMETERS}
@@ -113,18 +147,27 @@ for _p in _PARAMETERS:
     BY_REFID.setdefault(_p.refid, _p)
 BY_REFID["MDC_ECG_CARD_BEAT_RATE"] = BY_CODE[147842]  # synonym used by IHE samples
 
+MDIL_ALIASES: dict[int, int] = {
+    151552: 151562,
+}
+"""Philips MDIL ids (read as partition × 65536 + term) that mean another MDC code: Philips'
+``Resp`` (``0002-5000``, NOM_RESP) is the respiration rate it writes as MDC_RESP_RATE
+(151562) in its own IHE output, so it is taken as RR — on the tile and for apnoea."""
+
 # The parameters a bed tile shows, by what they are rather than by which code carried them.
-HEART_RATE = (147842, 149530, 149538)
+HEART_RATE = (147842, 149530, 149538, 149514)
 SPO2 = (150456,)
 NIBP_SYS = (150021, 150301)
 NIBP_DIA = (150022, 150302)
 NIBP_MEAN = (150023, 150303)
-ABP_SYS = (150033, 150037)
+ABP_SYS = (150033, 150037)  # Philips ART 0x4a11, ABP 0x4a15
 ABP_DIA = (150034, 150038)
 ABP_MEAN = (150035, 150039)
-RESP_RATE = (151562, 151578)
-TEMPERATURE = (150344,)
-ETCO2 = (151708, 151728, 151928)
+RESP_RATE = (151562, 151578, 151570)
+TEMPERATURE = (150344, 150368, 150372, 188420, 188436)
+"""Body (core) temperatures only: a skin temperature (Tskin) is not judged by these limits."""
+ETCO2 = (151708, 151728, 151928, 151712)
+FICO2 = (151716, 151738)
 
 
 def parameter(code: int, refid: str = "") -> Parameter | None:

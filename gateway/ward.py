@@ -44,6 +44,7 @@ from gateway.domain import (
     ReceivedMessage,
     WaveformChunk,
 )
+from gateway.plausibility import RejectedValues
 from gateway.routing import peer_host
 from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope, TrendStage
 from gateway.waveforms import WaveBuffer
@@ -199,6 +200,9 @@ class WardSnapshot:
     alarms: AlarmSnapshot | None = None
     """Every alarm shown and the state of the sound, at ``time_ns``; None when no alarm
     engine is attached (a bare ward state). Set by the hub, not by the ward."""
+    rejected_values: tuple[RejectedValues, ...] = ()
+    """Per device, the values no patient can have that it sent (``***`` on screen), for the
+    devices screen. Set by the hub, not by the ward."""
 
     @property
     def beds_live(self) -> int:

@@ -1,7 +1,9 @@
 """What the devices screen lists, as plain records: pure functions of a snapshot.
 
 For each device bound to a bed, each unassigned sender, and each address that only ever
-sent rejected messages: how it is connected, how much it says, and what went wrong last.
+sent rejected messages: how it is connected, how much it says, and what went wrong last —
+a refused message, a fault on its link, or a value no patient can have (``value out of
+range (count): …``, the technical note of :mod:`gateway.plausibility`).
 For an unassigned sender, a ``[[beds]]`` snippet that binds it to a new bed — valid as
 written (:func:`gateway.config.parse_config` accepts it) and ready to paste into the
 configuration file.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from gateway.clock import NS_PER_S
 from gateway.domain import Connectivity, Fault
+from gateway.plausibility import RejectedValues
 from gateway.routing import peer_host
 from gateway.ward import PeerRejects, UnassignedDevice, WardSnapshot
 from tui.vitals import format_age
@@ -44,6 +47,8 @@ class DeviceRow:
     rejected: int
     """Messages from its address answered with a reject (AR/CR)."""
     last_error: str
+    out_of_range: int = 0
+    """Values it sent that no patient can have (shown ``***``): the technical note's count."""
 
 
 def _age(now_ns: int, then_ns: int) -> str:
@@ -51,9 +56,14 @@ def _age(now_ns: int, then_ns: int) -> str:
 
 
 def _last_error(
-    transport: str, peer: str, rejects: PeerRejects | None, faults: tuple[Fault, ...]
+    transport: str,
+    peer: str,
+    rejects: PeerRejects | None,
+    faults: tuple[Fault, ...],
+    values: RejectedValues | None = None,
 ) -> str:
-    """The newest of: the last reject from its address, a fault reported on its link."""
+    """The newest of: the last reject from its address, a fault reported on its link, the
+    last value it sent that no patient can have (with how many so far)."""
     source = f"{transport} {peer}"
     fault = next((f for f in reversed(faults) if f.source == source), None)
     candidates = []
@@ -61,7 +71,15 @@ def _last_error(
         candidates.append((fault.time_ns, fault.text))
     if rejects is not None and rejects.rejected:
         candidates.append((rejects.last_time_ns, f"rejected: {rejects.last_reason}"))
+    if values is not None:
+        # At the same time as its first fault, the count says more: it wins the tie.
+        candidates.append((values.last_time_ns + 1, out_of_range_note(values)))
     return max(candidates)[1] if candidates else ""
+
+
+def out_of_range_note(values: RejectedValues) -> str:
+    """``value out of range (12): SpO2 -999: no-value marker -999``."""
+    return f"value out of range ({values.count}): {values.last_text}"
 
 
 def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
@@ -69,6 +87,7 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
     whose messages were all rejected."""
     now = ward.time_ns
     rejects = {(r.transport, r.host): r for r in ward.rejects}
+    values = {v.device.key: v for v in ward.rejected_values}
     seen_hosts: set[tuple[str, str]] = set()
     rows = []
     for bed in ward.beds:
@@ -76,6 +95,7 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
             host = (link.transport, peer_host(link.peer))
             seen_hosts.add(host)
             found = rejects.get(host)
+            impossible = values.get(link.device.key)
             rows.append(
                 DeviceRow(
                     link.device.key,
@@ -89,13 +109,15 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
                     f"{link.rate_per_s:.1f}",
                     link.messages,
                     found.rejected if found else 0,
-                    _last_error(link.transport, link.peer, found, ward.faults),
+                    _last_error(link.transport, link.peer, found, ward.faults, impossible),
+                    impossible.count if impossible else 0,
                 )
             )
     for stray in ward.unassigned:
         host = (stray.transport, peer_host(stray.peer))
         seen_hosts.add(host)
         found = rejects.get(host)
+        impossible = values.get(stray.device.key)
         rows.append(
             DeviceRow(
                 stray.device.key,
@@ -109,7 +131,8 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
                 f"{stray.rate_per_s:.1f}",
                 stray.reports,
                 found.rejected if found else 0,
-                _last_error(stray.transport, stray.peer, found, ward.faults),
+                _last_error(stray.transport, stray.peer, found, ward.faults, impossible),
+                impossible.count if impossible else 0,
             )
         )
     for key, found in rejects.items():

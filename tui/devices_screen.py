@@ -2,7 +2,8 @@
 bind the ones no bed claims.
 
 A table of every device (bound, unassigned, or only ever rejected) with its transport,
-peer, bed, link, last message, message rate, rejected messages and last error; under it,
+peer, bed, link, last message, message rate, rejected messages and last error (a value no
+patient can have shows there as ``value out of range (count): …``); under it,
 each unassigned sender with the fields that identify it and a ``[[beds]]`` snippet to paste
 into the configuration (``c`` copies them all to the clipboard, through the terminal).
 
@@ -114,6 +115,9 @@ class DevicesScreen(WardView):
         summary.append(f" · {len(ward.unassigned)} unassigned", "bold" if ward.unassigned else "")
         refused = sum(r.rejected for r in ward.rejects)
         summary.append(f" · {refused} messages rejected", "bold" if refused else "")
+        impossible = sum(v.count for v in ward.rejected_values)
+        if impossible:
+            summary.append(f" · {impossible} values out of range (***)", "bold")
         self.summary.update(summary)
         if rows != self._rows:
             self._fill_table(rows)

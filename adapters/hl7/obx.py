@@ -151,14 +151,28 @@ def _mdc(code: str, refid: str, system: str) -> tuple[int, str | None]:
         # "0^MDC_ATTR_SAMP_RATE^MDC": no number, only the REFID names it.
         return 0, f"{system or 'MDC'}:{refid or code}"
     if system.startswith("MDIL") or (len(code) == 9 and code[4] == "-"):
-        # Philips MDIL ids are partition-hex: "0002-4bb8" → 2 × 65536 + 0x4bb8.
-        partition, _, term = code.partition("-")
-        if partition.isascii() and partition.isdigit():
-            try:
-                return int(partition) * 65536 + int(term, 16), None
-            except ValueError:
-                pass
+        mdil = mdil_code(code)
+        if mdil is not None:
+            return nomenclature.MDIL_ALIASES.get(mdil, mdil), None
     return 0, f"{system or 'LOCAL'}:{code or refid}"
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def mdil_code(code: str) -> int | None:
+    """A Philips MDIL id ``PPPP-hhhh`` as an MDC context-free code, or None.
+
+    Both halves are hexadecimal: ``0002-4bb8`` is 2 × 65536 + 0x4bb8 (150456, SpO2) and
+    ``0402-f8f5`` is 0x0402 × 65536 + 0xf8f5 — reading the partition as decimal gives the
+    right number only below 10.
+    """
+    partition, dash, term = code.partition("-")
+    if not (dash and 0 < len(partition) <= 4 and 0 < len(term) <= 4):
+        return None
+    if not (_HEX.issuperset(partition) and _HEX.issuperset(term)):
+        return None
+    return int(partition, 16) * 65536 + int(term, 16)
 
 
 def unit_of(raw: str, d: Delimiters = STANDARD) -> str:
@@ -188,6 +202,13 @@ def _unit(parts: list[str]) -> str:
         if len(parts) > 3 and parts[3].strip():  # the UCUM alternate given beside it
             return nomenclature.unit_text(None, parts[3].strip())
         return text.removeprefix("MDC_DIM_").lower() or code
+    if system.startswith("MDIL") or (len(code) == 9 and code[4] == "-"):
+        # Philips MDIL units (partition 4): "0004-0aa0^bpm^MDIL" is MDC_DIM_BEAT_PER_MIN.
+        mdil = mdil_code(code)
+        if mdil is not None:
+            if mdil in nomenclature.UNITS:
+                return nomenclature.UNITS[mdil]
+            return nomenclature.unit_text(None, text) if text else str(mdil)
     return nomenclature.unit_text(None, code or text)
 
 
@@ -200,6 +221,9 @@ def unit_is_known(raw: str, d: Delimiters = STANDARD) -> bool:
         return int(code) in nomenclature.UNITS or (
             len(parts) > 3 and parts[3].strip() in nomenclature.UNIT_ALIASES
         )
+    mdil = mdil_code(code) if system.startswith("MDIL") or len(code) == 9 else None
+    if mdil is not None:
+        return mdil in nomenclature.UNITS
     text = code or (parts[1].strip() if len(parts) > 1 else "")
     return text in nomenclature.UNIT_ALIASES or text in nomenclature.UNITS.values()
 

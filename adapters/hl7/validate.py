@@ -4,7 +4,8 @@ What a biomedical engineer runs on a capture from a new device before trusting i
 message, what the gateway reads from it (device, location, observations, waveforms,
 alarms, the ACK it would send), hl7apy's verdict on the HL7 structure, and our own IHE PCD
 checks — a missing PV1-3, codes and units the gateway does not know, times without a zone,
-a missing OBX-11, the MSH-21 profile, alarms without priority, waveforms without a rate.
+a missing OBX-11, the MSH-21 profile, alarms without priority, waveforms without a rate,
+vendor no-value markers and values outside a parameter's physiological range.
 
 A file may hold one message or many, as the reference samples (``# source:`` lines are
 skipped) or as a raw capture, MLLP-framed or not, with CR, LF or CRLF separators.
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from adapters.hl7 import acm, er7, obx, pcd, waveform
 from adapters.hl7.mllp import MllpFramer, OversizeFrame
-from gateway import nomenclature
+from gateway import nomenclature, plausibility
 from gateway.domain import ObservationStatus
 from gateway.errors import GatewayError, ParseError
 
@@ -185,7 +186,26 @@ def validate_message(data: bytes, index: int = 1) -> MessageReport:
     decoded = pcd.decode_message(message, transport="file", peer="capture", receive_time_ns=0)
     _summarise(message, decoded, report)
     _check_rows(message, decoded, report)
+    _check_plausible(decoded, report)
     return report
+
+
+def _check_plausible(decoded: pcd.Decoded, report: MessageReport) -> None:
+    """Values no patient can have, judged as the gateway judges them on ingest."""
+    for rep in decoded.reports:
+        for obs in plausibility.screen(rep)[1]:
+            where = f"OBX {obs.label or obs.code}" + (f" ({obs.sub_id})" if obs.sub_id else "")
+            kind = (
+                "a vendor no-value marker"
+                if obs.reason.startswith("no-value")
+                else ("a value no patient can have")
+            )
+            report.add(
+                Severity.WARNING,
+                f"{where} (OBX-5)",
+                f"{plausibility.describe(obs)} — {kind}: shown as ***, never alarmed as a"
+                " limit violation, kept in the journal as invalid",
+            )
 
 
 # ---- hl7apy ---------------------------------------------------------------------------------
