@@ -107,6 +107,7 @@ ABP = Pressure("ABP", mdc.ABP_SYS, mdc.ABP_DIA, mdc.ABP_MEAN, "#ff5f5f", intermi
 RESP_RATE = Vital("RR", mdc.RESP_RATE, "#ffff5f")
 TEMPERATURE = Vital("Temp", mdc.TEMPERATURE, "#ff87ff")
 ETCO2 = Vital("EtCO2", mdc.ETCO2, "#ffd75f")
+FICO2 = Vital("FiCO2", mdc.FICO2, "#ffd75f")
 
 
 def pick(bed: BedSnapshot, codes: Sequence[int]) -> Reading | None:
@@ -401,6 +402,9 @@ def _small_tokens(bed: BedSnapshot) -> list[Text]:
     etco2 = pick(bed, ETCO2.codes)
     if etco2 is not None:
         tokens.append(token(ETCO2, etco2))
+    fico2 = pick(bed, FICO2.codes)  # inspired CO2 (GE 151716), shown when sent
+    if fico2 is not None:
+        tokens.append(token(FICO2, fico2))
     return tokens
 
 
@@ -424,7 +428,10 @@ def tile_face(bed: BedSnapshot, width: int, variant: Variant, wave: Sequence[Tex
     return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
 
-_VALUE_CODES = (*HEART_RATE.codes, *SPO2.codes, *RESP_RATE.codes, *TEMPERATURE.codes, *ETCO2.codes)
+_VALUE_CODES = (
+    *HEART_RATE.codes, *SPO2.codes, *RESP_RATE.codes, *TEMPERATURE.codes, *ETCO2.codes,
+    *FICO2.codes,
+)  # fmt: skip
 _PRESSURE_CODES = (*NIBP.codes, *ABP.codes)
 
 
@@ -464,9 +471,12 @@ PARAMETER_ORDER: tuple[tuple[tuple[int, ...], str], ...] = (
     ((131841, 131842, 131901, 147232, 147236, 184327), HEART_RATE.colour),
     ((*mdc.SPO2, 150448, 150488), SPO2.colour),
     (NIBP.codes, NIBP.colour),
-    ((*ABP.codes, 150045, 150046, 150047, 150087), ABP.colour),
+    (
+        (*ABP.codes, 150032, 150036, 150044, 150045, 150046, 150047, 150052, 150084, 150087),
+        ABP.colour,
+    ),
     (mdc.RESP_RATE, RESP_RATE.colour),
-    (mdc.ETCO2, ETCO2.colour),
+    ((*mdc.ETCO2, *mdc.FICO2), ETCO2.colour),
     (mdc.TEMPERATURE, TEMPERATURE.colour),
 )
 """Clinical order of the bed screen's list, each group in its colour; others follow."""
