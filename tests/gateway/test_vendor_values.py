@@ -15,11 +15,20 @@ from samples import load_sample
 from adapters.hl7 import er7
 from adapters.hl7.validate import Severity, validate_bytes
 from gateway.clock import ManualClock
-from gateway.domain import AlarmKind, BedId, ObservationStatus
+from gateway.domain import (
+    AlarmKind,
+    BedId,
+    DeviceId,
+    DeviceReport,
+    Observation,
+    ObservationStatus,
+    ReceivedMessage,
+)
 from gateway.export import Selection, export
+from gateway.hub import Hub
 from gateway.journal import JournalReader
-from gateway.routing import location_key
-from gateway.ward import BedSnapshot
+from gateway.routing import Router, location_key
+from gateway.ward import BedSnapshot, WardState
 from tui import vitals
 from tui.devices import device_rows
 
@@ -171,3 +180,32 @@ def test_validate_reports_no_value_markers_and_impossible_values() -> None:
 def test_validate_knows_mdil_units() -> None:
     (message,) = validate_bytes(load_sample("51")).messages
     assert not [f for f in message.findings if "0004-" in f.text or "(OBX-5)" in f.where]
+
+
+async def test_a_serial_report_is_screened_by_the_hub_as_an_hl7_one() -> None:
+    """The check sits in the hub: every adapter's reports pass it (here a serial oximeter's,
+    as adapters/serial/reader.py submits them)."""
+    clock = ManualClock()
+    hub = Hub(WardState(), Router(), clock)
+    device = DeviceId("serial:/dev/ttyUSB3", "Rad-8")
+    now = clock.now_ns()
+    report = DeviceReport(
+        device,
+        "serial",
+        "/dev/ttyUSB3",
+        now,
+        observations=(
+            Observation(device, 150456, "SpO2", 127.0, "%", VALID, now),
+            Observation(device, 149530, "PR", 64.0, "/min", VALID, now),
+        ),
+    )
+    await hub.submit(ReceivedMessage(b"SPO2=127 BPM=64", "serial", "/dev/ttyUSB3", now), [report])
+    (row,) = device_rows(hub.snapshot())
+    assert row.out_of_range == 1
+    assert row.last_error == (
+        "value out of range (1): SpO2 127: outside the physiological range 0–100 %"
+    )
+    bed = hub.snapshot().bed(BedId(row.bed_key))
+    assert bed is not None
+    assert bed.readings[150456].status is INVALID
+    assert bed.readings[149530].status is VALID
