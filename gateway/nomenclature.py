@@ -120,7 +120,8 @@ _PARAMETERS = (
     Parameter(151712, "MDC_CONC_AWAY_CO2_EXP", "EtCO2", "mmHg", 0),
     Parameter(151716, "MDC_CONC_AWAY_CO2_INSP", "FiCO2", "mmHg", 0),
     # Philips SCADA physio ids (IntelliVue, also its HL7 MDIL ids 0002-hhhh): the term
-    # codes of shared/reference/bedside-protocols.md §1.9, partition 2.
+    # codes of shared/reference/bedside-protocols.md §1.9, partition 2. The REFIDs are
+    # Philips' NOM_ names as MDC_ ones: not checked against ISO/IEEE 11073-10101 itself.
     Parameter(149514, "MDC_PULS_RATE", "PR", "/min", 0),  # NOM_PULS_RATE 0x480a
     Parameter(150032, "MDC_PRESS_BLD_ART", "ABP", "mmHg", 0),  # ART (compound) 0x4a10
     Parameter(150036, "MDC_PRESS_BLD_ART_ABP", "ABP", "mmHg", 0),  # ABP (compound) 0x4a14

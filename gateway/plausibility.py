@@ -35,13 +35,14 @@ from gateway.domain import DeviceId, DeviceReport, Observation, ObservationStatu
 _INVALID = ObservationStatus.INVALID
 
 NO_VALUE_MARKERS = frozenset((-999.0, -99.9, -9999.0, 9999.0, -99999.0, 99999.0))
-"""Numbers vendors write where they have no value: −999 and −99.9 (Mindray, issue 12),
-−9999 / 9999 / ±99999 (filler values of HL7 interface engines and of several monitors'
-exports). Together with :data:`INTEGER_MARKERS` they are named as markers in the reason;
-each is outside the range of every parameter of :data:`RANGES`, so it is never a reading
-of a parameter judged here."""
+"""Numbers vendors write where they have no value: −999 and −99.9 (Mindray's, issue 12),
+−9999 and 9999 (issue 12's list), ±99999 (the same filler one digit longer). Together with
+:data:`INTEGER_MARKERS` they are named as markers in the reason; each is outside the range
+of every parameter of :data:`RANGES` (a test holds it), so it is never a reading of a
+parameter judged here."""
 INTEGER_MARKERS = frozenset((-32767.0, -32768.0, 32767.0, 65535.0))
-"""The limits of 16-bit integers, written by devices whose numeric field has no value."""
+"""The limits of 16-bit integers (−32767 is in the task of issue 12), written by devices
+whose 16-bit numeric field has no value."""
 _MARKERS = NO_VALUE_MARKERS | INTEGER_MARKERS
 
 _MMHG_PER_KPA = 7.500615
@@ -77,13 +78,12 @@ def _spans(low: float, high: float, unit: str) -> dict[str, Span]:
 
 # The ranges: what no living patient's reading can be outside of — far wider than any alarm
 # limit, so a real extreme (HR 300 in SVT, a temperature of 20 °C in deep hypothermia)
-# stays a value. SpO2 0–100 %, HR/PR 0–350 /min, RR 0–200 /min, temperatures 15–45 °C,
-# pressures −30…400 mmHg and EtCO2 0–150 mmHg are the figures of issue 12 (from the MDC
-# table of ISO/IEEE 11073-10101 quantities and the measurement ranges monitors publish:
-# invasive pressure −40…360 mmHg and temperature 15…45 °C on IntelliVue/Mindray data
-# sheets, impedance respiration up to 150–200 /min for neonates). The others are chosen
-# on the same rule: a percentage 0–100, an ST deviation ±10 mV (monitors measure ±2.5),
-# QT/QTc 0–2000 ms, CO2 also as kPa/% (0–20: 150 mmHg is 20 kPa).
+# stays a value. Where they come from: SpO2 0–100 %, HR/PR 0–350 /min, temperatures
+# 15–45 °C and pressures −30…400 mmHg are issue 12's figures ("from the MDC table"); RR
+# 0–200 /min and EtCO2 0–150 mmHg (or its kPa/% equivalent, 0–20: 150 mmHg is 20 kPa)
+# are the figures of the task that implemented issue 12. The rest are chosen here on the
+# same rule — a percentage 0–100, an ST deviation ±10 mV, QT/QTc 0–2000 ms — and are
+# listed, with these, in docs/hl7.md ("Values no patient can have").
 _PRESSURE = _spans(-30, 400, "mmHg")
 _CO2 = {**_spans(0, 150, "mmHg"), "%": Span(0, 20, "%")}
 _CO2["kPa"] = Span(0, 20, "kPa")
