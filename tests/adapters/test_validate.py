@@ -179,3 +179,18 @@ def test_hl7apy_is_not_imported_on_the_ingest_path() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_validate_reports_demo_data_and_a_shifted_header() -> None:
+    demo = only("50")
+    warnings = findings(demo, Severity.WARNING)
+    assert sum("demo or test data" in w for w in warnings) == 4  # DEMO, DEMO, demo-data, TEST
+    assert any("4 demo/test data, shown marked DEMO" in line for line in demo.summary)
+    training = findings(only("51"), Severity.WARNING)
+    assert any("processing id 'T'" in w and "demo or test data" in w for w in training)
+    data = next((sample_path("01").parent.parent / "bad").glob("15_*.hl7")).read_bytes()
+    while data.startswith(b"#"):
+        data = data.split(b"\n", 1)[1]
+    report = validate.validate_message(data)
+    assert report.control_id == "375"
+    assert any("shifted MSH" in w for w in findings(report, Severity.WARNING))
