@@ -81,8 +81,12 @@ async def test_demo_values_are_acked_shown_marked_never_limit_alarmed_and_export
         export.export(reader, out, "csv", export.Selection())
         rows = list(csv.DictReader(io.StringIO(out.getvalue())))
         first = [(r["mdc_code"], r["demo"]) for r in rows if r["message_id"] == "DEMO-50"][:5]
-        assert first == [("147842", "1"), ("150456", "1"), ("151562", "1"), ("150021", "1")] + [
-            ("150344", "0")
+        assert first == [
+            ("147842", "1"),
+            ("150456", "1"),
+            ("151562", "1"),
+            ("150021", "1"),
+            ("150344", "0"),
         ]
         assert {r["demo"] for r in rows if r["message_id"].startswith("LIVE-")} == {"0"}
         out = io.StringIO()
