@@ -9,7 +9,8 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
   list with every report) lasts while it is repeated, and ends
   ``present_timeout_s`` after the last repeat;
 * **limit alarms** the gateway raises on numerics, **apnoea**, and **invalid parameters**
-  (the rules of :mod:`gateway.alarm_rules`);
+  (the rules of :mod:`gateway.alarm_rules`) — never on demo or test data
+  (``Observation.demo``), which is not a patient's;
 * **technical alarms** from the gateway's own state: a device lost (silent past the stale
   timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
   device that matches no bed (low, ward-wide).
@@ -399,6 +400,8 @@ class AlarmEngine:
             return
         by_code = state.by_code
         for obs in report.observations:
+            if obs.demo:
+                continue  # demo or test data: never a patient's value, never limit-alarmed
             channel = by_code.get(obs.code)
             if channel is None or channel.sub_id != obs.sub_id:
                 parameter = _BY_CODE.get(obs.code)

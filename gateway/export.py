@@ -1,7 +1,8 @@
 """Exports of the journal: back-filling the patient record, and paper charting meanwhile.
 
 * ``csv`` / ``jsonl`` — one observation per row / line: bed, device, MDC code, label,
-  value, unit, status, device time, receive time (ISO 8601, UTC), MSH-10.
+  value, unit, status, device time, receive time (ISO 8601, UTC), MSH-10, and ``demo``
+  (``1``/``true`` for demo or test data, which is never a patient's value).
 * ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) to re-import into the patient record
   when the network returns (:mod:`gateway.export_hl7`): per stored report an IHE PCD-01
   ORU^R01 (observations, waveforms, Philips text alarms) and an IHE PCD-04 ORU^R40 (the
@@ -9,7 +10,8 @@
   (PV1-3), so re-ingesting it gives the same observations, waveforms and alarms.
 * ``flowsheet`` — a printable HTML vitals chart per bed: one column per hour, one row per
   parameter (the hour's mean of valid readings, with its range), and the hour's alarms, for
-  nurses charting on paper during the outage.
+  nurses charting on paper during the outage. Demo or test data is left out of the means
+  and counted on a row of its own (``DEMO/TEST data (not charted)``).
 
 Exports only read the journal (its own read-only connection); they are blocking and run
 from the command line, never on the gateway's event loop.
@@ -48,6 +50,7 @@ CSV_COLUMNS = (
     "device_time",
     "receive_time",
     "message_id",
+    "demo",
 )
 
 HOUR_NS = 3600 * NS_PER_S
@@ -130,6 +133,7 @@ def _record(bed: BedId | None, bed_label: str, obs: Observation) -> dict[str, ob
         "device_time": iso(obs.device_time_ns),
         "receive_time": iso(obs.receive_time_ns),
         "message_id": obs.message_id,
+        "demo": obs.demo,
     }
 
 
@@ -140,7 +144,9 @@ def write_csv(reader: JournalReader, out: TextIO, selection: Selection) -> int:
     for stored in reader.observations(
         bed=selection.bed, since_ns=selection.since_ns, until_ns=selection.until_ns
     ):
-        writer.writerow(_record(stored.bed, stored.bed_label, stored.observation))
+        record = _record(stored.bed, stored.bed_label, stored.observation)
+        record["demo"] = 1 if stored.observation.demo else 0
+        writer.writerow(record)
         count += 1
     return count
 
@@ -184,6 +190,7 @@ td .range { display: block; font-size: 7pt; color: #444; }
 td.alarms { font-size: 7pt; text-align: left; }
 td.alarms .high { font-weight: bold; }
 td.empty { color: #999; }
+td.demo { font-weight: bold; background: #f0d0f0; }
 section.bed { page-break-after: always; }
 @page { size: A4 landscape; margin: 1cm; }
 """
@@ -212,9 +219,17 @@ def write_flowsheet(reader: JournalReader, out: TextIO, selection: Selection) ->
         summaries = reader.hourly(bed, since_ns=selection.since_ns, until_ns=selection.until_ns)
         alarms = reader.alarms(bed, since_ns=selection.since_ns, until_ns=selection.until_ns)
         patient = _patient(reader, bed, selection)
+        demo = _demo_counts(reader, bed, selection)
         out.write(
             _bed_section(
-                bed, label, patient, summaries, alarms, selection=selection, generated=generated
+                bed,
+                label,
+                patient,
+                summaries,
+                alarms,
+                selection=selection,
+                generated=generated,
+                demo=demo,
             )
         )
     if not beds:
@@ -234,6 +249,19 @@ def _patient(reader: JournalReader, bed: BedId, selection: Selection) -> str:
     return ", ".join(ids)
 
 
+def _demo_counts(reader: JournalReader, bed: BedId, selection: Selection) -> dict[int, int]:
+    """How many demo or test readings a bed has per hour (of the measurement): kept out of
+    the hourly means, which :meth:`JournalReader.hourly` leaves them out of."""
+    counts: dict[int, int] = {}
+    for stored in reader.observations(
+        bed=bed, since_ns=selection.since_ns, until_ns=selection.until_ns
+    ):
+        if stored.observation.demo:
+            hour = _hour(stored.observation.time_ns)
+            counts[hour] = counts.get(hour, 0) + 1
+    return counts
+
+
 def _bed_section(
     bed: BedId,
     label: str,
@@ -243,8 +271,12 @@ def _bed_section(
     *,
     selection: Selection,
     generated: str,
+    demo: dict[int, int] | None = None,
 ) -> str:
-    hours = sorted({s.hour_start_ns for s in summaries} | {_hour(a.event.time_ns) for a in alarms})
+    demo = demo or {}
+    hours = sorted(
+        {s.hour_start_ns for s in summaries} | {_hour(a.event.time_ns) for a in alarms} | set(demo)
+    )
     if selection.since_ns is not None and selection.until_ns is not None:
         first, last = _hour(selection.since_ns), _hour(selection.until_ns - 1)
         hours = list(range(first, last + 1, HOUR_NS))
@@ -294,6 +326,14 @@ def _bed_section(
                 parts.append(
                     f"<td>{fmt(cell.mean, row.precision)}"
                     f"<span class='range'>{low}–{high} · n={cell.count}</span></td>"
+                )
+            parts.append("</tr>")
+        if demo:
+            parts.append("<tr class='demo'><td class='param'>DEMO/TEST data (not charted)</td>")
+            for hour in columns:
+                count = demo.get(hour)
+                parts.append(
+                    f"<td class='demo'>DEMO n={count}</td>" if count else "<td class='empty'>–</td>"
                 )
             parts.append("</tr>")
         parts.append("<tr><td class='param'>Alarms</td>")

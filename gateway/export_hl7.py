@@ -6,10 +6,11 @@ gives the same record (tested through the real listener):
 
 * an IHE PCD-01 ``ORU^R01`` with every observation (MDC code, unit in its real coding
   system — UCUM, else MDC, else local ``L``, never a code labelled UCUM —, OBX-11 status,
-  measurement time), every waveform chunk (an ``NA`` row of samples and its
-  ``MDC_ATTR_SAMP_RATE`` child row, as :mod:`adapters.hl7.waveform` reads them; the first
-  sample's time in OBX-14) and the Philips ``MDIL-ALERT`` text alarms as the device sent
-  them (its alarm level in the code's text, which is where the decoder reads it);
+  measurement time, OBX-8 ``DEMO`` on demo or test data), every waveform chunk (an ``NA``
+  row of samples and its ``MDC_ATTR_SAMP_RATE`` child row, as :mod:`adapters.hl7.waveform`
+  reads them; the first sample's time in OBX-14) and the Philips ``MDIL-ALERT`` text
+  alarms as the device sent them (its alarm level in the code's text, which is where the
+  decoder reads it);
 * an IHE PCD-04 ``ORU^R40`` with the device's other alarms, one OBR per alarm (its identity
   in OBR-29) and its facets as :mod:`adapters.hl7.acm` reads them: event (code, text,
   time, limits), source, phase, state, inactivation state, priority, type and the value
@@ -323,9 +324,11 @@ def _obx(obs: Observation) -> str:
     else:
         value_type, value = "ST", str(obs.value)
     when = hl7_time(obs.device_time_ns) if obs.device_time_ns is not None else ""
+    flags = "DEMO" if obs.demo else ""  # OBX-8: demo data stays marked in the record
     return (
         f"{value_type}|{_identifier(obs.code, obs.source_code, obs.label)}|"
-        f"{escape(obs.sub_id)}|{value}|{_units(obs.unit)}|||||{_HL7_STATUS[obs.status]}|||{when}"
+        f"{escape(obs.sub_id)}|{value}|{_units(obs.unit)}||{flags}|||"
+        f"{_HL7_STATUS[obs.status]}|||{when}"
     )
 
 

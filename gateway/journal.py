@@ -1424,6 +1424,8 @@ def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], repo
         code, label, value, unit, status, device_ns, sub_id, source = item[:8]
         if status != "valid" or isinstance(value, str) or math.isnan(value):
             continue
+        if len(item) > 9 and item[9]:
+            continue  # demo or test data: never in a patient's hourly summary
         at = receive if device_ns is None else device_ns
         hour = at // _HOUR_NS if at >= 0 else -(-at // _HOUR_NS)  # SQL's: towards zero
         key = (hour, code, source, sub_id, unit)

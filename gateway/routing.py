@@ -3,7 +3,8 @@
 A bed claims devices by configuration — the location the device sends (PV1-3), its device
 id, its source address. With ``auto_beds`` (the zero-config default, for an emergency) a
 report that matches no configured bed creates a bed named after its location, or after the
-device when it sends none. Otherwise it is unassigned: the caller keeps and lists it,
+device when it sends none — or sends a blank one (``^^``, spaces: :func:`sent_location`).
+Otherwise it is unassigned: the caller keeps and lists it,
 never drops it. Routing goes by what each report says, never by connection: one vendor
 gateway connection carries many beds.
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.domain import BedId, DeviceReport
+from gateway.domain import BedId, DeviceReport, Location
 
 MAX_REMEMBERED: Final = 4096
 """Routing decisions remembered; past it they are forgotten and made again (a device
@@ -50,6 +51,19 @@ _UNDECIDED = Route(BedId(""), "")
 def location_key(raw: str) -> str:
     """PV1-3 as compared: trailing empty components and case do not matter."""
     return raw.strip().rstrip("^&~ ").upper()
+
+
+def sent_location(report: DeviceReport) -> Location | None:
+    """The report's location, or None when it names no place (a PV1-3 of blanks and
+    separators, ``^^``, ``   ``): such a location must never become a bed without a name."""
+    location = report.location
+    if (
+        location is None
+        or not location_key(location.raw).strip("^&~ ")
+        or not (location.label.strip("^&~ "))
+    ):
+        return None
+    return location
 
 
 def peer_host(peer: str) -> str:
@@ -106,7 +120,7 @@ class Router:
         route = self._by_device.get(report.device.key.upper())
         if route is not None:
             return route
-        location = report.location
+        location = sent_location(report)
         if location is not None:
             route = self._by_location.get(location_key(location.raw))
             if route is not None:

@@ -86,6 +86,9 @@ class Reading:
     age_s: float
     measured_age_s: float
     stale: bool
+    demo: bool = False
+    """Demo or test data (a monitor in demo mode): shown marked DEMO, never as the
+    patient's, and kept out of the trends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,7 @@ class _Latest:
     status: ObservationStatus
     measured_ns: int
     received_ns: int
+    demo: bool = False
     trend: TrendBuffer | None = None
     """The parameter's trend, once it has one (also in the bed's ``trends``): one lookup a
     value on the ingest path instead of two."""
@@ -386,9 +390,10 @@ class WardState:
             if measured is None:
                 measured = obs.receive_time_ns
             entry = latest.get(code)
+            demo = obs.demo
             if entry is None:
                 entry = latest[code] = _Latest(
-                    code, obs.label, value, obs.unit, status, measured, now
+                    code, obs.label, value, obs.unit, status, measured, now, demo
                 )
             elif measured == entry.measured_ns:
                 # A value re-sent with the same measurement time (NIBP between cuff cycles)
@@ -396,12 +401,13 @@ class WardState:
                 entry.value, entry.unit, entry.status, entry.received_ns = (
                     value, obs.unit, status, now
                 )  # fmt: skip
+                entry.demo = demo
                 continue
             else:
                 entry.value, entry.unit, entry.status = value, obs.unit, status
-                entry.measured_ns, entry.received_ns = measured, now
-            if status is invalid or isinstance(value, str):
-                continue
+                entry.measured_ns, entry.received_ns, entry.demo = measured, now, demo
+            if status is invalid or demo or isinstance(value, str):
+                continue  # not a trend point: invalid, demo data, or text
             slot = entry.slot
             if slot < 0:
                 trend = entry.trend
@@ -448,11 +454,12 @@ class WardState:
             if entry is None:
                 latest[code] = _Latest(
                     code, obs.label, obs.value, obs.unit, obs.status, obs.time_ns, now,
-                    state.trends.get(code),
+                    obs.demo, state.trends.get(code),
                 )  # fmt: skip
             elif entry.received_ns < now:
                 entry.value, entry.unit, entry.status = obs.value, obs.unit, obs.status
                 entry.measured_ns, entry.received_ns = obs.time_ns, now
+                entry.demo = obs.demo
 
     def add_trend_history(
         self, bed: BedId, code: int, label: str, times_ns: Sequence[int], values: Sequence[float]
@@ -512,6 +519,7 @@ class WardState:
                     age,
                     (now_ns - entry.measured_ns) / NS_PER_S,
                     age > timeout,
+                    entry.demo,
                 )
             devices = tuple(
                 DeviceLink(

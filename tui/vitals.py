@@ -13,6 +13,9 @@ How each state reads on screen; every state has a text cue, colour is never the 
 ``HR 72?34s``                       stale: greyed, nothing received for 34 s
 ``SpO2 ~88``                        questionable: the device flagged the value as doubtful
 ``HR ***INV``                       invalid: the device said the value is wrong; hidden
+``HR 72 DEMO``                      demo or test data (a monitor in demo mode): never the
+                                    patient's; a full tile also says ``DEMO DATA`` across
+                                    its status line
 ``NIBP 117/82 (90) mmHg 12m``       live; the cuff measurement was taken 12 min ago
 ``NIBP 117/82 (90) mmHg ?12m``      stale: greyed; the age is the older of "last received"
                                     and "measured", so it never understates how old it is
@@ -54,11 +57,14 @@ INVALID = "***"
 INVALID_MARK = "INV"
 QUESTIONABLE_MARK = "~"
 STALE_MARK = "?"
+DEMO_MARK = "DEMO"
+DEMO_BANNER = "DEMO DATA - not a patient"
 
 STALE_STYLE = "grey50"
 STALE_AGE_STYLE = "bold grey70"
 MISSING_STYLE = "grey50"
 INVALID_MARK_STYLE = "bold reverse"
+DEMO_MARK_STYLE = "bold white on magenta"
 MEASURED_AGE_STYLE = "grey70"
 NO_DATA_STALE_STYLE = "bold black on yellow"
 NO_DATA_LOST_STYLE = "bold white on red3"
@@ -165,6 +171,8 @@ def pressure_line(pressure: Pressure, bed: BedSnapshot, width: int) -> Text:
     tail: list[tuple[str, str]] = []
     if any(r.status is ObservationStatus.INVALID for r in present):
         tail += [(" ", colour), (INVALID_MARK, INVALID_MARK_STYLE)]
+    if any(r.demo for r in present):
+        tail += [(" ", colour), (DEMO_MARK, DEMO_MARK_STYLE)]
     if stale:
         # The older of the two ages: a cuff reading re-sent until a minute ago is still as
         # old as its measurement, and the screen must never make a value look younger.
@@ -193,11 +201,18 @@ def pressure_line(pressure: Pressure, bed: BedSnapshot, width: int) -> Text:
 
 
 def status_line(bed: BedSnapshot, width: int) -> Text:
-    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; blank when live.
+    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; ``DEMO DATA`` when
+    live and a value is demo or test data; blank otherwise.
 
     The blank line is kept, not collapsed, so every tile has the same height.
     """
     if bed.connectivity is Connectivity.CONNECTED:
+        if any(r.demo for r in bed.readings.values()):
+            return Text(
+                DEMO_BANNER.center(max(width, cell_len(DEMO_BANNER))),
+                style=DEMO_MARK_STYLE,
+                no_wrap=True,
+            )
         return Text(no_wrap=True)
     if bed.connectivity is Connectivity.STALE:
         style = NO_DATA_STALE_STYLE
@@ -263,10 +278,13 @@ def big_text(text: str) -> tuple[str, str, str] | None:
 
 
 def marks(reading: Reading | None) -> list[tuple[str, str]]:
-    """What must follow a value shown apart from its number: invalid, doubtful, stale age."""
+    """What must follow a value shown apart from its number: demo data, invalid, doubtful,
+    stale age."""
     if reading is None:
         return []
     out: list[tuple[str, str]] = []
+    if reading.demo:
+        out.append((DEMO_MARK, DEMO_MARK_STYLE))
     if reading.status is ObservationStatus.INVALID:
         out.append((INVALID_MARK, INVALID_MARK_STYLE))
     elif reading.status is ObservationStatus.QUESTIONABLE:
@@ -277,7 +295,8 @@ def marks(reading: Reading | None) -> list[tuple[str, str]]:
 
 
 def token(vital: Vital, reading: Reading | None) -> Text:
-    """A value as a short token: ``HR 72``, ``HR 72?34s``, ``HR ***INV``, ``SpO2 ~88``."""
+    """A value as a short token: ``HR 72``, ``HR 72?34s``, ``HR ***INV``, ``SpO2 ~88``,
+    ``HR 72 DEMO``."""
     line = Text(no_wrap=True, overflow="ellipsis")
     if reading is None:
         line.append(f"{vital.label} ", vital.colour)
@@ -287,6 +306,8 @@ def token(vital: Vital, reading: Reading | None) -> Text:
     line.append(f"{vital.label} ", colour)
     line.append(format_reading(reading), _value_style(colour, reading.stale))
     for text, style in marks(reading):
+        if text == DEMO_MARK:
+            line.append(" ")  # a word, not a suffix of the number
         if text != QUESTIONABLE_MARK:  # already in front of the value
             line.append(text, style)
     return line
@@ -444,15 +465,16 @@ def body_key(bed: BedSnapshot, width: int, variant: Variant) -> tuple[object, ..
     if bed.connectivity is not Connectivity.CONNECTED:
         key.append(format_silence(bed.silent_s))
     readings = bed.readings
+    key.append(any(r.demo for r in readings.values()))  # the DEMO DATA status line
     for code in _VALUE_CODES:
         r = readings.get(code)
         if r is not None:
-            key.append((code, r.value, r.unit, r.status, r.stale and format_age(r.age_s)))
+            key.append((code, r.value, r.unit, r.status, r.demo, r.stale and format_age(r.age_s)))
     for code in _PRESSURE_CODES:
         r = readings.get(code)
         if r is not None:
             ages = (format_age(r.age_s), format_age(r.measured_age_s))
-            key.append((code, r.value, r.unit, r.status, r.stale, ages))
+            key.append((code, r.value, r.unit, r.status, r.demo, r.stale, ages))
     return tuple(key)
 
 

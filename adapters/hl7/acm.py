@@ -13,7 +13,11 @@ keep-alive of the alert reporter, not an alarm: it is reported as such, never ra
 
 Philips' non-IHE exports carry alarms as text rows in ORU^R01
 (``OBX||TX|2^Yellow Alarm^MDIL-ALERT||SpO2 low …``): red → high, yellow → medium
-(physiological); hard INOP → medium, soft/cyan INOP → low (technical).
+(physiological); hard INOP → medium, soft/cyan INOP → low (technical), in every spelling
+seen (``Hard INOP``, ``HardInop`` as one word from an Information Center, ``SoftInop``,
+``Soft INOP``, a bare ``INOP`` → medium).
+
+An alarm from demo or test data (MSH-11 ``T``/``D``, OBX-8 ``DEMO``): :func:`as_demo`.
 
 What a sender leaves out is filled in on the safe side and documented in ``docs/hl7.md``:
 no priority → medium (never "none"), no phase → ``present``, no state → ``active``. Facet
@@ -23,6 +27,7 @@ rows never become observations. This module knows nothing of beds or of the alar
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -397,11 +402,13 @@ def mdil_alert(
     text = text_value(_field(seg, 5), value_type, d).strip()
     if not text:
         return None
-    level = set(re.split(r"[^a-z]+", code.refid.lower()))
+    label = code.refid.lower()
+    level = set(re.split(r"[^a-z]+", label))
     stars = len(text) - len(text.lstrip("*"))
-    if "inop" in level or "cyan" in level:
-        hard = "hard" in level or "red" in level
-        priority = AlarmPriority.MEDIUM if hard else AlarmPriority.LOW
+    if "inop" in re.sub(r"[^a-z]+", "", label) or "cyan" in level:
+        # "Hard INOP", "HardInop" (one word, from an Information Center), "SoftInop" …
+        soft = "soft" in label or "cyan" in level
+        priority = AlarmPriority.LOW if soft else AlarmPriority.MEDIUM
         kind = AlarmKind.TECHNICAL
     elif "red" in level:
         priority, kind = AlarmPriority.HIGH, AlarmKind.PHYSIOLOGICAL
@@ -434,4 +441,25 @@ def mdil_alert(
         source_code=code.source_code,
         sub_id=_field(seg, 4).strip(),
         message_id=message_id,
+    )
+
+
+# ---- demo and test data ----------------------------------------------------------------------
+
+DEMO_MARK = "DEMO"
+"""What an alarm from demo or test data says first (``DEMO Low SpO2``)."""
+
+
+def as_demo(alarm: AlarmEvent) -> AlarmEvent:
+    """A device's alarm from demo or test data (a monitor in demo mode, MSH-11 ``T``/``D``,
+    OBX-8 ``DEMO``): never a patient's alarm nor a real equipment fault, so it is shown as
+    a low-priority *advisory* marked ``DEMO`` (an ended one stays ended)."""
+    if alarm.text.startswith(DEMO_MARK + " ") and alarm.kind is AlarmKind.ADVISORY:
+        return alarm
+    priority = alarm.priority if alarm.priority is AlarmPriority.NONE else AlarmPriority.LOW
+    return dataclasses.replace(
+        alarm,
+        text=f"{DEMO_MARK} {alarm.text or alarm.parameter_label or 'alarm'}",
+        priority=priority,
+        kind=AlarmKind.ADVISORY,
     )

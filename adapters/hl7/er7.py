@@ -127,7 +127,15 @@ class Segment:
 class Message:
     """A parsed message: its segments in order, its delimiters, how its text was decoded."""
 
-    __slots__ = ("_control_id", "_type", "charset", "decode_errors", "delimiters", "segments")
+    __slots__ = (
+        "_control_id",
+        "_type",
+        "charset",
+        "decode_errors",
+        "delimiters",
+        "quirks",
+        "segments",
+    )
 
     def __init__(
         self,
@@ -135,6 +143,7 @@ class Message:
         delimiters: Delimiters,
         charset: str,
         decode_errors: bool,
+        quirks: tuple[str, ...] = (),
     ) -> None:
         self.segments = segments
         self.delimiters = delimiters
@@ -142,6 +151,9 @@ class Message:
         self.decode_errors = decode_errors
         """True when some bytes could not be decoded in the declared charset and were
         replaced by U+FFFD: the message is usable, and the fact is reported."""
+        self.quirks = quirks
+        """What the parser had to put right to read the message (a shifted MSH): the
+        message is usable, and the fact is reported, as for ``decode_errors``."""
         self._control_id: str | None = None
         self._type: tuple[str, str, str] | None = None
 
@@ -236,8 +248,11 @@ def parse(data: bytes) -> Message:
     fields = lines[0].split(fs)
     # Renumber so fields[n] is MSH-n: MSH-1 is the separator itself.
     fields.insert(1, fs)
+    quirks: tuple[str, ...] = ()
     if len(fields) < 10 or not fields[9]:
-        raise ParseError("MSH-9 (message type) is missing", segment="MSH", field=9)
+        if not unshift_msh(fields, delimiters.component):
+            raise ParseError("MSH-9 (message type) is missing", segment="MSH", field=9)
+        quirks = (SHIFTED_MSH,)
     msh = Segment(fields, delimiters)
     segments = [msh]
     append = segments.append
@@ -268,7 +283,37 @@ def parse(data: bytes) -> Message:
         charset = fields[18] if len(fields) > 18 else ""
         if charset:
             charset = charset.split(delimiters.repetition)[0].strip()
-    return Message(segments, delimiters, charset, decode_errors)
+    return Message(segments, delimiters, charset, decode_errors, quirks)
+
+
+SHIFTED_MSH = (
+    "shifted MSH: an empty field before MSH-9 pushed MSH-9/10 one place"
+    " (a Mindray D-series header); read one place back"
+)
+"""The quirk note of a message whose MSH :func:`unshift_msh` put right."""
+_MESSAGE_TYPE = re.compile(r"[A-Za-z]{3}$")
+
+
+def unshift_msh(fields: list[str], component: str) -> bool:
+    """Put right, in place, an MSH with one empty field too many before MSH-9.
+
+    ``fields`` is numbered as HL7 numbers MSH (``fields[9]`` is MSH-9). Seen from a Mindray
+    D-series monitor: ``MSH|^~\\&||MINDRAY_D-SERIES^…^EUI-64||||<time>||ORU^R01^ORU_R01|374|P|2.6``
+    — MSH-9 empty and the message type in MSH-10, every later field one place on. It is
+    put right only when that is what the header shows: MSH-9 empty, MSH-10 a message type
+    (``ORU^R01``…) and an empty field among MSH-3…MSH-9 to take out (the first one: the
+    header the device meant has its sending application in MSH-3). Returns whether it did.
+    """
+    if len(fields) < 11 or fields[9] or component not in fields[10]:
+        return False
+    code = fields[10].split(component, 1)[0]
+    if not _MESSAGE_TYPE.match(code):
+        return False
+    for index in range(3, 9):
+        if not fields[index]:
+            del fields[index]
+            return True
+    return False
 
 
 _MESSAGE_TYPES: dict[str, tuple[str, str, str]] = {}
@@ -391,9 +436,23 @@ def escape(value: str, d: Delimiters = STANDARD) -> str:
 
 
 def salvage_control_id(data: bytes) -> str:
-    """MSH-10 of a message too broken to parse, if its MSH line can still be read."""
-    line = data.split(b"\r", 1)[0].split(b"\n", 1)[0]
-    if not line.startswith(b"MSH") or len(line) < 4:
+    """MSH-10 of a message too broken to parse, if its MSH line can still be read.
+
+    A shifted MSH (:func:`unshift_msh`) gives its real control id; a field that is a
+    message type (``ORU^R01``) is never given as one: a sender could not match a NAK
+    carrying it to its message, so nothing (``""``) is better.
+    """
+    line = data.lstrip(b" \t\r\n").split(b"\r", 1)[0].split(b"\n", 1)[0]
+    if not line.startswith(b"MSH") or len(line) < 8:
         return ""
-    fields = line.split(line[3:4])
-    return fields[9].decode("latin-1", "replace").strip() if len(fields) > 9 else ""
+    text = line.decode("latin-1", "replace")
+    fs = text[3]
+    component = text[4]
+    fields = text.split(fs)
+    fields.insert(1, fs)  # numbered as HL7 numbers MSH: fields[10] is MSH-10
+    if len(fields) > 9 and not fields[9]:
+        unshift_msh(fields, component)
+    control_id = fields[10].strip() if len(fields) > 10 else ""
+    if component in control_id and _MESSAGE_TYPE.match(control_id.split(component, 1)[0]):
+        return ""
+    return control_id

@@ -192,7 +192,7 @@ class MllpListener:
                 f"mllp {peer}",
                 f"message {control_id}: bytes not valid {message.charset or 'UTF-8'} replaced",
             )
-        for problem in decoded.problems:
+        for problem in (*message.quirks, *decoded.problems):
             self.sink.fault(f"mllp {peer}", f"message {control_id}: {problem}")
         reports = decoded.reports
         device = reports[0].device if reports else None

@@ -117,6 +117,7 @@ class _Decoder:
 
     __slots__ = (
         "d",
+        "demo",
         "gateway",
         "keep_alive",
         "message",
@@ -155,6 +156,7 @@ class _Decoder:
         self.times = recent_time
         self.message_time = recent_time(msh.raw(7).strip())
         self.trigger = message.message_type[1].strip().upper()
+        self.demo = is_demo_message(msh)
         self.problems: list[str] = []
         self.keep_alive = False
         self.timeout: float | None = None
@@ -230,8 +232,9 @@ class _Decoder:
             message_id=self.message_id,
             problems=self.problems,
         )
+        demo = self.demo or any(is_demo_row(seg.fields, self.d) for seg in rows)
         for alarm in alarms:
-            content.add_alarm(alarm)
+            content.add_alarm(acm.as_demo(alarm) if demo else alarm)
         if keep_alive is not None:
             self.keep_alive = True
             self.timeout = keep_alive.confirm_timeout_s
@@ -256,6 +259,7 @@ class _Decoder:
         times = self.times
         receive_time = self.receive_time_ns
         message_id = self.message_id
+        message_demo = self.demo
         device_for = content.device_for
         fixed_device = content.fixed_device()
         steady = True  # fixed_device has not changed
@@ -311,6 +315,9 @@ class _Decoder:
                                 unit = unit_of(raw_unit, d)
                         else:
                             unit = plain[2]
+                        demo = message_demo or (
+                            count > 8 and bool(fields[8]) and is_demo_row(fields, d)
+                        )
                         observations.append(
                             new_observation(
                                 fixed_device or device_for(sub_id),
@@ -325,6 +332,8 @@ class _Decoder:
                                 sub_id,
                                 None,
                                 message_id,
+                                "",
+                                demo,
                             )
                         )
                         continue
@@ -395,6 +404,8 @@ class _Decoder:
                         message_id=message_id,
                     )
                     if alarm is not None:
+                        if message_demo or is_demo_row(fields, d):
+                            alarm = acm.as_demo(alarm)
                         alarms.append(alarm)
                     continue
             if waves and waveform.is_attribute(code):
@@ -452,6 +463,8 @@ class _Decoder:
                     sub_id,
                     code.source_code,
                     message_id,
+                    "",
+                    message_demo or (count > 8 and bool(fields[8]) and is_demo_row(fields, d)),
                 )
             )
         # Every observation went to fixed_device when it never changed (and was set).
@@ -476,6 +489,39 @@ _NUMBERS: dict[str, float] = {}
 """OBX-5 text → its number, for the fast path: float() of text costs more than the rest of
 a row, and a ward sends the same few hundred values over and over (bounded)."""
 _NUMBERS_LIMIT = 8192
+
+
+DEMO_FLAGS = frozenset(("DEMO", "TEST", "DEMO-DATA", "TEST-DATA", "DEMODATA", "TESTDATA"))
+"""OBX-8 abnormal flags that say a value is demo or test data, written as a monitor in
+demo mode writes them (``DEMO``, ``TEST``) or as IEEE 11073-10201 names the measurement
+status bits (``demo-data``, ``test-data``); compared upper-case, ``_`` and blanks read ``-``."""
+DEMO_PROCESSING_IDS = frozenset(("T", "D"))
+"""MSH-11 processing ids of data that is not a patient's: training, debugging (table 0103)."""
+_DEMO_TEXTS: dict[str, bool] = {}
+"""OBX-8 text (standard delimiters) → whether it says demo/test data (bounded)."""
+
+
+def is_demo_message(msh: Segment) -> bool:
+    """Whether MSH-11 says the whole message is training or debugging data (``T``, ``D``)."""
+    return msh.get(11).strip().upper() in DEMO_PROCESSING_IDS
+
+
+def is_demo_row(fields: list[str], d: Delimiters) -> bool:
+    """Whether an OBX row's abnormal flags (OBX-8, any repetition) say demo/test data."""
+    raw = fields[8] if len(fields) > 8 else ""
+    if not raw:
+        return False
+    standard = d is STANDARD
+    known = _DEMO_TEXTS.get(raw) if standard else None
+    if known is None:
+        known = any(
+            flag.split(d.component, 1)[0].strip().upper().replace("_", "-").replace(" ", "-")
+            in DEMO_FLAGS
+            for flag in raw.split(d.repetition)
+        )
+        if standard and len(_DEMO_TEXTS) < 1024:
+            _DEMO_TEXTS[raw] = known
+    return known
 
 
 def _unmeasured(fields: list[str]) -> bool:
@@ -525,6 +571,8 @@ new_observation: Callable[
         str,
         str | None,
         str,
+        str,
+        bool,
     ],
     Observation,
 ] = fast_constructor(Observation)

@@ -270,6 +270,20 @@ def _check_header(message: er7.Message, report: MessageReport) -> None:
     msh = message.msh
     if not message.control_id:
         report.add(Severity.ERROR, "MSH-10", "no message control id: an ACK cannot name it")
+    for quirk in message.quirks:
+        report.add(
+            Severity.WARNING,
+            "MSH",
+            f"{quirk}: the gateway accepts it with a fault on screen; correct the device's header",
+        )
+    processing = msh.get(11).strip().upper()
+    if processing in pcd.DEMO_PROCESSING_IDS:
+        report.add(
+            Severity.WARNING,
+            "MSH-11",
+            f"processing id {processing!r} (training/debugging): every value is demo or test "
+            "data — shown marked DEMO, never a patient's, never limit-alarmed",
+        )
     if message.decode_errors:
         report.add(
             Severity.ERROR,
@@ -348,6 +362,7 @@ def _summarise(message: er7.Message, decoded: pcd.Decoded, report: MessageReport
     for number, rep in enumerate(decoded.reports, start=1):
         where = rep.location.label if rep.location is not None else "no location (PV1-3)"
         invalid = sum(1 for o in rep.observations if o.status is ObservationStatus.INVALID)
+        demo = sum(1 for o in rep.observations if o.demo)
         lines.append(
             f"report {number}: device {rep.device.key} ({rep.device.label}), location "
             f"{where!r}, patient {rep.patient_id or '-'}"
@@ -355,6 +370,7 @@ def _summarise(message: er7.Message, decoded: pcd.Decoded, report: MessageReport
         lines.append(
             f"  {len(rep.observations)} observations"
             + (f" ({invalid} marked invalid by OBX-11)" if invalid else "")
+            + (f" ({demo} demo/test data, shown marked DEMO)" if demo else "")
             + f", {len(rep.waveforms)} waveforms, {len(rep.alarms)} alarms"
         )
         for chunk in rep.waveforms:
@@ -413,6 +429,13 @@ def _check_rows(message: er7.Message, decoded: pcd.Decoded, report: MessageRepor
         if not raw_value:
             continue  # a device-hierarchy row
         _check_code(report, where, seg, code)
+        if pcd.is_demo_row(fields, d):
+            report.add(
+                Severity.WARNING,
+                f"{where} (OBX-8)",
+                f"{seg.get(8)!r}: demo or test data — shown marked DEMO, never a patient's, "
+                "never limit-alarmed",
+            )
         in_alarm = id(seg) in alarm_orders
         if value_type in ("NM", "") and not in_alarm and not waveform.is_attribute(code):
             if obx.number(raw_value) is None and d.component not in raw_value:

@@ -80,7 +80,7 @@ class Decoder:
             error = AckError.unreadable(exc)
             nak = self._acks(message, Outcome.REJECTED, error, control_id=control_id)
             return Rejected(item, str(exc), control_id, nak)
-        problems = list(decoded.problems)
+        problems = [*message.quirks, *decoded.problems]
         if message.decode_errors:
             problems.append(f"bytes not valid {message.charset or 'UTF-8'} replaced")
         parsed, keep_alive = message, decoded.keep_alive

@@ -93,16 +93,29 @@ def test_livedata_advisory_with_misnumbered_facets_read_by_refid() -> None:
     assert alarm.alarm_id == "12345-2^LIVEDATA"
 
 
+def draeger_in_production() -> bytes:
+    """Dräger's reference alarm as a production gateway sends it: the reference message is
+    MSH-11 ``D`` (debugging, a simulated patient), which the gateway takes as demo data."""
+    return load_sample("12").replace(b"|ORU^R40^ORU_R40|0|D|2.6|", b"|ORU^R40^ORU_R40|0|P|2.6|")
+
+
 def test_draeger_co2_sensor_facet_form() -> None:
-    report = report_of("12")
+    (report,) = decode(draeger_in_production()).reports
     assert report.observations == ()
-    alarm = alarm_of("12")
+    (alarm,) = report.alarms
     assert (alarm.code, alarm.text) == (196916, "CO2 Sensor unplugged")
     assert (alarm.priority, alarm.kind) == (LOW, PHYSIOLOGICAL)  # facets PL and SP, as sent
     assert (alarm.phase, alarm.state, alarm.inactivation) == ("start", "active", "enabled")
     assert alarm.alarm_id == "0^3d313edb-6fab-4718-9d38-82262c83aea5^0000000000000001^EUI-64"
     assert alarm.sub_id == "1.1.1"
     assert alarm.time_ns == utc(2019, 11, 27, 15, 5, 43)
+
+
+def test_draeger_reference_alarm_sent_as_debugging_data_is_a_demo_advisory() -> None:
+    alarm = alarm_of("12")  # MSH-11 D, as Dräger's reference implementation sends it
+    assert (alarm.code, alarm.text) == (196916, "DEMO CO2 Sensor unplugged")
+    assert (alarm.priority, alarm.kind) == (LOW, ADVISORY)
+    assert (alarm.phase, alarm.state) == ("start", "active")
 
 
 def test_draeger_watchdog_is_a_keep_alive_and_raises_no_alarm() -> None:

@@ -298,7 +298,8 @@ async def test_draeger_watchdog_is_answered_ca_on_the_same_socket_and_raises_no_
         assert listener.keep_alives == 1
         (_, watchdog), (_, alarm) = hub.submitted
         assert [r.alarms for r in watchdog] == [()]
-        assert [a.text for r in alarm for a in r.alarms] == ["CO2 Sensor unplugged"]
+        # Dräger's reference alarm is MSH-11 D (debugging): a demo advisory.
+        assert [a.text for r in alarm for a in r.alarms] == ["DEMO CO2 Sensor unplugged"]
         await client.close()
 
 

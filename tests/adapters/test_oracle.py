@@ -224,7 +224,7 @@ EXPECTED: dict[str, tuple[str | None, list[tuple[int, float | str, str]], list[s
     "08": None,
     "09": None,
     "10": None,
-    "12": ("CU1 Bed001", [], ["CO2 Sensor unplugged"]),
+    "12": ("CU1 Bed001", [], ["DEMO CO2 Sensor unplugged"]),  # MSH-11 D: debugging data
     "13": ("CU1 Bed001", [], []),
     "14": None,
     "15": None,
@@ -334,6 +334,31 @@ EXPECTED: dict[str, tuple[str | None, list[tuple[int, float | str, str]], list[s
         [],
     ),
     "53": ("USC 3-1", [(151712, 22.0, "mmHg"), (151716, 1.0, "mmHg"), (149530, 77.0, "/min")], []),
+    "54": (
+        "ICU 8-1",
+        [
+            (147842, 124.0, "/min"),
+            (150456, 82.0, "%"),
+            (151562, 18.0, "/min"),
+            (150021, 121.0, "mmHg"),
+            (150344, 36.9, "°C"),
+        ],
+        [],
+    ),
+    "55": ("REA 14-1", [(147842, 150.0, "/min"), (150456, 97.0, "%")], ["DEMO HR 150 > 120"]),
+    "56": ("HO Surgery OR-1", [], ["DEMO Low SpO2"]),
+    "57": (
+        "REA 15-1",
+        [(147842, 71.0, "/min")],
+        [
+            "ECG LEADS OFF",
+            "SpO2 WEAK SIGNAL",
+            "NBP CUFF OVERPRESS",
+            "RESP ERRATIC",
+            "TEMP UNPLUGGED",
+        ],
+    ),
+    "58": (None, [(147842, 68.0, "/min")], []),
 }
 
 

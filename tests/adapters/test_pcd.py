@@ -422,7 +422,7 @@ def test_a_sender_with_no_identity_is_known_by_its_address() -> None:
 
 def test_the_fast_observation_constructor_builds_the_real_frozen_record() -> None:
     device = DeviceId("EUI-64:0000000000000001")
-    args = (device, 1, "HR", 72.0, "/min", VALID, 5, 6, "1.1", None, "m")
+    args = (device, 1, "HR", 72.0, "/min", VALID, 5, 6, "1.1", None, "m", "", True)
     made = pcd.new_observation(*args)
     assert type(made) is Observation
     assert made == Observation(*args)

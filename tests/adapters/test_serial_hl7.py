@@ -4,7 +4,7 @@ the port's device, and the ACK the sender asked for — built only once storage 
 from __future__ import annotations
 
 import pytest
-from samples import load_sample
+from samples import FIXTURES, load_sample
 from serial_support import PORT, accepted, feed, rejected, reports, source
 
 from adapters.hl7 import er7, pcd
@@ -108,3 +108,27 @@ def test_an_oversize_frame_is_rejected_without_being_held() -> None:
     assert big.reason == "frame of 5000 bytes exceeds the 1024-byte limit" and big.raw == b""
     assert [msa[1] for msa in answers(big.answer)] == ["AR"]
     assert [type(i) for i in out][-1] is Accepted
+
+
+def _shifted_mindray() -> bytes:
+    data = next((FIXTURES / "bad").glob("15_*.hl7")).read_bytes()
+    while data.startswith(b"#"):
+        data = data.split(b"\n", 1)[1]
+    return data
+
+
+def test_a_shifted_mindray_header_over_serial_is_accepted_with_a_fault_and_its_control_id() -> None:
+    [item] = accepted(feed(decoder(), frame(_shifted_mindray())))
+    assert item.control_id == "375"
+    assert [p for p in item.problems if "shifted MSH" in p] == [f"message 375: {er7.SHIFTED_MSH}"]
+    assert item.answer is not None
+    assert answers(item.answer(None)) == [("ACK", "CA", "375")]
+
+
+def test_a_serial_nak_names_the_real_control_id_never_the_message_type() -> None:
+    broken = _shifted_mindray().replace(b"\rPID|", b"\rP!D|")  # unreadable after the header
+    [item] = rejected(feed(decoder(), frame(broken)))
+    assert item.control_id == "375"
+    assert [msa for _, msa, _ in answers(item.answer)] == ["AR"]
+    assert [cid for _, _, cid in answers(item.answer)] == ["375"]
+    assert b"ORU\\S\\R01" not in item.answer

@@ -79,15 +79,16 @@ def test_times_without_zone_unknown_codes_and_units_are_reported() -> None:
 def test_alarm_checks_name_the_deprecated_form_and_a_missing_priority() -> None:
     report = only("03")
     assert any("deprecated form" in n for n in findings(report, Severity.NOTE))
-    data = load_sample("12").replace(b"|PL||||||F|", b"|xx||||||F|")
+    # Dräger's reference alarm as a production gateway sends it (MSH-11 P, not D: debugging
+    # data is demo data, its alarms low advisories, whatever the priority facet says).
+    production = load_sample("12").replace(b"|0|D|2.6|", b"|0|P|2.6|")
+    data = production.replace(b"|PL||||||F|", b"|xx||||||F|")
     report = validate.validate_message(data)
     assert any(
         "priority 'xx' is not in the IHE ACM vocabulary" in w
         for w in findings(report, Severity.WARNING)
     )
-    no_priority = b"\r\n".join(
-        line for line in load_sample("12").split(b"\r\n") if b"68484^" not in line
-    )
+    no_priority = b"\r\n".join(line for line in production.split(b"\r\n") if b"68484^" not in line)
     report = validate.validate_message(no_priority)
     assert any(
         "'CO2 Sensor unplugged'" in w and "shows it as medium" in w
@@ -178,3 +179,18 @@ def test_hl7apy_is_not_imported_on_the_ingest_path() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_validate_reports_demo_data_and_a_shifted_header() -> None:
+    demo = only("54")
+    warnings = findings(demo, Severity.WARNING)
+    assert sum("demo or test data" in w for w in warnings) == 4  # DEMO, DEMO, demo-data, TEST
+    assert any("4 demo/test data, shown marked DEMO" in line for line in demo.summary)
+    training = findings(only("55"), Severity.WARNING)
+    assert any("processing id 'T'" in w and "demo or test data" in w for w in training)
+    data = next((sample_path("01").parent.parent / "bad").glob("15_*.hl7")).read_bytes()
+    while data.startswith(b"#"):
+        data = data.split(b"\n", 1)[1]
+    report = validate.validate_message(data)
+    assert report.control_id == "375"
+    assert any("shifted MSH" in w for w in findings(report, Severity.WARNING))

@@ -46,7 +46,8 @@ def bed_of(raw_location: str) -> BedId:
         (["03"], "HO Surgery^OR^1", [("Low SpO2 88", MEDIUM, "device", "physiological")]),
         (["04"], "HO 3 West ICU^10^1", [("Occlusion", MEDIUM, "device", "technical")]),
         (["04", "05"], "HO 3 West ICU^10^1", []),  # started, then ended by the pump
-        (["12"], "CU1^^Bed001^TAM", [("CO2 Sensor unplugged", LOW, "device", "physiological")]),
+        # Dräger's reference alarm is MSH-11 D (debugging data): a low advisory marked DEMO.
+        (["12"], "CU1^^Bed001^TAM", [("DEMO CO2 Sensor unplugged", LOW, "device", "advisory")]),
     ],
 )
 async def test_reference_pcd04_alarms_are_active_or_ended_on_the_right_bed(

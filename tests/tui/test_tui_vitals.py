@@ -288,3 +288,14 @@ def test_a_tile_body_is_rebuilt_whenever_what_it_shows_changes(
     one, two = beds
     if vitals.body_key(one, width, variant) == vitals.body_key(two, width, variant):
         assert vitals.face_body(one, width, variant) == vitals.face_body(two, width, variant)
+
+
+def test_demo_data_is_marked_demo_on_the_tile_and_the_bed_screen() -> None:
+    from dataclasses import replace as with_
+
+    from tui import vitals as v
+
+    demo = with_(reading(147842, 124.0, "/min"), demo=True)
+    assert v.token(v.HEART_RATE, demo).plain == "HR 124 DEMO"
+    assert "DEMO" in v.parameter_line(demo).plain
+    assert v.marks(with_(demo, demo=False)) == []
