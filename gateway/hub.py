@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from gateway.alarms import AlarmEngine
+from gateway.bed_conflicts import BedConflicts
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import DeviceReport, Fault, ReceivedMessage
 from gateway.errors import JournalError
@@ -64,6 +65,10 @@ class Hub:
         self.alarms = alarms if alarms is not None else AlarmEngine(clock=self.clock)
         """The alarm engine: fed from :meth:`apply`; its failures are this hub's faults."""
         self.alarms.on_fault = self.fault
+        self.conflicts = BedConflicts(ward.stale_timeout_s)
+        """Which bed each routed report goes to, so that one bed shows one patient."""
+        self.alarms.bed_conflicts = self.conflicts.active
+        self._moves = 0
         for route in router.configured:
             ward.add_bed(route.bed, route.label)
 
@@ -74,13 +79,19 @@ class Hub:
         the adapter must then answer negatively, so the device keeps it and resends.
         """
         route_of = self.router.route
+        place = self.conflicts.place
         routed = []
         for report in reports:
             route = route_of(report)
+            if route is not None:
+                route = place(route, report)
             if route is None:
                 routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
+        if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
+            self._moves = self.conflicts.moves
+            self.alarms.check_conflicts(message.receive_time_ns)
         if self.journal is None:
             self.apply(routed)
             return
@@ -167,6 +178,18 @@ class Hub:
         now = self.clock.now_ns()
         self.alarms.tick(now)
         snapshot = self.ward.snapshot(now, faults=tuple(self.faults), fault_count=self.fault_count)
+        conflicts = self.conflicts.active(now)
+        beds = snapshot.beds
+        if conflicts:
+            beds = tuple(
+                dataclasses.replace(bed, conflict=conflict)
+                if (conflict := conflicts.get(bed.bed.key)) is not None
+                else bed
+                for bed in beds
+            )
         return dataclasses.replace(
-            snapshot, recording_failed=self.recording_failed, alarms=self.alarms.snapshot(now)
+            snapshot,
+            beds=beds,
+            recording_failed=self.recording_failed,
+            alarms=self.alarms.snapshot(now),
         )

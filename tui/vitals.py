@@ -63,6 +63,7 @@ MEASURED_AGE_STYLE = "grey70"
 NO_DATA_STALE_STYLE = "bold black on yellow"
 NO_DATA_LOST_STYLE = "bold white on red3"
 NO_DATA_NEVER_STYLE = "bold black on grey62"
+CONFLICT_STYLE = "bold black on #ffd700"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +193,14 @@ def pressure_line(pressure: Pressure, bed: BedSnapshot, width: int) -> Text:
 
 
 def status_line(bed: BedSnapshot, width: int) -> Text:
-    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; blank when live.
+    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; when live, blank,
+    or ``BED CONFLICT`` with every source of its location when it is in conflict.
 
     The blank line is kept, not collapsed, so every tile has the same height.
     """
     if bed.connectivity is Connectivity.CONNECTED:
+        if bed.conflict is not None:
+            return conflict_line(bed)
         return Text(no_wrap=True)
     if bed.connectivity is Connectivity.STALE:
         style = NO_DATA_STALE_STYLE
@@ -206,6 +210,20 @@ def status_line(bed: BedSnapshot, width: int) -> Text:
         style = NO_DATA_LOST_STYLE
     text = f"NO DATA {format_silence(bed.silent_s)}"
     return Text(text.center(max(width, cell_len(text))), style=style, no_wrap=True)
+
+
+def conflict_line(bed: BedSnapshot) -> Text:
+    """``BED CONFLICT MON-A P1 | MON-B P2 (2)``: the location's live sources, each with its
+    patient id and, when not this bed, the bed its values are on."""
+    line = Text("BED CONFLICT", CONFLICT_STYLE, no_wrap=True)
+    conflict = bed.conflict
+    if conflict is None:
+        return Text(no_wrap=True)
+    for index, source in enumerate(conflict.sources):
+        line.append(" | " if index else " ")
+        where = "" if source.bed == bed.bed else f" on {source.bed_label}"
+        line.append(f"{source.device} {source.patient_id or 'no patient id'}{where}", "bold")
+    return line
 
 
 def _value_style(colour: str, stale: bool) -> str:
@@ -433,7 +451,7 @@ def body_key(bed: BedSnapshot, width: int, variant: Variant) -> tuple[object, ..
     equal bodies, so a tile rebuilds its text only when something shown changed (an age
     that ticks from ``?14s`` to ``?15s`` changes the key; one under its stale timeout
     does not)."""
-    key: list[object] = [width, variant, bed.connectivity]
+    key: list[object] = [width, variant, bed.connectivity, bed.conflict]
     if bed.connectivity is not Connectivity.CONNECTED:
         key.append(format_silence(bed.silent_s))
     readings = bed.readings
