@@ -141,7 +141,7 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
     line.append(f"   {position}", "dim")
     if bed.conflict is not None:  # every source, whatever the bed's link
         line.append("\n ")
-        line.append_text(conflict_line(bed))
+        line.append_text(conflict_line(bed, full=True))
     return line
 
 

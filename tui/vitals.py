@@ -212,17 +212,21 @@ def status_line(bed: BedSnapshot, width: int) -> Text:
     return Text(text.center(max(width, cell_len(text))), style=style, no_wrap=True)
 
 
-def conflict_line(bed: BedSnapshot) -> Text:
-    """``BED CONFLICT MON-A P1 | MON-B P2 (2)``: the location's live sources, each with its
-    patient id and, when not this bed, the bed its values are on."""
+def conflict_line(bed: BedSnapshot, *, full: bool = False) -> Text:
+    """``BED CONFLICT P1 | P2``: every live source of the bed's location by its patient id
+    (by its device when it sends none); ``full``: ``P1 MONA on ICU 12-1 | …``, with the
+    device and the bed each one's values are on."""
     line = Text("BED CONFLICT", CONFLICT_STYLE, no_wrap=True)
     conflict = bed.conflict
     if conflict is None:
         return Text(no_wrap=True)
     for index, source in enumerate(conflict.sources):
         line.append(" | " if index else " ")
-        where = "" if source.bed == bed.bed else f" on {source.bed_label}"
-        line.append(f"{source.device} {source.patient_id or 'no patient id'}{where}", "bold")
+        if full:
+            patient = source.patient_id or "no patient id"
+            line.append(f"{patient} {source.device} on {source.bed_label}", "bold")
+        else:
+            line.append(source.patient_id or str(source.device), "bold")
     return line
 
 
