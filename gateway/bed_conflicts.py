@@ -150,6 +150,38 @@ class BedConflicts:
             return None
         return self._route(location, slot)
 
+    def restore(self, route: Route, bed: BedId, report: DeviceReport) -> None:
+        """A report placed before (read back from the journal after a restart, or
+        replayed) on ``bed``, which routing names ``route``: its device is remembered on
+        that bed, so a source of a conflict keeps its own bed across a restart. A bed that
+        is not one of ``route``'s (the configuration changed since) is ignored."""
+        if bed == route.bed:
+            slot = 0
+        else:
+            prefix = f"{route.bed.key} ("
+            number = bed.key[len(prefix) : -1] if bed.key.startswith(prefix) else ""
+            if not number.isdigit() or not 2 <= int(number) <= MAX_BEDS:
+                return
+            slot = int(number) - 1
+        location = self._locations.get(route.bed.key)
+        if location is None:
+            location = self._locations[route.bed.key] = _Location(route, routes=[route])
+        device = report.device
+        holder = location.holders.get(device.key)
+        if holder is None:
+            if len(location.holders) >= MAX_HOLDERS:
+                self._forget_silent(location, report.receive_time_ns)
+            holder = location.holders[device.key] = _Holder(
+                device, report.patient_id, slot, report.receive_time_ns, route.bound
+            )
+        elif report.receive_time_ns >= holder.last_ns:
+            holder.slot, holder.last_ns = slot, report.receive_time_ns
+            holder.patient_id = report.patient_id or holder.patient_id
+        self._route(location, slot)
+        if slot > 0:
+            self._split[route.bed.key] = location
+        self.moves += 1
+
     def active(self, now_ns: int) -> Mapping[str, BedConflict]:
         """Every location in conflict at ``now_ns``, by the key of each of its beds."""
         found: dict[str, BedConflict] = {}

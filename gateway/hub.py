@@ -93,7 +93,7 @@ class Hub:
             self._moves = self.conflicts.moves
             self.alarms.check_conflicts(message.receive_time_ns)
         if self.journal is None:
-            self.apply(routed)
+            self.apply(routed, placed=True)
             return
         # Alarms first: an alarm must not wait for the disk (a commit's answer can wait
         # behind a screen refresh). Showing it before it is stored is the safe side; the
@@ -103,17 +103,26 @@ class Hub:
             fresh = await self.journal.record(message, routed)
         except JournalError as exc:
             self.note_recording_failed(str(exc))
-            self.apply(routed, alarms=False)  # not stored, but live: never blind the screen
+            self.apply(routed, alarms=False, placed=True)  # not stored, but live: never blind
             raise
         self._recording_works()
         if fresh:
-            self.apply(routed, alarms=False)
+            self.apply(routed, alarms=False, placed=True)
         # else: a resend of a message already stored and shown: ACK it again
 
-    def apply(self, routed: Sequence[RoutedReport], *, alarms: bool = True) -> None:
+    def apply(
+        self, routed: Sequence[RoutedReport], *, alarms: bool = True, placed: bool = False
+    ) -> None:
         """Put routed reports into the ward state and the alarm engine (unless ``alarms``
         is False: :meth:`submit` gave them to it already): the one path for live messages,
-        the rebuild from the journal after a restart, and replay."""
+        the rebuild from the journal after a restart, and replay. Unless ``placed`` (by
+        :meth:`submit`), the beds the reports were placed on are remembered, so that the
+        sources of a bed conflict keep their own beds."""
+        if not placed:
+            route_of, restore = self.router.route, self.conflicts.restore
+            for item in routed:
+                if item.bed is not None and (route := route_of(item.report)) is not None:
+                    restore(route, item.bed, item.report)
         ward = self.ward
         observe = self.alarms.observe if alarms else None  # never raises
         for item in routed:

@@ -19,6 +19,7 @@ from gateway.domain import AlarmChange, AlarmKind, AlarmPriority, BedId, DeviceI
 from gateway.export import Selection, export
 from gateway.journal import JournalReader
 from gateway.routing import BedBinding, Router
+from gateway.service import rebuild
 from tui.app import WardApp
 from tui.bed_screen import BedScreen
 from tui.widgets import BedGrid
@@ -310,3 +311,26 @@ async def test_a_location_holds_a_bounded_number_of_conflict_beds(tmp_path: Path
         assert stray.device == DeviceId(f"EUI-64:00122118390001{MAX_BEDS:02d}")
         (text,) = conflict_alarms(gateway)
         assert all(f"patient P{i}" in text for i in range(MAX_BEDS))
+
+
+async def test_each_source_of_a_conflict_keeps_its_own_bed_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    path = tmp_path / "j.sqlite"
+    async with running_gateway(path, clock=clock) as gateway:
+        await two_patients_at_one_location(gateway, clock, 3)
+    clock.advance(2)  # a quick restart: both monitors are still live
+    async with running_gateway(path, clock=clock) as gateway:
+        assert await rebuild(gateway.hub, path) > 0
+        b = await sender(gateway, "MONB", MONITOR_B, "P2")  # the second speaks first
+        await b.send(hr=101)
+        a = await sender(gateway, "MONA", MONITOR_A, "P1")
+        await a.send(hr=73)
+        snapshot = gateway.hub.snapshot()
+        first, second = snapshot.bed(BED), snapshot.bed(SECOND)
+        assert first is not None and second is not None
+        assert (first.patient_id, first.readings[HR].value) == ("P1", 73)
+        assert (second.patient_id, second.readings[HR].value) == ("P2", 101)
+        assert first.conflict is not None
+        assert len(conflict_alarms(gateway)) == 1
