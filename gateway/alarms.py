@@ -13,7 +13,9 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
   (``Observation.demo``), which is not a patient's;
 * **technical alarms** from the gateway's own state: a device lost (silent past the stale
   timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
-  device that matches no bed (low, ward-wide).
+  device that matches no bed (low, ward-wide), BED CONFLICT (medium: live devices of
+  different patients at one location, :mod:`gateway.bed_conflicts`; it ends with the
+  conflict).
 
 States: an alarm is *active* while its condition holds; a high-priority physiological
 alarm whose condition ends is *latched* — still shown — until acknowledged; an
@@ -64,6 +66,7 @@ from gateway.alarm_rules import (
     effective_limits,
     in_unit,
 )
+from gateway.bed_conflicts import BedConflict
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.domain import (
@@ -351,6 +354,10 @@ class AlarmEngine:
         self.on_new_alarm: Callable[[], None] | None = None
         """Called (on the ingest path: it must only schedule work) when an alarm is raised
         or escalated, so a screen can show it now instead of at its next refresh."""
+        self.bed_conflicts: Callable[[int], Mapping[str, BedConflict]] | None = None
+        """The locations in conflict at a time (the hub sets its own): BED CONFLICT alarms,
+        checked by :meth:`check_conflicts` and on every :meth:`tick`."""
+        self._conflict_keys: set[str] = set()
         self.operator = UNKNOWN_OPERATOR
         self._started_ns = self.clock.now_ns()
         self._stale_ns = round(self.settings.rules.stale_timeout_s * NS_PER_S)
@@ -618,6 +625,36 @@ class AlarmEngine:
             self._tick_ward(now)
         except Exception as exc:
             self._bug("timer", exc)
+        self.check_conflicts(now)
+
+    def check_conflicts(self, now_ns: int | None = None) -> None:
+        """Raise BED CONFLICT for every location in conflict now (medium, technical, on the
+        location's own bed, naming every source), and end those no longer in conflict.
+        Never raises."""
+        if self.bed_conflicts is None:
+            return
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        try:
+            current = {
+                _conflict_key(conflict.bed): conflict
+                for conflict in self.bed_conflicts(now).values()
+            }
+            for key, conflict in current.items():
+                self._apply(
+                    key,
+                    Condition(MEDIUM, conflict.text),
+                    now,
+                    bed=conflict.bed,
+                    label=conflict.label,
+                    kind=TECHNICAL,
+                )
+            for key in self._conflict_keys - current.keys():
+                alarm = self._alarms.get(key)
+                if alarm is not None:
+                    self._apply(key, _NO, now, bed=alarm.bed, label=alarm.bed_label, kind=TECHNICAL)
+            self._conflict_keys = set(current)
+        except Exception as exc:
+            self._bug("bed conflict", exc)
 
     def _tick_bed(self, state: _Bed, now: int) -> None:
         bed, label = state.bed, state.label
@@ -1140,6 +1177,10 @@ def _merged(members: list[_Alarm]) -> ActiveAlarm:
 
 def _lost_key(bed: BedId, device: DeviceId) -> str:
     return f"{bed.key}|lost|{device.key}"
+
+
+def _conflict_key(bed: BedId) -> str:
+    return f"{bed.key}|conflict"
 
 
 def _stray_key(device: DeviceId) -> str:

@@ -10,8 +10,11 @@
   (PV1-3), so re-ingesting it gives the same observations, waveforms and alarms.
 * ``flowsheet`` — a printable HTML vitals chart per bed: one column per hour, one row per
   parameter (the hour's mean of valid readings, with its range), and the hour's alarms, for
-  nurses charting on paper during the outage. Demo or test data is left out of the means
-  and counted on a row of its own (``DEMO/TEST data (not charted)``).
+  nurses charting on paper during the outage. A row is one parameter of one patient from
+  one device: readings of two patients (an admission within the hour) or of two devices are
+  never averaged together, and the row names its patient and device when the bed has more.
+  Demo or test data is left out of the means and counted on a row of its own
+  (``DEMO/TEST data (not charted)``).
 
 Exports only read the journal (its own read-only connection); they are blocking and run
 from the command line, never on the gateway's event loop.
@@ -196,9 +199,13 @@ section.bed { page-break-after: always; }
 """
 
 
+_RowKey = tuple[int, str | None, str, str, str, str]
+"""Code, source code, sub-id, unit, patient id, device."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Row:
-    key: tuple[int, str | None, str, str]
+    key: _RowKey
     label: str
     unit: str
     precision: int
@@ -282,13 +289,18 @@ def _bed_section(
         hours = list(range(first, last + 1, HOUR_NS))
     elif hours:
         hours = list(range(hours[0], hours[-1] + 1, HOUR_NS))
-    rows: dict[tuple[int, str | None, str, str], _Row] = {}
-    cells: dict[tuple[tuple[int, str | None, str, str], int], HourlySummary] = {}
+    rows: dict[_RowKey, _Row] = {}
+    cells: dict[tuple[_RowKey, int], HourlySummary] = {}
+    patients = len({s.patient_id for s in summaries}) > 1
+    devices = len({s.device for s in summaries}) > 1
     for s in summaries:
-        key = (s.code, s.source_code, s.sub_id, s.unit)
+        key = (s.code, s.source_code, s.sub_id, s.unit, s.patient_id, s.device)
         if key not in rows:
             param = nomenclature.parameter(s.code) if s.code else None
-            rows[key] = _Row(key, s.label, s.unit, param.precision if param else 1)
+            whose = [f"patient {s.patient_id or '?'}"] if patients else []
+            whose += [s.device] if devices else []
+            name = s.label + (f" — {', '.join(whose)}" if whose else "")
+            rows[key] = _Row(key, name, s.unit, param.precision if param else 1)
         cells[key, s.hour_start_ns] = s
     ordered = sorted(rows.values(), key=lambda r: (r.label.lower(), r.key[2]))
     by_hour: dict[int, list[StoredAlarm]] = {}

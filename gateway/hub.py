@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 from gateway import plausibility
 from gateway.alarms import AlarmEngine
+from gateway.bed_conflicts import BedConflicts
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError
@@ -73,6 +74,10 @@ class Hub:
         self.alarms.on_fault = self.fault
         self.rejected_values = plausibility.RejectedValueTally()
         """Values no patient can have, per device (the devices screen's note)."""
+        self.conflicts = BedConflicts(ward.stale_timeout_s)
+        """Which bed each routed report goes to, so that one bed shows one patient."""
+        self.alarms.bed_conflicts = self.conflicts.active
+        self._moves = 0
         for route in router.configured:
             ward.add_bed(route.bed, route.label)
 
@@ -84,18 +89,24 @@ class Hub:
         """
         route_of = self.router.route
         screen = plausibility.screen
+        place = self.conflicts.place
         routed = []
         for sent in reports:
             report, rejected = screen(sent)
             if rejected:
                 self._note_rejected_values(report, rejected)
             route = route_of(report)
+            if route is not None:
+                route = place(route, report)
             if route is None:
                 routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
+        if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
+            self._moves = self.conflicts.moves
+            self.alarms.check_conflicts(message.receive_time_ns)
         if self.journal is None:
-            self.apply(routed)
+            self.apply(routed, placed=True)
             return
         # Alarms first: an alarm must not wait for the disk (a commit's answer can wait
         # behind a screen refresh). Showing it before it is stored is the safe side; the
@@ -105,17 +116,26 @@ class Hub:
             fresh = await self.journal.record(message, routed)
         except JournalError as exc:
             self.note_recording_failed(str(exc))
-            self.apply(routed, alarms=False)  # not stored, but live: never blind the screen
+            self.apply(routed, alarms=False, placed=True)  # not stored, but live: never blind
             raise
         self._recording_works()
         if fresh:
-            self.apply(routed, alarms=False)
+            self.apply(routed, alarms=False, placed=True)
         # else: a resend of a message already stored and shown: ACK it again
 
-    def apply(self, routed: Sequence[RoutedReport], *, alarms: bool = True) -> None:
+    def apply(
+        self, routed: Sequence[RoutedReport], *, alarms: bool = True, placed: bool = False
+    ) -> None:
         """Put routed reports into the ward state and the alarm engine (unless ``alarms``
         is False: :meth:`submit` gave them to it already): the one path for live messages,
-        the rebuild from the journal after a restart, and replay."""
+        the rebuild from the journal after a restart, and replay. Unless ``placed`` (by
+        :meth:`submit`), the beds the reports were placed on are remembered, so that the
+        sources of a bed conflict keep their own beds."""
+        if not placed:
+            route_of, restore = self.router.route, self.conflicts.restore
+            for item in routed:
+                if item.bed is not None and (route := route_of(item.report)) is not None:
+                    restore(route, item.bed, item.report)
         ward = self.ward
         observe = self.alarms.observe if alarms else None  # never raises
         for item in routed:
@@ -186,8 +206,18 @@ class Hub:
         now = self.clock.now_ns()
         self.alarms.tick(now)
         snapshot = self.ward.snapshot(now, faults=tuple(self.faults), fault_count=self.fault_count)
+        conflicts = self.conflicts.active(now)
+        beds = snapshot.beds
+        if conflicts:
+            beds = tuple(
+                dataclasses.replace(bed, conflict=conflict)
+                if (conflict := conflicts.get(bed.bed.key)) is not None
+                else bed
+                for bed in beds
+            )
         return dataclasses.replace(
             snapshot,
+            beds=beds,
             recording_failed=self.recording_failed,
             alarms=self.alarms.snapshot(now),
             rejected_values=self.rejected_values.snapshot(),

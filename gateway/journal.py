@@ -324,6 +324,10 @@ class HourlySummary:
     mean: float
     low: float
     high: float
+    patient_id: str = ""
+    device: str = ""
+    """The patient (PID-3) and device key the readings came from: two patients' or two
+    devices' readings are never summarised as one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1283,7 +1287,7 @@ class JournalReader:
     ) -> list[HourlySummary]:
         """Valid numeric readings of a bed summarised per measurement hour (UTC hours), by
         hour, then code, source code (none first), sub-id and unit."""
-        groups: dict[tuple[int, int, str | None, str, str], _Hour] = {}
+        groups: dict[_HourKey, _Hour] = {}
         for page in self._report_pages(bed.key, since_ns, until_ns, whole=False):
             for reports in page.reports:
                 for report in reports:
@@ -1301,6 +1305,8 @@ class JournalReader:
                 hour.total / hour.count,
                 hour.low,
                 hour.high,
+                key[5],
+                key[6],
             )
             for key, hour in sorted(groups.items(), key=_hourly_order)
         ]
@@ -1417,9 +1423,14 @@ class _Hour:
     label: str
 
 
-def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], report: Row) -> None:
-    """Add a stored report's valid numeric observations to their hour's summary."""
-    receive = report[4]
+_HourKey = tuple[int, int, str | None, str, str, str, str]
+"""Hour, code, source code, sub-id, unit, patient id, device key."""
+
+
+def _add_hourly(groups: dict[_HourKey, _Hour], report: Row) -> None:
+    """Add a stored report's valid numeric observations to their hour's summary (per
+    patient and device: one hour of two patients is two summaries)."""
+    receive, device, patient = report[4], str(report[2]), str(report[6] or "")
     for item in report[7]:
         code, label, value, unit, status, device_ns, sub_id, source = item[:8]
         if status != "valid" or isinstance(value, str) or math.isnan(value):
@@ -1428,7 +1439,7 @@ def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], repo
             continue  # demo or test data: never in a patient's hourly summary
         at = receive if device_ns is None else device_ns
         hour = at // _HOUR_NS if at >= 0 else -(-at // _HOUR_NS)  # SQL's: towards zero
-        key = (hour, code, source, sub_id, unit)
+        key = (hour, code, source, sub_id, unit, patient, device)
         found = groups.get(key)
         if found is None:
             number = float(value)
@@ -1443,9 +1454,9 @@ def _add_hourly(groups: dict[tuple[int, int, str | None, str, str], _Hour], repo
         found.label = max(found.label, label)
 
 
-def _hourly_order(item: tuple[tuple[int, int, str | None, str, str], _Hour]) -> tuple[object, ...]:
-    hour, code, source, sub_id, unit = item[0]
-    return hour, code, source is not None, source or "", sub_id, unit
+def _hourly_order(item: tuple[_HourKey, _Hour]) -> tuple[object, ...]:
+    hour, code, source, sub_id, unit, patient, device = item[0]
+    return hour, code, source is not None, source or "", sub_id, unit, patient, device
 
 
 def _stored_reports(

@@ -42,6 +42,9 @@ class BedBinding:
 class Route:
     bed: BedId
     label: str
+    bound: bool = False
+    """Chosen by a configured device id, serial port or peer: the engineer named this
+    sender for this bed (never in conflict with another so bound: :mod:`gateway.bed_conflicts`)."""
 
 
 _UNDECIDED = Route(BedId(""), "")
@@ -85,13 +88,14 @@ class Router:
         self._decided: dict[tuple[str, str | None, str], Route | None] = {}
         for binding in bindings:
             route = Route(binding.bed, binding.label)
+            named = Route(binding.bed, binding.label, bound=True)
             self.configured.append(route)
             for loc in binding.locations:
                 self._by_location[location_key(loc)] = route
             for dev in binding.devices:
-                self._by_device[dev.upper()] = route
+                self._by_device[dev.upper()] = named
             for peer in binding.peers:
-                self._by_peer[str(ipaddress.ip_address(peer))] = route
+                self._by_peer[str(ipaddress.ip_address(peer))] = named
 
     def route(self, report: DeviceReport) -> Route | None:
         """The bed for a report, or None when it must be listed as unassigned.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from gateway.bed_conflicts import BedConflict
 from gateway.clock import NS_PER_S
 from gateway.domain import (
     BedId,
@@ -156,6 +157,9 @@ class BedSnapshot:
     """The waves this bed has, in the order they first arrived."""
     notes: tuple[str, ...] = ()
     """What the ward could not keep for this bed (a trend or wave past its cap)."""
+    conflict: BedConflict | None = None
+    """Its location is in conflict: live devices of different patients send it, each
+    shown on a bed of its own (BED CONFLICT). Set by the hub, not by the ward."""
 
 
 @dataclass(frozen=True, slots=True)

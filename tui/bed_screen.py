@@ -47,6 +47,7 @@ from tui.vitals import (
     STALE_MARK,
     STALE_STYLE,
     TEMPERATURE,
+    conflict_line,
     format_age,
     ordered_readings,
     parameter_line,
@@ -123,7 +124,8 @@ class Panel(Widget):
 
 
 def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
-    """``ICU 12-1 · patient P-4711   LIVE   bed 3 of 8``, or NO DATA as on its tile."""
+    """``ICU 12-1 · patient P-4711   LIVE   bed 3 of 8``, or NO DATA as on its tile; a
+    second line, BED CONFLICT with every source, while its location is in conflict."""
     line = Text(no_wrap=True, overflow="ellipsis")
     if bed is None:
         line.append(" This bed is no longer in the ward. Esc returns to the ward.", "bold")
@@ -137,6 +139,9 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
     else:
         line.append_text(status_line(bed, 0))
     line.append(f"   {position}", "dim")
+    if bed.conflict is not None:  # every source, whatever the bed's link
+        line.append("\n ")
+        line.append_text(conflict_line(bed, full=True))
     return line
 
 
@@ -187,7 +192,7 @@ class BedScreen(WardView):
 
     DEFAULT_CSS = """
     BedScreen {
-        #bed-title { height: 1; }
+        #bed-title { height: auto; }
         #body { height: 1fr; scrollbar-size-vertical: 1; }
         #now { height: auto; }
         #parameters { width: 46; text-wrap: nowrap; text-overflow: ellipsis; }

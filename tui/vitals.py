@@ -69,6 +69,7 @@ MEASURED_AGE_STYLE = "grey70"
 NO_DATA_STALE_STYLE = "bold black on yellow"
 NO_DATA_LOST_STYLE = "bold white on red3"
 NO_DATA_NEVER_STYLE = "bold black on grey62"
+CONFLICT_STYLE = "bold black on #ffd700"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +202,15 @@ def pressure_line(pressure: Pressure, bed: BedSnapshot, width: int) -> Text:
 
 
 def status_line(bed: BedSnapshot, width: int) -> Text:
-    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; ``DEMO DATA`` when
-    live and a value is demo or test data; blank otherwise.
+    """``NO DATA mm:ss`` across the tile when the bed is STALE or LOST; when live,
+    ``BED CONFLICT`` with every source of its location when it is in conflict, else
+    ``DEMO DATA`` when a value is demo or test data, else blank.
 
     The blank line is kept, not collapsed, so every tile has the same height.
     """
     if bed.connectivity is Connectivity.CONNECTED:
+        if bed.conflict is not None:
+            return conflict_line(bed)
         if any(r.demo for r in bed.readings.values()):
             return Text(
                 DEMO_BANNER.center(max(width, cell_len(DEMO_BANNER))),
@@ -222,6 +226,24 @@ def status_line(bed: BedSnapshot, width: int) -> Text:
         style = NO_DATA_LOST_STYLE
     text = f"NO DATA {format_silence(bed.silent_s)}"
     return Text(text.center(max(width, cell_len(text))), style=style, no_wrap=True)
+
+
+def conflict_line(bed: BedSnapshot, *, full: bool = False) -> Text:
+    """``BED CONFLICT P1 | P2``: every live source of the bed's location by its patient id
+    (by its device when it sends none); ``full``: ``P1 MONA on ICU 12-1 | …``, with the
+    device and the bed each one's values are on."""
+    line = Text("BED CONFLICT", CONFLICT_STYLE, no_wrap=True)
+    conflict = bed.conflict
+    if conflict is None:
+        return Text(no_wrap=True)
+    for index, source in enumerate(conflict.sources):
+        line.append(" | " if index else " ")
+        if full:
+            patient = source.patient_id or "no patient id"
+            line.append(f"{patient} {source.device} on {source.bed_label}", "bold")
+        else:
+            line.append(source.patient_id or str(source.device), "bold")
+    return line
 
 
 def _value_style(colour: str, stale: bool) -> str:
@@ -461,7 +483,7 @@ def body_key(bed: BedSnapshot, width: int, variant: Variant) -> tuple[object, ..
     equal bodies, so a tile rebuilds its text only when something shown changed (an age
     that ticks from ``?14s`` to ``?15s`` changes the key; one under its stale timeout
     does not)."""
-    key: list[object] = [width, variant, bed.connectivity]
+    key: list[object] = [width, variant, bed.connectivity, bed.conflict]
     if bed.connectivity is not Connectivity.CONNECTED:
         key.append(format_silence(bed.silent_s))
     readings = bed.readings

@@ -487,7 +487,8 @@ class BedTile(Widget):
     def _take(self, bed: BedSnapshot, alarms: tuple[ActiveAlarm, ...]) -> None:
         self.set_reactive(BedTile.bed, bed)
         self._take_alarms(alarms)
-        self.label = bed.label if not bed.patient_id else f"{bed.label} · {bed.patient_id}"
+        label = bed.label if not bed.patient_id else f"{bed.label} · {bed.patient_id}"
+        self.label = label if bed.conflict is None else f"{label} · BED CONFLICT"
         self.connectivity = bed.connectivity
 
     def show_alarms(self, alarms: tuple[ActiveAlarm, ...]) -> None:

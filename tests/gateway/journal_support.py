@@ -96,11 +96,12 @@ async def running_gateway(
     path: Path,
     *,
     clock: ManualClock | None = None,
+    router: Router | None = None,
     **journal_options: float | int | None,
 ) -> AsyncIterator[Gateway]:
     clock = clock or ManualClock()
     journal = Journal(path, clock=clock, **journal_options)  # type: ignore[arg-type]
-    hub = Hub(WardState(), Router(), clock, journal=journal)
+    hub = Hub(WardState(), router or Router(), clock, journal=journal)
     try:
         try:
             await journal.start()
