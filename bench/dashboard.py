@@ -104,16 +104,17 @@ class Load:
 
     def _apply(self, index: int, report: DeviceReport) -> None:
         start = time.perf_counter()
+        seen = self.clock.monotonic_ns()
         if self.alarms is not None:
-            self.alarms.observe(self.beds[index], self.labels[index], report)
-        self.ward.apply(self.beds[index], report)
+            self.alarms.observe(self.beds[index], self.labels[index], report, seen)
+        self.ward.apply(self.beds[index], report, seen_ns=seen)
         self.apply_s += time.perf_counter() - start
         self.reports += 1
 
     def snapshot(self) -> WardSnapshot:
         """What the gateway's hub hands the dashboard: the ward, and the alarms if any."""
-        now = self.clock.now_ns()
-        ward = self.ward.snapshot(now)
+        now = self.clock.monotonic_ns()
+        ward = self.ward.snapshot(now, wall_ns=self.clock.now_ns())
         if self.alarms is None:
             return ward
         self.alarms.tick(now)

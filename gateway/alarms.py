@@ -38,6 +38,12 @@ lifecycle only when it says something or an alarm of it is shown) and moved on b
 message arrives. It must never raise into the ingest path: a failing rule is reported as a
 fault (once a minute at most) and the other rules keep running. It must not block, touch
 the ward state or the screen, or make a sound itself (:mod:`gateway.audio` does).
+
+Every time inside the engine — condition delays, lost devices, apnoea, the audio pause,
+latching, the ``now_ns`` its methods take — is on the clock's monotonic scale
+(:mod:`gateway.clock`): a wall clock stepped an hour either way raises, ends or prolongs
+no alarm. Only the transitions it journals carry wall time (what happened when, as the
+records and the history show it).
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from gateway.alarm_rules import (
     in_unit,
 )
 from gateway.bed_conflicts import BedConflict
-from gateway.clock import NS_PER_S, Clock, SystemClock
+from gateway.clock import NS_PER_S, Clock, SystemClock, wall_offset_ns
 from gateway.config import GatewayConfig
 from gateway.domain import (
     AlarmChange,
@@ -148,7 +154,9 @@ class ActiveAlarm:
 @dataclass(frozen=True, slots=True)
 class AlarmSnapshot:
     """Every alarm shown, by priority (highest first) then age (oldest first), and the
-    state of the sound, at ``time_ns``."""
+    state of the sound, at ``time_ns``. Its times (``time_ns``, ``paused_until_ns``, each
+    alarm's ``onset_ns``) are on the engine's monotonic scale: compare them with each
+    other (an alarm's age is ``time_ns - onset_ns``), never with a wall time."""
 
     time_ns: int
     alarms: tuple[ActiveAlarm, ...] = ()
@@ -359,7 +367,7 @@ class AlarmEngine:
         checked by :meth:`check_conflicts` and on every :meth:`tick`."""
         self._conflict_keys: set[str] = set()
         self.operator = UNKNOWN_OPERATOR
-        self._started_ns = self.clock.now_ns()
+        self._started_ns = self.clock.monotonic_ns()
         self._stale_ns = round(self.settings.rules.stale_timeout_s * NS_PER_S)
         self._lost_ns = round(max(self.settings.lost_after_s, 0.0) * NS_PER_S)
         self._present_ns = round(self.settings.present_timeout_s * NS_PER_S)
@@ -381,9 +389,12 @@ class AlarmEngine:
 
     # ---------------------------------------------------------------- the ingest path
 
-    def observe(self, bed: BedId | None, bed_label: str, report: DeviceReport) -> None:
-        """What a routed report says (``bed`` None: its device matches no bed). Never raises."""
-        now = report.receive_time_ns
+    def observe(
+        self, bed: BedId | None, bed_label: str, report: DeviceReport, seen_ns: int
+    ) -> None:
+        """What a routed report says (``bed`` None: its device matches no bed), taken in
+        at monotonic time ``seen_ns``. Never raises."""
+        now = seen_ns
         try:
             if bed is None:
                 self._stray(report, now)
@@ -615,7 +626,7 @@ class AlarmEngine:
         """Move every time-driven rule on to ``now_ns`` (the clock's now by default):
         condition delays, stale readings, lost devices, expired device alarms, the end of
         an audio pause. Never raises."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         for state in self._beds.values():
             try:
                 self._tick_bed(state, now)
@@ -633,7 +644,7 @@ class AlarmEngine:
         Never raises."""
         if self.bed_conflicts is None:
             return
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         try:
             current = {
                 _conflict_key(conflict.bed): conflict
@@ -726,7 +737,7 @@ class AlarmEngine:
     def set_recording_failed(self, reason: str | None, now_ns: int | None = None) -> None:
         """The journal cannot store (``reason``), or stores again (None): RECORDING FAILED,
         a high-priority technical alarm of the whole ward."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         try:
             if reason == self._recording:
                 return
@@ -742,7 +753,7 @@ class AlarmEngine:
         """Acknowledge a bed's alarms (None: the ward-wide ones): active ones stop sounding
         and stay shown while their condition holds; latched ones are cleared. Returns how
         many alarms it touched."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         touched = 0
         for alarm in [a for a in self._alarms.values() if a.bed == bed]:
             if alarm.latched_ns is not None:
@@ -761,7 +772,7 @@ class AlarmEngine:
     def pause_audio(self, now_ns: int | None = None) -> bool:
         """Pause the sound for ``audio_pause_s``, or end a pause already running. Returns
         whether the sound is paused now."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         self._version += 1
         if self.paused(now):
             self._paused_ns = self._paused_until_ns = None
@@ -787,7 +798,7 @@ class AlarmEngine:
 
     def sign_in(self, operator: str, now_ns: int | None = None) -> None:
         """Who is at the dashboard from now on (empty: ``unknown``); journaled."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         self.operator = operator.strip() or UNKNOWN_OPERATOR
         self._note(now, AlarmChange.OPERATOR, NONE, f"operator {self.operator}")
         self._version += 1
@@ -797,7 +808,7 @@ class AlarmEngine:
     def audible(self, now_ns: int | None = None) -> Audible:
         """What should sound now. New low-priority alarms are reported once (and marked as
         announced): call this from the one place that sounds."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         top: AlarmPriority | None = None
         new_low = False
         paused = self.paused(now)
@@ -826,7 +837,7 @@ class AlarmEngine:
 
     def snapshot(self, now_ns: int | None = None) -> AlarmSnapshot:
         """Every alarm shown, sorted; rebuilt only when something changed."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
         version, alarms = self._cached
         if version != self._version:
             alarms = tuple(sorted(self._shown(), key=lambda a: (-a.priority, a.onset_ns)))
@@ -893,7 +904,7 @@ class AlarmEngine:
             self.tick()
         finally:
             self._restoring = False
-        now = self.clock.now_ns()
+        now = self.clock.monotonic_ns()
         for alarm in self._alarms.values():
             alarm.audible_ns = now
             self._transition(alarm, AlarmChange.RAISED, now, " (after a restart)")
@@ -1050,17 +1061,19 @@ class AlarmEngine:
                 self.on_new_alarm()
             except Exception as exc:
                 self._bug("new alarm hook", exc)
+        wall = now + wall_offset_ns(self.clock)  # journaled and shown: wall time
         transition = AlarmTransition(
-            now, alarm.bed, alarm.bed_label, alarm.key, change, alarm.priority, alarm.kind,
+            wall, alarm.bed, alarm.bed_label, alarm.key, change, alarm.priority, alarm.kind,
             alarm.source, alarm.text + note, self.operator, alarm.device,
         )  # fmt: skip
         self._record(transition)
 
     def _note(self, now: int, change: AlarmChange, priority: AlarmPriority, text: str) -> None:
         """A ward-wide entry of the journal: the audio pause, the operator."""
+        wall = now + wall_offset_ns(self.clock)
         self._record(
             AlarmTransition(
-                now, None, "", "", change, priority, TECHNICAL, GATEWAY, text, self.operator
+                wall, None, "", "", change, priority, TECHNICAL, GATEWAY, text, self.operator
             )
         )
 
@@ -1088,7 +1101,7 @@ class AlarmEngine:
 
     def _bug(self, where: str, exc: Exception) -> None:
         """A rule failed: a fault, at most once a minute per rule, with a count."""
-        now = self.clock.now_ns()
+        now = self.clock.monotonic_ns()
         last, count = self._failures.get(where, (0, 0))
         count += 1
         if last and now - last < FAULT_EVERY_S * NS_PER_S:

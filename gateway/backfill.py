@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.clock import NS_PER_S
+from gateway.clock import NS_PER_S, monotonic_of
 from gateway.domain import BedId, ObservationStatus
 from gateway.errors import JournalError
 from gateway.hub import Hub
@@ -209,7 +209,8 @@ class TrendBackfill:
             if bed is None:
                 continue
             report = routed.report
-            ward.backfill(bed, routed.bed_label, report)
+            seen = monotonic_of(self.hub.clock, report.receive_time_ns)
+            ward.backfill(bed, routed.bed_label, report, seen_ns=seen)
             received = report.receive_time_ns
             for obs in report.observations:
                 code = obs.code

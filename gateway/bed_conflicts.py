@@ -114,10 +114,11 @@ class BedConflicts:
         """How many times a device was placed on another bed than before: when it has not
         changed, no conflict can have begun."""
 
-    def place(self, route: Route, report: DeviceReport) -> Route | None:
-        """The bed ``report`` goes to: ``route``'s, or a conflict bed of it; None when the
-        location has no bed left for it (it is then unassigned)."""
-        now = report.receive_time_ns
+    def place(self, route: Route, report: DeviceReport, seen_ns: int) -> Route | None:
+        """The bed ``report``, taken in at monotonic time ``seen_ns``, goes to: ``route``'s,
+        or a conflict bed of it; None when the location has no bed left for it (it is then
+        unassigned)."""
+        now = seen_ns
         location = self._locations.get(route.bed.key)
         if location is None:
             location = self._locations[route.bed.key] = _Location(route, routes=[route])
@@ -150,11 +151,12 @@ class BedConflicts:
             return None
         return self._route(location, slot)
 
-    def restore(self, route: Route, bed: BedId, report: DeviceReport) -> None:
+    def restore(self, route: Route, bed: BedId, report: DeviceReport, seen_ns: int) -> None:
         """A report placed before (read back from the journal after a restart, or
         replayed) on ``bed``, which routing names ``route``: its device is remembered on
-        that bed, so a source of a conflict keeps its own bed across a restart. A bed that
-        is not one of ``route``'s (the configuration changed since) is ignored."""
+        that bed, so a source of a conflict keeps its own bed across a restart. ``seen_ns``:
+        its receive time on the monotonic scale. A bed that is not one of ``route``'s (the
+        configuration changed since) is ignored."""
         if bed == route.bed:
             slot = 0
         else:
@@ -170,12 +172,12 @@ class BedConflicts:
         holder = location.holders.get(device.key)
         if holder is None:
             if len(location.holders) >= MAX_HOLDERS:
-                self._forget_silent(location, report.receive_time_ns)
+                self._forget_silent(location, seen_ns)
             holder = location.holders[device.key] = _Holder(
-                device, report.patient_id, slot, report.receive_time_ns, route.bound
+                device, report.patient_id, slot, seen_ns, route.bound
             )
-        elif report.receive_time_ns >= holder.last_ns:
-            holder.slot, holder.last_ns = slot, report.receive_time_ns
+        elif seen_ns >= holder.last_ns:
+            holder.slot, holder.last_ns = slot, seen_ns
             holder.patient_id = report.patient_id or holder.patient_id
         self._route(location, slot)
         if slot > 0:
@@ -183,7 +185,8 @@ class BedConflicts:
         self.moves += 1
 
     def active(self, now_ns: int) -> Mapping[str, BedConflict]:
-        """Every location in conflict at ``now_ns``, by the key of each of its beds."""
+        """Every location in conflict at monotonic time ``now_ns``, by the key of each of
+        its beds."""
         found: dict[str, BedConflict] = {}
         for key, location in list(self._split.items()):
             live = sorted(

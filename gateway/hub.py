@@ -23,6 +23,12 @@ a failing alarm rule is a fault, not a dead listener. The hub tells it when reco
 fails or resumes (RECORDING FAILED is a high-priority alarm), and a snapshot first moves
 its timed rules on to the snapshot's time, so a bed shown LOST has its alarm in the same
 snapshot.
+
+Time: a report's wall receive time (set by its adapter) is what is recorded; the monotonic
+time the hub takes it in at is what its age and every alarm timer count from, so a wall
+clock stepped either way changes no age and raises or ends no alarm. The hub looks for such
+a step at every snapshot and alarm tick and reports each one once, as a fault
+("system clock stepped +3600 s").
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from collections.abc import Sequence
 from gateway import plausibility
 from gateway.alarms import AlarmEngine
 from gateway.bed_conflicts import BedConflicts
-from gateway.clock import NS_PER_S, Clock, SystemClock
+from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.journal import Journal, RoutedReport
@@ -68,7 +74,9 @@ class Hub:
         self.recording_failed: str | None = None
         """Why the journal last failed to store, until it stores again."""
         self._failed_since_ns = 0
+        """Monotonic time recording failed at."""
         self._refused = 0
+        self._clock_steps = ClockSteps(self.clock)
         self.alarms = alarms if alarms is not None else AlarmEngine(clock=self.clock)
         """The alarm engine: fed from :meth:`apply`; its failures are this hub's faults."""
         self.alarms.on_fault = self.fault
@@ -87,6 +95,7 @@ class Hub:
         Raises :class:`~gateway.errors.JournalError` when the message could not be stored:
         the adapter must then answer negatively, so the device keeps it and resends.
         """
+        seen = self.clock.monotonic_ns()  # taken in now: what its age counts from
         route_of = self.router.route
         screen = plausibility.screen
         place = self.conflicts.place
@@ -97,55 +106,71 @@ class Hub:
                 self._note_rejected_values(report, rejected)
             route = route_of(report)
             if route is not None:
-                route = place(route, report)
+                route = place(route, report, seen)
             if route is None:
                 routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
         if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
             self._moves = self.conflicts.moves
-            self.alarms.check_conflicts(message.receive_time_ns)
+            self.alarms.check_conflicts(seen)
         if self.journal is None:
-            self.apply(routed, placed=True)
+            self.apply(routed, seen_ns=seen, placed=True)
             return
         # Alarms first: an alarm must not wait for the disk (a commit's answer can wait
         # behind a screen refresh). Showing it before it is stored is the safe side; the
         # values still go on screen only once stored.
-        self._observe(routed)
+        self._observe(routed, seen)
         try:
             fresh = await self.journal.record(message, routed)
         except JournalError as exc:
             self.note_recording_failed(str(exc))
-            self.apply(routed, alarms=False, placed=True)  # not stored, but live: never blind
+            # not stored, but live: never blind the screen
+            self.apply(routed, alarms=False, seen_ns=seen, placed=True)
             raise
         self._recording_works()
         if fresh:
-            self.apply(routed, alarms=False, placed=True)
+            self.apply(routed, alarms=False, seen_ns=seen, placed=True)
         # else: a resend of a message already stored and shown: ACK it again
 
     def apply(
-        self, routed: Sequence[RoutedReport], *, alarms: bool = True, placed: bool = False
+        self,
+        routed: Sequence[RoutedReport],
+        *,
+        alarms: bool = True,
+        seen_ns: int | None = None,
+        placed: bool = False,
     ) -> None:
         """Put routed reports into the ward state and the alarm engine (unless ``alarms``
         is False: :meth:`submit` gave them to it already): the one path for live messages,
-        the rebuild from the journal after a restart, and replay. Unless ``placed`` (by
-        :meth:`submit`), the beds the reports were placed on are remembered, so that the
-        sources of a bed conflict keep their own beds."""
+        the rebuild from the journal after a restart, and replay. ``seen_ns``: the
+        monotonic time live reports were taken in at; None for reports read back (the
+        journal's rebuild, replay), placed on the monotonic scale by their wall receive
+        time (:func:`~gateway.clock.monotonic_of`), so they keep their true age. Unless
+        ``placed`` (by :meth:`submit`), the beds the reports were placed on are remembered,
+        so that the sources of a bed conflict keep their own beds."""
+        clock = self.clock
         if not placed:
             route_of, restore = self.router.route, self.conflicts.restore
             for item in routed:
                 if item.bed is not None and (route := route_of(item.report)) is not None:
-                    restore(route, item.bed, item.report)
+                    seen = (
+                        monotonic_of(clock, item.report.receive_time_ns)
+                        if seen_ns is None
+                        else seen_ns
+                    )
+                    restore(route, item.bed, item.report, seen)
         ward = self.ward
         observe = self.alarms.observe if alarms else None  # never raises
         for item in routed:
             bed, report = item.bed, item.report
+            seen = monotonic_of(clock, report.receive_time_ns) if seen_ns is None else seen_ns
             if observe is not None:  # first, as in submit: an alarm never waits
-                observe(bed, item.bed_label, report)
+                observe(bed, item.bed_label, report, seen)
             if bed is None:
-                ward.note_unassigned(report)
+                ward.note_unassigned(report, seen_ns=seen)
             else:
-                ward.apply(bed, report, label=item.bed_label)
+                ward.apply(bed, report, seen_ns=seen, label=item.bed_label)
 
     def _note_rejected_values(
         self, report: DeviceReport, rejected: tuple[Observation, ...]
@@ -153,10 +178,10 @@ class Hub:
         for text in self.rejected_values.note(report, rejected):
             self.fault(f"{report.transport} {report.peer}", text)
 
-    def _observe(self, routed: Sequence[RoutedReport]) -> None:
+    def _observe(self, routed: Sequence[RoutedReport], seen_ns: int) -> None:
         observe = self.alarms.observe  # never raises: a bug in a rule is a fault
         for item in routed:
-            observe(item.bed, item.bed_label, item.report)
+            observe(item.bed, item.bed_label, item.report, seen_ns)
 
     async def reject(self, message: ReceivedMessage, reason: str) -> None:
         """A message that will not be taken in: reported as a fault and journaled for
@@ -176,7 +201,7 @@ class Hub:
         """The journal cannot store: RECORDING FAILED until a write succeeds again."""
         self._refused += 1
         if self.recording_failed is None:
-            self._failed_since_ns = self.clock.now_ns()
+            self._failed_since_ns = self.clock.monotonic_ns()
             self.fault("journal", f"RECORDING FAILED: {reason}")
         elif self.recording_failed != reason:
             self.fault("journal", f"RECORDING FAILED: {reason}")
@@ -186,7 +211,7 @@ class Hub:
     def _recording_works(self) -> None:
         if self.recording_failed is None:
             return
-        seconds = (self.clock.now_ns() - self._failed_since_ns) / NS_PER_S
+        seconds = (self.clock.monotonic_ns() - self._failed_since_ns) / NS_PER_S
         self.fault(
             "journal",
             f"recording resumed after {seconds:.0f} s; {self._refused} messages were refused"
@@ -202,10 +227,25 @@ class Hub:
         self.fault_count += 1
         self.faults.append(Fault(self.clock.now_ns(), source, text))
 
+    def watch_clock(self) -> None:
+        """Report a step of the wall clock (once per step) as a fault: times shown and
+        recorded jump by it, ages and alarm timers do not."""
+        step = self._clock_steps.look()
+        if step:
+            self.fault(
+                "clock",
+                f"system clock stepped {step / NS_PER_S:+.0f} s: times shown and recorded"
+                " follow it; ages and alarm timers do not",
+            )
+
     def snapshot(self) -> WardSnapshot:
-        now = self.clock.now_ns()
+        self.watch_clock()
+        now = self.clock.monotonic_ns()
+        wall = self.clock.now_ns()
         self.alarms.tick(now)
-        snapshot = self.ward.snapshot(now, faults=tuple(self.faults), fault_count=self.fault_count)
+        snapshot = self.ward.snapshot(
+            now, wall_ns=wall, faults=tuple(self.faults), fault_count=self.fault_count
+        )
         conflicts = self.conflicts.active(now)
         beds = snapshot.beds
         if conflicts:

@@ -31,7 +31,7 @@ from adapters.serial.reader import SerialReader
 from gateway.alarms import AlarmEngine, AlarmSettings
 from gateway.audio import AlarmSound
 from gateway.backfill import TrendBackfill
-from gateway.clock import NS_PER_S, Clock, SystemClock
+from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
 from gateway.errors import JournalError
@@ -147,7 +147,8 @@ async def rebuild(
         # still active afterwards are raised again, unacknowledged.
         with hub.alarms.restoring():
             for bed, label, report in still_open:
-                hub.alarms.observe(bed, label, report)
+                seen = monotonic_of(hub.clock, report.receive_time_ns)
+                hub.alarms.observe(bed, label, report, seen)
             async for batch in read_reports(path, since_ns=since):
                 hub.apply([stored.routed for stored in batch])
                 count += len(batch)
@@ -212,10 +213,12 @@ ALARM_LOG_EVERY_S = 1.0
 
 
 async def keep_alarms(hub: Hub, sound: AlarmSound | None) -> None:
-    """The alarm engine's timer: time-driven rules, then what should sound."""
+    """The alarm engine's timer: time-driven rules, then what should sound (on the
+    monotonic clock); a step of the wall clock is reported here too, headless or not."""
     engine = hub.alarms
     while True:
-        now = hub.clock.now_ns()
+        hub.watch_clock()
+        now = hub.clock.monotonic_ns()
         engine.tick(now)
         if sound is not None:
             sound.step(now, engine.audible(now))
@@ -269,12 +272,31 @@ def trend_backfill(
     )
 
 
+def retention_horizon(
+    clock: Clock, retention_h: float, last: tuple[int, int] | None
+) -> tuple[int, int]:
+    """``(before_ns, at_monotonic_ns)``: what to prune before, by the journal's wall times.
+    ``last`` is the previous answer (None at start). The horizon moves forward no faster
+    than monotonic time: a wall clock stepped forward (a wrong BIOS clock, years ahead) is
+    never a reason to prune hours — or everything — at once; after a step forward the
+    journal keeps that much more, until the next restart. A step back prunes nothing until
+    the wall clock catches up."""
+    now = clock.monotonic_ns()
+    before = clock.now_ns() - round(retention_h * 3600 * NS_PER_S)
+    if last is not None:
+        last_before, last_now = last
+        before = min(before, last_before + (now - last_now))
+    return before, now
+
+
 async def keep_retention(hub: Hub, journal: Journal, retention_h: float) -> None:
     """Prune what is older than the retention, now and every minute (a tenth of the
-    retention when that is shorter), in small steps."""
+    retention when that is shorter), in small steps (see :func:`retention_horizon`)."""
     every_s = min(RETENTION_EVERY_S, retention_h * 3600 / 10)
+    horizon: tuple[int, int] | None = None
     while True:
-        before = hub.clock.now_ns() - round(retention_h * 3600 * NS_PER_S)
+        horizon = retention_horizon(hub.clock, retention_h, horizon)
+        before = horizon[0]
         try:
             removed = await journal.prune_before(before)
         except JournalError as exc:

@@ -10,6 +10,15 @@ which return copies. Every read is computed against one clock reading given by t
 and it is here — in one place — that a value or a wave is judged live or stale: a view must
 never decide freshness on its own.
 
+Freshness is judged on the monotonic clock (:mod:`gateway.clock`), never on wall time: the
+hub gives each report the monotonic time it was taken in (``seen_ns``) beside its wall
+receive time, and a snapshot the monotonic time and the wall time it is taken at. A wall
+clock stepped an hour either way moves what the screen's clock says, never an age. The
+times a snapshot carries (a device's last message, the snapshot's own) are on the wall
+scale of that snapshot, so a view subtracting them gets the monotonic age. Trends are
+placed by wall receive time (:mod:`gateway.trends`); measured ages add how old the device
+said a value was when it arrived.
+
 Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
 (:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB) and :data:`MAX_WAVES_PER_BED` waves
 (64 s at their own rate, at most 1 kHz: 256 kB each), and the values staged for the
@@ -273,7 +282,11 @@ class _Latest:
     unit: str
     status: ObservationStatus
     measured_ns: int
+    """The device's measurement time (wall, its own clock), else the receive time."""
     received_ns: int
+    """Wall time it was received (what the journal has)."""
+    seen_ns: int
+    """Monotonic time it was taken in: what its age counts from."""
     demo: bool = False
     trend: TrendBuffer | None = None
     """The parameter's trend, once it has one (also in the bed's ``trends``): one lookup a
@@ -287,7 +300,8 @@ class _Link:
     device: DeviceId
     transport: str
     peer: str
-    last_seen_ns: int
+    seen_ns: int
+    """Monotonic time of its last report."""
     rate: _Rate = field(default_factory=_Rate)
 
 
@@ -313,7 +327,8 @@ class _Stray:
     transport: str
     peer: str
     location: Location | None
-    last_seen_ns: int
+    seen_ns: int
+    """Monotonic time of its last report."""
     reports: int = 0
     patient_id: str = ""
     rate: _Rate = field(default_factory=_Rate)
@@ -347,6 +362,9 @@ class WardState:
         """By bed key (a bed is its key: cheaper to hash than the record)."""
         self._strays: dict[DeviceId, _Stray] = {}
         self._rejects: dict[tuple[str, str], _Rejects] = {}
+        self._wall_offset_ns = 0
+        """Wall minus monotonic time at the latest snapshot: a view's time (a snapshot's
+        ``time_ns``) back on the monotonic scale, for :meth:`waveform`."""
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
@@ -356,27 +374,31 @@ class WardState:
     def has_bed(self, bed: BedId) -> bool:
         return bed.key in self._beds
 
-    def apply(self, bed: BedId, report: DeviceReport, *, label: str | None = None) -> None:
-        """Record what a routed report says about ``bed``: a bed not known yet is added
-        with ``label`` (None: it must be known, a KeyError otherwise)."""
+    def apply(
+        self, bed: BedId, report: DeviceReport, *, seen_ns: int, label: str | None = None
+    ) -> None:
+        """Record what a routed report says about ``bed``, taken in at monotonic time
+        ``seen_ns``: a bed not known yet is added with ``label`` (None: it must be known, a
+        KeyError otherwise)."""
         state = self._beds.get(bed.key)
         if state is None:
             if label is None:
                 raise KeyError(bed)
             state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
         now = report.receive_time_ns
+        seen = seen_ns
         device = report.device
         link = state.links.get(device.key)
         if link is None:
-            link = state.links[device.key] = _Link(device, report.transport, report.peer, now)
+            link = state.links[device.key] = _Link(device, report.transport, report.peer, seen)
         else:
-            link.transport, link.peer, link.last_seen_ns = report.transport, report.peer, now
+            link.transport, link.peer, link.seen_ns = report.transport, report.peer, seen
         rate = link.rate
-        if now < rate.next_ns:  # within the rate's current window: what tick() would do
+        if seen < rate.next_ns:  # within the rate's current window: what tick() would do
             rate.current += 1
             rate.total += 1
         else:
-            rate.tick(now)
+            rate.tick(seen)
         if report.patient_id:
             state.patient_id = report.patient_id
         latest = state.latest
@@ -397,19 +419,20 @@ class WardState:
             demo = obs.demo
             if entry is None:
                 entry = latest[code] = _Latest(
-                    code, obs.label, value, obs.unit, status, measured, now, demo
+                    code, obs.label, value, obs.unit, status, measured, now, seen, demo
                 )
             elif measured == entry.measured_ns:
                 # A value re-sent with the same measurement time (NIBP between cuff cycles)
                 # is one measurement: it goes into the trend once.
-                entry.value, entry.unit, entry.status, entry.received_ns = (
-                    value, obs.unit, status, now
+                entry.value, entry.unit, entry.status, entry.received_ns, entry.seen_ns = (
+                    value, obs.unit, status, now, seen
                 )  # fmt: skip
                 entry.demo = demo
                 continue
             else:
                 entry.value, entry.unit, entry.status = value, obs.unit, status
-                entry.measured_ns, entry.received_ns, entry.demo = measured, now, demo
+                entry.measured_ns, entry.received_ns, entry.seen_ns = measured, now, seen
+                entry.demo = demo
             if status is invalid or demo or isinstance(value, str):
                 continue  # not a trend point: invalid, demo data, or text
             slot = entry.slot
@@ -427,26 +450,28 @@ class WardState:
             state.stage.add(now, slots, values)
         if report.waveforms:
             for chunk in report.waveforms:
-                self._apply_wave(state, chunk, now)
+                self._apply_wave(state, chunk, seen)
 
-    def backfill(self, bed: BedId, label: str, report: DeviceReport) -> None:
+    def backfill(self, bed: BedId, label: str, report: DeviceReport, *, seen_ns: int) -> None:
         """A report from before a restart, read back from the journal while live reports
         arrive (the trend back-fill, :mod:`gateway.backfill`): it makes the bed, a device
         link, the patient id and a parameter's latest value known only where the ward
         holds nothing newer — a back-filled value never replaces a newer one, so a live
         value never looks older than it is. Its values reach the trends through
         :meth:`add_trend_history`; its waves are older than any wave kept; message rates
-        count what arrives live."""
+        count what arrives live. ``seen_ns``: its receive time on the monotonic scale
+        (:func:`gateway.clock.monotonic_of`), what "newer" is judged by."""
         state = self._beds.get(bed.key)
         if state is None:
             state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
         now = report.receive_time_ns
+        seen = seen_ns
         device = report.device
         link = state.links.get(device.key)
         if link is None:
-            state.links[device.key] = _Link(device, report.transport, report.peer, now)
-        elif link.last_seen_ns < now:
-            link.transport, link.peer, link.last_seen_ns = report.transport, report.peer, now
+            state.links[device.key] = _Link(device, report.transport, report.peer, seen)
+        elif link.seen_ns < seen:
+            link.transport, link.peer, link.seen_ns = report.transport, report.peer, seen
         if report.patient_id and not state.patient_id:
             state.patient_id = report.patient_id
         latest = state.latest
@@ -457,12 +482,12 @@ class WardState:
             entry = latest.get(code)
             if entry is None:
                 latest[code] = _Latest(
-                    code, obs.label, obs.value, obs.unit, obs.status, obs.time_ns, now,
+                    code, obs.label, obs.value, obs.unit, obs.status, obs.time_ns, now, seen,
                     obs.demo, state.trends.get(code),
                 )  # fmt: skip
-            elif entry.received_ns < now:
+            elif entry.seen_ns < seen:
                 entry.value, entry.unit, entry.status = obs.value, obs.unit, obs.status
-                entry.measured_ns, entry.received_ns = obs.time_ns, now
+                entry.measured_ns, entry.received_ns, entry.seen_ns = obs.time_ns, now, seen
                 entry.demo = obs.demo
 
     def add_trend_history(
@@ -480,7 +505,8 @@ class WardState:
         state.stage.flush()  # live values first, as if they had been folded on arrival
         trend.add_history(times_ns, values)
 
-    def note_unassigned(self, report: DeviceReport) -> None:
+    def note_unassigned(self, report: DeviceReport, *, seen_ns: int) -> None:
+        """A report of a sender that matched no bed, taken in at monotonic ``seen_ns``."""
         stray = self._strays.get(report.device)
         if stray is None:
             stray = self._strays[report.device] = _Stray(
@@ -489,9 +515,9 @@ class WardState:
         stray.transport, stray.peer = report.transport, report.peer
         stray.location = report.location or stray.location
         stray.patient_id = report.patient_id or stray.patient_id
-        stray.last_seen_ns = report.receive_time_ns
+        stray.seen_ns = seen_ns
         stray.reports += 1
-        stray.rate.tick(report.receive_time_ns)
+        stray.rate.tick(seen_ns)
 
     def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
         """Count a message refused from ``message.peer`` (by address, whatever its port)."""
@@ -505,15 +531,24 @@ class WardState:
         entry.last_peer = message.peer
 
     def snapshot(
-        self, now_ns: int, *, faults: tuple[Fault, ...] = (), fault_count: int = 0
+        self,
+        now_ns: int,
+        *,
+        wall_ns: int | None = None,
+        faults: tuple[Fault, ...] = (),
+        fault_count: int = 0,
     ) -> WardSnapshot:
+        """Every bed judged at monotonic time ``now_ns``; ``wall_ns`` is the wall time it
+        is shown at (None: the same as ``now_ns``, a ward that never saw a clock step)."""
+        wall = now_ns if wall_ns is None else wall_ns
+        offset = self._wall_offset_ns = wall - now_ns  # monotonic stamps → this wall scale
         timeout, lost_after = self.stale_timeout_s, self.lost_after_s
         wave_timeout = self.wave_stale_s
         beds = []
         for state in sorted(self._beds.values(), key=lambda b: b.order):
             readings = {}
             for entry in state.latest.values():
-                age = (now_ns - entry.received_ns) / NS_PER_S
+                age = (now_ns - entry.seen_ns) / NS_PER_S
                 readings[entry.code] = Reading(
                     entry.code,
                     entry.label,
@@ -521,15 +556,15 @@ class WardState:
                     entry.unit,
                     entry.status,
                     age,
-                    (now_ns - entry.measured_ns) / NS_PER_S,
+                    age + (entry.received_ns - entry.measured_ns) / NS_PER_S,
                     age > timeout,
                     entry.demo,
                 )
             devices = tuple(
                 DeviceLink(
                     link.device,
-                    _connectivity((now_ns - link.last_seen_ns) / NS_PER_S, timeout, lost_after),
-                    link.last_seen_ns,
+                    _connectivity((now_ns - link.seen_ns) / NS_PER_S, timeout, lost_after),
+                    link.seen_ns + offset,
                     link.transport,
                     link.peer,
                     link.rate.total,
@@ -537,7 +572,7 @@ class WardState:
                 )
                 for link in state.links.values()
             )
-            last_seen = max((link.last_seen_ns for link in state.links.values()), default=None)
+            last_seen = max((link.seen_ns for link in state.links.values()), default=None)
             silent = None if last_seen is None else (now_ns - last_seen) / NS_PER_S
             waves = []
             for key, wave in state.waves.items():
@@ -570,7 +605,7 @@ class WardState:
                 s.transport,
                 s.peer,
                 s.location,
-                s.last_seen_ns,
+                s.seen_ns + offset,
                 s.reports,
                 s.patient_id,
                 s.rate.per_s(now_ns),
@@ -581,7 +616,7 @@ class WardState:
             PeerRejects(r.transport, r.host, r.rejected, r.last_reason, r.last_time_ns, r.last_peer)
             for r in self._rejects.values()
         )
-        return WardSnapshot(now_ns, timeout, tuple(beds), strays, faults, fault_count, rejects)
+        return WardSnapshot(wall, timeout, tuple(beds), strays, faults, fault_count, rejects)
 
     def trend(
         self, bed: BedId, code: int, span_s: float, columns: int, now_ns: int
@@ -596,12 +631,13 @@ class WardState:
 
     def waveform(self, bed: BedId, key: WaveKey, seconds: float, now_ns: int) -> WaveWindow | None:
         """The newest ``seconds`` of one wave of ``bed``, judged fresh or stale at
-        ``now_ns``; None if the bed has no such wave."""
+        ``now_ns`` — a snapshot's ``time_ns``, the view's time; None if the bed has no
+        such wave."""
         state = self._beds.get(bed.key)
         wave = None if state is None else state.waves.get(key)
         if wave is None or wave.end_ns is None:
             return None
-        age = (now_ns - wave.received_ns) / NS_PER_S
+        age = (now_ns - self._wall_offset_ns - wave.received_ns) / NS_PER_S
         return WaveWindow(
             key,
             wave.label,
@@ -627,7 +663,7 @@ class WardState:
         trend = state.trends[code] = TrendBuffer(code)
         return trend
 
-    def _apply_wave(self, state: _Bed, chunk: WaveformChunk, now: int) -> None:
+    def _apply_wave(self, state: _Bed, chunk: WaveformChunk, seen: int) -> None:
         if chunk.code:
             key: WaveKey = (chunk.code, chunk.sub_id)
         elif chunk.source_code:
@@ -648,7 +684,7 @@ class WardState:
                 self._note(state, f"wave {chunk.label or key} not kept: {error}")
                 return
             state.waves[key] = wave
-        wave.add(chunk, now)
+        wave.add(chunk, seen)
 
     def _note(self, state: _Bed, text: str) -> None:
         if text not in state.notes:

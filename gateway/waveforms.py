@@ -74,7 +74,8 @@ class WaveBuffer:
         return self._samples.nbytes
 
     def add(self, chunk: WaveformChunk, received_ns: int) -> None:
-        """Append a chunk (received at ``received_ns``), after a NaN gap if one is missing."""
+        """Append a chunk (received at ``received_ns``, on the ward's monotonic scale), after
+        a NaN gap if one is missing."""
         rate = self.sample_rate_hz
         samples = chunk.samples
         if self.end_ns is not None:

@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from gateway import nomenclature as mdc
+from gateway.alarms import ActiveAlarm
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Connectivity
 from gateway.ward import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
@@ -304,9 +305,10 @@ class BedScreen(WardView):
             return
         width = max(40, panel.content_size.width)
         lines: list[Text] = []
-        shown = () if ward.alarms is None else ward.alarms.of_bed(self.bed_id)
-        for alarm in shown:
-            lines.append(bar_line(alarm, ward.time_ns, width))
+        shown: tuple[ActiveAlarm, ...] = ()
+        if ward.alarms is not None:  # aged by the alarm engine's (monotonic) time
+            shown = ward.alarms.of_bed(self.bed_id)
+            lines += [bar_line(alarm, ward.alarms.time_ns, width) for alarm in shown]
         if not shown:
             lines.append(Text("No active alarm.", MISSING_STYLE))
         history = [] if desk is None else desk.history(self.bed_id)[:BED_HISTORY_LINES]

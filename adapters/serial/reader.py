@@ -101,14 +101,14 @@ class SerialReader:
                     self.sink.fault(
                         self.source, f"{exc}; trying again every {self.backoff_max_s:g} s at most"
                     )
-                down_since = down_since or self.clock.now_ns()
+                down_since = down_since or self.clock.monotonic_ns()
                 await self._backoff()
                 continue
             told = ""
             self.opened += 1
             self.connected = True
             if down_since is not None:
-                away = (self.clock.now_ns() - down_since) / NS_PER_S
+                away = (self.clock.monotonic_ns() - down_since) / NS_PER_S
                 self.sink.fault(self.source, f"port open again after {away:.0f} s")
                 down_since = None
             log.info("reading %s on %s at %s", self.protocol.title, self.port, self.line)
@@ -127,7 +127,7 @@ class SerialReader:
             finally:
                 self.connected = False
                 await self.link.close()
-            down_since = self.clock.now_ns()
+            down_since = self.clock.monotonic_ns()
             await self._backoff()
 
     async def _backoff(self) -> None:

@@ -86,7 +86,9 @@ class Rig:
         self.engine.on_fault = lambda source, text: self.faults.append(text)
 
     def feed(self, report: DeviceReport, bed: BedId | None = BED, label: str = "Bed 1") -> None:
-        self.engine.observe(bed, label if bed is not None else "", report)
+        self.engine.observe(
+            bed, label if bed is not None else "", report, self.clock.monotonic_ns()
+        )
 
     def vitals(self, bed: BedId = BED, /, **values: float) -> None:
         self.feed(readings(self.clock, values), bed)

@@ -44,7 +44,9 @@ def send(
         for code, value in values
     )
     ward.apply(
-        BED, DeviceReport(MONITOR, "mllp", "10.0.0.5:4001", now, "m", None, "", observations, waves)
+        BED,
+        DeviceReport(MONITOR, "mllp", "10.0.0.5:4001", now, "m", None, "", observations, waves),
+        seen_ns=clock.monotonic_ns(),
     )
 
 
@@ -78,7 +80,7 @@ def test_text_values_are_shown_but_not_trended() -> None:
     clock, ward = ManualClock(), ward_with_bed()
     now = clock.now_ns()
     rhythm = Observation(MONITOR, 184327, "Rhythm", "Sinus", "", ObservationStatus.VALID, now)
-    ward.apply(BED, DeviceReport(MONITOR, "mllp", "p", now, observations=(rhythm,)))
+    ward.apply(BED, DeviceReport(MONITOR, "mllp", "p", now, observations=(rhythm,)), seen_ns=now)
     assert ward.snapshot(now).beds[0].readings[184327].value == "Sinus"
     assert ward.trend(BED, 184327, 60, 10, now) is None
 
@@ -184,7 +186,10 @@ def test_an_unassigned_device_keeps_its_patient_and_rate() -> None:
     clock, ward = ManualClock(), WardState()
     for _ in range(10):
         now = clock.now_ns()
-        ward.note_unassigned(DeviceReport(MONITOR, "mllp", "10.0.0.7:1", now, patient_id="P9"))
+        ward.note_unassigned(
+            DeviceReport(MONITOR, "mllp", "10.0.0.7:1", now, patient_id="P9"),
+            seen_ns=clock.monotonic_ns(),
+        )
         clock.advance(1)
     (stray,) = ward.snapshot(clock.now_ns()).unassigned
     assert stray.patient_id == "P9"

@@ -184,7 +184,7 @@ def test_device_rows_count_rejects_by_address_whatever_the_port() -> None:
     ward = WardState()
     ward.add_bed(BedId("b"), "Bed")
     device = monitor(0)
-    ward.apply(BedId("b"), DeviceReport(device, "mllp", "10.1.0.10:4000", 0))
+    ward.apply(BedId("b"), DeviceReport(device, "mllp", "10.1.0.10:4000", 0), seen_ns=0)
     ward.note_rejected(ReceivedMessage(b"x", "mllp", "10.1.0.10:4999", 5), "bad MSH-9")
     (row,) = device_rows(ward.snapshot(10))
     assert (row.rejected, row.last_error) == (1, "rejected: bad MSH-9")

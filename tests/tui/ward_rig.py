@@ -151,7 +151,7 @@ class Rig:
             observations=observations,
             waveforms=waves,
         )
-        self.ward.apply(self.beds[index], report)
+        self.ward.apply(self.beds[index], report, seen_ns=self.clock.monotonic_ns())
 
     def send_vitals(self, index: int, hr: float = 72, patient_id: str = "") -> None:
         self.send(index, (HR, hr), (SPO2, 97), (RR, 16), (TEMP, 36.75), patient_id=patient_id)
@@ -265,7 +265,8 @@ class Rig:
         stray = DeviceId("EUI-64:00A037EB21759999", "IntelliVue MX450")
         location = Location("ICU^9^2", "ICU", "9", "2")
         self.ward.note_unassigned(
-            DeviceReport(stray, "mllp", "10.1.0.99:40112", now, "m1", location, "P-9001")
+            DeviceReport(stray, "mllp", "10.1.0.99:40112", now, "m1", location, "P-9001"),
+            seen_ns=self.clock.monotonic_ns(),
         )
         self.ward.note_rejected(
             ReceivedMessage(b"junk", "mllp", "10.1.0.200:5100", now), "no MSH segment"
