@@ -11,7 +11,8 @@ and it is here — in one place — that a value or a wave is judged live or sta
 never decide freshness on its own.
 
 Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
-(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB) and :data:`MAX_WAVES_PER_BED` waves
+(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB, allocated at the first value folded
+in) and :data:`MAX_WAVES_PER_BED` waves
 (64 s at their own rate, at most 1 kHz: 256 kB each), and the values staged for the
 trends (:data:`gateway.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of arrays in
 the worst case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
@@ -45,7 +46,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.routing import peer_host
-from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope, TrendStage
+from gateway.trends import TrendBuffer, TrendEnvelope, TrendStage
 from gateway.waveforms import WaveBuffer
 
 if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
@@ -600,7 +601,8 @@ class WardState:
     def memory_bytes(self, bed: BedId) -> int:
         """Bytes held in numpy buffers for ``bed`` (trends and waves)."""
         state = self._beds[bed.key]
-        return BYTES_PER_TREND * len(state.trends) + sum(w.nbytes for w in state.waves.values())
+        trends = sum(trend.nbytes for trend in state.trends.values())
+        return trends + sum(wave.nbytes for wave in state.waves.values())
 
     def _new_trend(self, state: _Bed, code: int, label: str) -> TrendBuffer | None:
         if (known := state.trends.get(code)) is not None:
