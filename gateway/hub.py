@@ -17,6 +17,12 @@ a failing alarm rule is a fault, not a dead listener. The hub tells it when reco
 fails or resumes (RECORDING FAILED is a high-priority alarm), and a snapshot first moves
 its timed rules on to the snapshot's time, so a bed shown LOST has its alarm in the same
 snapshot.
+
+What one sender can create is bounded (:mod:`gateway.admission`, applied by the router): a
+report refused a new bed or device is journaled as unassigned, raises none of its alarms,
+and its peer is told of — one fault when first refused, then a summary with counts at most
+once a minute while it goes on (:meth:`Hub.tick`), and one ADMISSION LIMIT alarm per peer,
+which ends when the peer has been refused nothing for :data:`ADMISSION_QUIET_S`.
 """
 
 from __future__ import annotations
@@ -26,15 +32,21 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
+from gateway.admission import PeerRefusals
 from gateway.alarms import AlarmEngine
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import DeviceReport, Fault, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.journal import Journal, RoutedReport
-from gateway.routing import Router
-from gateway.ward import WardSnapshot, WardState
+from gateway.routing import REFUSED, Router
+from gateway.ward import MAX_UNASSIGNED, WardSnapshot, WardState
 
 log = logging.getLogger(__name__)
+
+ADMISSION_SUMMARY_EVERY_S = 60.0
+"""A peer refused again and again is told of at most this often, with counts."""
+ADMISSION_QUIET_S = 60.0
+"""A peer refused nothing for this long has its ADMISSION LIMIT alarm ended."""
 
 
 class Hub:
@@ -61,6 +73,9 @@ class Hub:
         """Why the journal last failed to store, until it stores again."""
         self._failed_since_ns = 0
         self._refused = 0
+        self._unlisted_told = 0
+        """Reports of unlisted unassigned senders the faults have told of so far."""
+        self._unlisted_told_ns = 0
         self.alarms = alarms if alarms is not None else AlarmEngine(clock=self.clock)
         """The alarm engine: fed from :meth:`apply`; its failures are this hub's faults."""
         self.alarms.on_fault = self.fault
@@ -75,19 +90,25 @@ class Hub:
         """
         route_of = self.router.route
         routed = []
+        refused: list[int] = []
         for report in reports:
             route = route_of(report)
             if route is None:
                 routed.append(RoutedReport(report, None))
+            elif route is REFUSED:  # journaled and listed as unassigned; no alarm of its own
+                refused.append(len(routed))
+                routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
-        if self.journal is None:
-            self.apply(routed)
-            return
+        if refused:
+            self._tell_refusals(self.clock.now_ns())
         # Alarms first: an alarm must not wait for the disk (a commit's answer can wait
         # behind a screen refresh). Showing it before it is stored is the safe side; the
         # values still go on screen only once stored.
-        self._observe(routed)
+        self._observe(routed, refused)
+        if self.journal is None:
+            self.apply(routed, alarms=False)
+            return
         try:
             fresh = await self.journal.record(message, routed)
         except JournalError as exc:
@@ -110,14 +131,78 @@ class Hub:
             if observe is not None:  # first, as in submit: an alarm never waits
                 observe(bed, item.bed_label, report)
             if bed is None:
-                ward.note_unassigned(report)
+                if not ward.note_unassigned(report):
+                    self._unlisted(report.receive_time_ns)
             else:
                 ward.apply(bed, report, label=item.bed_label)
 
-    def _observe(self, routed: Sequence[RoutedReport]) -> None:
+    def _observe(self, routed: Sequence[RoutedReport], refused: Sequence[int] = ()) -> None:
+        """Give the alarm engine each routed report but those at the indices ``refused``
+        (refused an identity: their peer's ADMISSION LIMIT alarm stands for them)."""
         observe = self.alarms.observe  # never raises: a bug in a rule is a fault
+        if refused:
+            skip = set(refused)
+            routed = [item for i, item in enumerate(routed) if i not in skip]
         for item in routed:
             observe(item.bed, item.bed_label, item.report)
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Move time-driven work on to ``now_ns``: the alarm engine's rules, the counted
+        summaries of refused identities and of unlisted unassigned senders, and the end of
+        the ADMISSION LIMIT alarm of a peer gone quiet. Called by every snapshot and by the
+        service's timer (headless, nobody takes snapshots)."""
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        self.alarms.tick(now)
+        summary_ns = round(ADMISSION_SUMMARY_EVERY_S * NS_PER_S)
+        quiet_ns = round(ADMISSION_QUIET_S * NS_PER_S)
+        for entry in self.router.admission.refusals.values():
+            if entry.reports != entry.told_reports and now - entry.told_ns >= summary_ns:
+                self._tell_summary(entry, now)
+            if entry.alarmed and now - entry.last_ns >= quiet_ns:
+                entry.alarmed = False
+                self.alarms.set_admission_limit(entry.host, False, now)
+        unlisted = self.ward.unassigned_unlisted
+        if unlisted != self._unlisted_told and now - self._unlisted_told_ns >= summary_ns:
+            self._tell_unlisted(now)
+
+    def _tell_refusals(self, now: int) -> None:
+        for entry in self.router.admission.take_fresh():
+            if not entry.told_reports:
+                self.fault(
+                    f"admission {entry.host}",
+                    f"ADMISSION LIMIT: new beds/devices refused: {entry.reason}; its reports"
+                    " are journaled as unassigned, its alarms not raised",
+                )
+                entry.told_identities, entry.told_reports = entry.identities, entry.reports
+                entry.told_ns = now
+            if not entry.alarmed:
+                entry.alarmed = True
+                self.alarms.set_admission_limit(entry.host, True, now)
+
+    def _tell_summary(self, entry: PeerRefusals, now: int) -> None:
+        seconds = (now - entry.told_ns) / NS_PER_S
+        self.fault(
+            f"admission {entry.host}",
+            f"ADMISSION LIMIT: {entry.identities - entry.told_identities} more new beds/devices"
+            f" refused ({entry.reports - entry.told_reports} reports) in {seconds:.0f} s;"
+            f" {entry.identities} since the first ({entry.reports} reports): {entry.reason}",
+        )
+        entry.told_identities, entry.told_reports, entry.told_ns = (
+            entry.identities, entry.reports, now
+        )  # fmt: skip
+
+    def _unlisted(self, now: int) -> None:
+        if not self._unlisted_told:  # the first: at once; then counted, by tick()
+            self._tell_unlisted(now)
+
+    def _tell_unlisted(self, now: int) -> None:
+        unlisted = self.ward.unassigned_unlisted
+        self.fault(
+            "unassigned",
+            f"{MAX_UNASSIGNED} unassigned senders listed already: {unlisted} reports of"
+            f" senders not listed ({unlisted - self._unlisted_told} new), journaled",
+        )
+        self._unlisted_told, self._unlisted_told_ns = unlisted, now
 
     async def reject(self, message: ReceivedMessage, reason: str) -> None:
         """A message that will not be taken in: reported as a fault and journaled for
@@ -165,7 +250,7 @@ class Hub:
 
     def snapshot(self) -> WardSnapshot:
         now = self.clock.now_ns()
-        self.alarms.tick(now)
+        self.tick(now)
         snapshot = self.ward.snapshot(now, faults=tuple(self.faults), fault_count=self.fault_count)
         return dataclasses.replace(
             snapshot, recording_failed=self.recording_failed, alarms=self.alarms.snapshot(now)

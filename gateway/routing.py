@@ -10,6 +10,11 @@ gateway connection carries many beds.
 Routing runs for every report on the ingest path, and a device says the same thing every
 second: each decision is remembered by what it was made from (device, location as sent,
 and the peer when beds are bound by address), and forgotten whenever a bed is created.
+
+What senders may create is bounded (:mod:`gateway.admission`): a device not heard before
+and an automatic bed are admitted first, and a report past a limit is routed to
+:data:`REFUSED` — no bed, journaled as unassigned, none of its alarms raised. A refusal is
+not remembered: the next report of that identity asks again (a bucket refills).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.admission import Admission, AdmissionLimits
 from gateway.domain import BedId, DeviceReport
 
 MAX_REMEMBERED: Final = 4096
@@ -46,6 +52,10 @@ class Route:
 _UNDECIDED = Route(BedId(""), "")
 """What a decision not made yet looks like (None is a decision: unassigned)."""
 
+REFUSED: Final = Route(BedId(""), "refused by the admission limits")
+"""The route of a report whose new device or automatic bed the admission limits refused:
+no bed (compare with ``is``); it is journaled as unassigned and raises no alarm."""
+
 
 def location_key(raw: str) -> str:
     """PV1-3 as compared: trailing empty components and case do not matter."""
@@ -62,8 +72,16 @@ def peer_host(peer: str) -> str:
 
 
 class Router:
-    def __init__(self, bindings: Iterable[BedBinding] = (), *, auto_beds: bool = True) -> None:
+    def __init__(
+        self,
+        bindings: Iterable[BedBinding] = (),
+        *,
+        auto_beds: bool = True,
+        admission: AdmissionLimits | None = None,
+    ) -> None:
         self.auto_beds = auto_beds
+        self.admission = Admission(admission)
+        """What senders may create, and what they were refused (the hub tells it)."""
         self._by_location: dict[str, Route] = {}
         self._by_device: dict[str, Route] = {}
         self._by_peer: dict[str, Route] = {}
@@ -80,7 +98,8 @@ class Router:
                 self._by_peer[str(ipaddress.ip_address(peer))] = route
 
     def route(self, report: DeviceReport) -> Route | None:
-        """The bed for a report, or None when it must be listed as unassigned.
+        """The bed for a report, None when it must be listed as unassigned, or
+        :data:`REFUSED` when it asked for a device or bed past the admission limits.
 
         Precedence: the device's own id (a bed binding of the device survives a monitor
         that moves with its patient and sends a stale location), then the location, then
@@ -97,32 +116,38 @@ class Router:
         if found is not _UNDECIDED:
             return found
         route = self._decide(report)
+        if route is REFUSED:
+            return route  # not remembered: asked again with the next report
         if len(decided) >= MAX_REMEMBERED:
             decided.clear()
         decided[key] = route
         return route
 
     def _decide(self, report: DeviceReport) -> Route | None:
-        route = self._by_device.get(report.device.key.upper())
+        device = report.device.key
+        route = self._by_device.get(device.upper())
         if route is not None:
-            return route
+            return route  # a device bound by configuration, or known with a bed of its own
+        admission = self.admission
+        new_device = None if admission.knows(device) else device
         location = report.location
         if location is not None:
             route = self._by_location.get(location_key(location.raw))
-            if route is not None:
-                return route
-        if self._by_peer:
+        if route is None and self._by_peer:
             route = self._by_peer.get(peer_host(report.peer))
-            if route is not None:
+        if route is not None or not self.auto_beds:
+            if new_device is None or admission.admit(
+                peer_host(report.peer), new_device, None, report.receive_time_ns
+            ):
                 return route
-        if not self.auto_beds:
-            return None
+            return REFUSED
+        key = location_key(location.raw) if location is not None else device.upper()
+        if not admission.admit(peer_host(report.peer), new_device, key, report.receive_time_ns):
+            return REFUSED
         # A new bed may change earlier decisions (a device's own bed outranks a location).
         self._decided.clear()
         if location is not None:
-            key = location_key(location.raw)
             route = self._by_location[key] = Route(BedId(key), location.label)
             return route
-        key = report.device.key.upper()
-        route = self._by_device[key] = Route(BedId(report.device.key), report.device.label)
+        route = self._by_device[key] = Route(BedId(device), report.device.label)
         return route

@@ -17,7 +17,8 @@ in) and :data:`MAX_WAVES_PER_BED` waves
 trends (:data:`gateway.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of arrays in
 the worst case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
 not dropped silently: it is logged once and listed in the bed's ``notes``, which the bed
-screen shows.
+screen shows. The unassigned senders listed are bounded too (:data:`MAX_UNASSIGNED`); the
+reports of those past it are counted (``unassigned_unlisted``), and the hub tells it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ shorter) is stale: a still trace must not pass for a live one for ten seconds.""
 MAX_TRENDS_PER_BED = 48
 MAX_WAVES_PER_BED = 8
 RATE_WINDOW_S = 10
+MAX_UNASSIGNED = 256
+"""Unassigned senders listed; past it a new one is counted, not listed (its reports are
+journaled all the same): a sender inventing device ids must not grow the list for ever."""
 """Message rates are counted over a sliding window of this many seconds."""
 
 WaveKey = tuple[int, str]
@@ -336,6 +340,8 @@ class WardState:
         """By bed key (a bed is its key: cheaper to hash than the record)."""
         self._strays: dict[DeviceId, _Stray] = {}
         self._rejects: dict[tuple[str, str], _Rejects] = {}
+        self.unassigned_unlisted = 0
+        """Reports of unassigned senders not listed: :data:`MAX_UNASSIGNED` were already."""
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
@@ -466,9 +472,14 @@ class WardState:
         state.stage.flush()  # live values first, as if they had been folded on arrival
         trend.add_history(times_ns, values)
 
-    def note_unassigned(self, report: DeviceReport) -> None:
+    def note_unassigned(self, report: DeviceReport) -> bool:
+        """List (or update) the unassigned sender of ``report``; False when it is not
+        listed, :data:`MAX_UNASSIGNED` senders being listed already (it is counted)."""
         stray = self._strays.get(report.device)
         if stray is None:
+            if len(self._strays) >= MAX_UNASSIGNED:
+                self.unassigned_unlisted += 1
+                return False
             stray = self._strays[report.device] = _Stray(
                 report.device, report.transport, report.peer, report.location, 0
             )
@@ -478,6 +489,7 @@ class WardState:
         stray.last_seen_ns = report.receive_time_ns
         stray.reports += 1
         stray.rate.tick(report.receive_time_ns)
+        return True
 
     def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
         """Count a message refused from ``message.peer`` (by address, whatever its port)."""
