@@ -13,9 +13,11 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
   (``Observation.demo``), which is not a patient's;
 * **technical alarms** from the gateway's own state: a device lost (silent past the stale
   timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
-  device that matches no bed (low, ward-wide), BED CONFLICT (medium: live devices of
-  different patients at one location, :mod:`gateway.bed_conflicts`; it ends with the
-  conflict).
+  device that matches no bed (low, ward-wide; at most :data:`gateway.ward.MAX_UNASSIGNED`
+  of them), BED CONFLICT (medium: live devices of different patients at one location,
+  :mod:`gateway.bed_conflicts`; it ends with the conflict), a peer refused new beds or
+  devices by the admission limits (ADMISSION LIMIT, medium, ward-wide, one per peer:
+  :mod:`gateway.admission`).
 
 States: an alarm is *active* while its condition holds; a high-priority physiological
 alarm whose condition ends is *latched* — still shown — until acknowledged; an
@@ -88,6 +90,7 @@ from gateway.domain import (
     Observation,
     ObservationStatus,
 )
+from gateway.ward import MAX_UNASSIGNED
 
 log = logging.getLogger(__name__)
 
@@ -615,6 +618,8 @@ class AlarmEngine:
         where = report.location.label if report.location is not None else report.peer
         text = f"UNASSIGNED {device} {where}".rstrip()
         if stray is None:
+            if len(self._strays) >= MAX_UNASSIGNED:
+                return  # as many as the ward lists; the hub tells of the others (a fault)
             stray = self._strays[device] = _Stray(device, text, now)
         stray.text, stray.last_ns = text, now
         condition = Condition(LOW, text)
@@ -746,6 +751,17 @@ class AlarmEngine:
             self._set(_RECORDING_KEY, condition, now, kind=TECHNICAL)
         except Exception as exc:
             self._bug("recording", exc)
+
+    def set_admission_limit(self, host: str, refusing: bool, now_ns: int | None = None) -> None:
+        """Peer ``host`` is being refused new beds or devices (``refusing``), or has been
+        quiet long enough: ADMISSION LIMIT <host>, a medium-priority technical alarm of the
+        whole ward — one per peer, however many identities it invents."""
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        try:
+            condition = Condition(MEDIUM, f"ADMISSION LIMIT {host}") if refusing else _NO
+            self._set(f"{WARD}|admission|{host}", condition, now, kind=TECHNICAL)
+        except Exception as exc:
+            self._bug("admission", exc)
 
     # ---------------------------------------------------------------- operator actions
 

@@ -361,6 +361,12 @@ def _check_config(args: argparse.Namespace) -> int:
         f"{args.file}: valid — ward {config.name!r}, {len(config.beds)} beds, "
         f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
     )
+    limits = config.admission
+    automatic = f"at most {limits.max_auto_beds} automatic beds, " if config.auto_beds else ""
+    print(
+        f"admission: {automatic}{limits.max_devices} devices,"
+        f" {limits.new_identities_per_minute} new beds/devices a minute per peer"
+    )
     return 0
 
 

@@ -32,6 +32,12 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
+from gateway.admission import (
+    DEFAULT_MAX_AUTO_BEDS,
+    DEFAULT_MAX_DEVICES,
+    DEFAULT_NEW_IDENTITIES_PER_MINUTE,
+    AdmissionLimits,
+)
 from gateway.domain import BedId
 from gateway.errors import ConfigError
 from gateway.journal import DEFAULT_RETENTION_H
@@ -207,6 +213,8 @@ class GatewayConfig:
     """Where the configuration came from: a file path, ``<config>`` or ``<default>``."""
     retention_h: float = DEFAULT_RETENTION_H
     """Hours the journal keeps everything received; older messages are pruned."""
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits)
+    """What senders may create: automatic beds, devices, new ones a minute per peer."""
 
     def bindings(self) -> tuple[BedBinding, ...]:
         """What the router needs of each bed; a serial port's ``bed`` binds ``serial:<port>``."""
@@ -861,6 +869,17 @@ _DASHBOARD = _Table(
     },
 )
 
+_ADMISSION = _Table(
+    "the [admission] table",
+    {
+        "max_auto_beds": _Field(_number(least=0, whole=True), DEFAULT_MAX_AUTO_BEDS),
+        "max_devices": _Field(_number(least=1, whole=True), DEFAULT_MAX_DEVICES),
+        "new_identities_per_minute": _Field(
+            _number(least=1, whole=True), DEFAULT_NEW_IDENTITIES_PER_MINUTE
+        ),
+    },
+)
+
 _ROOT = _Table(
     "a TOML document",
     {
@@ -874,6 +893,7 @@ _ROOT = _Table(
         "alarms": _Field(_ALARMS, {}),
         "mqtt": _Field(_MQTT),
         "dashboard": _Field(_DASHBOARD, {}),
+        "admission": _Field(_ADMISSION, {}),
     },
 )
 
@@ -1013,6 +1033,7 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
         journal=path(gateway["journal"]),
         retention_h=gateway["retention_h"],
         auto_beds=gateway["auto_beds"],
+        admission=AdmissionLimits(**document["admission"]),
         listeners=tuple(
             ListenerConfig(
                 host=item["bind"][0],

@@ -29,6 +29,12 @@ time the hub takes it in at is what its age and every alarm timer count from, so
 clock stepped either way changes no age and raises or ends no alarm. The hub looks for such
 a step at every snapshot and alarm tick and reports each one once, as a fault
 ("system clock stepped +3600 s").
+
+What one sender can create is bounded (:mod:`gateway.admission`, applied by the router): a
+report refused a new bed or device is journaled as unassigned, raises none of its alarms,
+and its peer is told of — one fault when first refused, then a summary with counts at most
+once a minute while it goes on (:meth:`Hub.tick`), and one ADMISSION LIMIT alarm per peer,
+which ends when the peer has been refused nothing for :data:`ADMISSION_QUIET_S`.
 """
 
 from __future__ import annotations
@@ -39,16 +45,22 @@ from collections import deque
 from collections.abc import Sequence
 
 from gateway import plausibility
+from gateway.admission import PeerRefusals
 from gateway.alarms import AlarmEngine
 from gateway.bed_conflicts import BedConflicts
 from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.journal import Journal, RoutedReport
-from gateway.routing import Router
-from gateway.ward import WardSnapshot, WardState
+from gateway.routing import REFUSED, Router
+from gateway.ward import MAX_UNASSIGNED, WardSnapshot, WardState
 
 log = logging.getLogger(__name__)
+
+ADMISSION_SUMMARY_EVERY_S = 60.0
+"""A peer refused again and again is told of at most this often, with counts."""
+ADMISSION_QUIET_S = 60.0
+"""A peer refused nothing for this long has its ADMISSION LIMIT alarm ended."""
 
 
 class Hub:
@@ -77,9 +89,13 @@ class Hub:
         """Monotonic time recording failed at."""
         self._refused = 0
         self._clock_steps = ClockSteps(self.clock)
+        self._unlisted_told = 0
+        """Reports of unlisted unassigned senders the faults have told of so far."""
+        self._unlisted_told_ns = 0
         self.alarms = alarms if alarms is not None else AlarmEngine(clock=self.clock)
         """The alarm engine: fed from :meth:`apply`; its failures are this hub's faults."""
         self.alarms.on_fault = self.fault
+        router.admission.clock = self.clock
         self.rejected_values = plausibility.RejectedValueTally()
         """Values no patient can have, per device (the devices screen's note)."""
         self.conflicts = BedConflicts(ward.stale_timeout_s)
@@ -100,27 +116,33 @@ class Hub:
         screen = plausibility.screen
         place = self.conflicts.place
         routed = []
+        refused: list[int] = []
         for sent in reports:
             report, rejected = screen(sent)
             if rejected:
                 self._note_rejected_values(report, rejected)
             route = route_of(report)
-            if route is not None:
+            if route is not None and route is not REFUSED:
                 route = place(route, report, seen)
             if route is None:
+                routed.append(RoutedReport(report, None))
+            elif route is REFUSED:  # journaled and listed as unassigned; no alarm of its own
+                refused.append(len(routed))
                 routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
         if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
             self._moves = self.conflicts.moves
             self.alarms.check_conflicts(seen)
-        if self.journal is None:
-            self.apply(routed, seen_ns=seen, placed=True)
-            return
+        if refused:
+            self._tell_refusals(seen)
         # Alarms first: an alarm must not wait for the disk (a commit's answer can wait
         # behind a screen refresh). Showing it before it is stored is the safe side; the
         # values still go on screen only once stored.
-        self._observe(routed, seen)
+        self._observe(routed, seen, refused)
+        if self.journal is None:
+            self.apply(routed, alarms=False, seen_ns=seen, placed=True)
+            return
         try:
             fresh = await self.journal.record(message, routed)
         except JournalError as exc:
@@ -153,7 +175,8 @@ class Hub:
         if not placed:
             route_of, restore = self.router.route, self.conflicts.restore
             for item in routed:
-                if item.bed is not None and (route := route_of(item.report)) is not None:
+                route = route_of(item.report) if item.bed is not None else None
+                if route is not None and route is not REFUSED and item.bed is not None:
                     seen = (
                         monotonic_of(clock, item.report.receive_time_ns)
                         if seen_ns is None
@@ -168,7 +191,8 @@ class Hub:
             if observe is not None:  # first, as in submit: an alarm never waits
                 observe(bed, item.bed_label, report, seen)
             if bed is None:
-                ward.note_unassigned(report, seen_ns=seen)
+                if not ward.note_unassigned(report, seen_ns=seen):
+                    self._unlisted(seen)
             else:
                 ward.apply(bed, report, seen_ns=seen, label=item.bed_label)
 
@@ -178,10 +202,78 @@ class Hub:
         for text in self.rejected_values.note(report, rejected):
             self.fault(f"{report.transport} {report.peer}", text)
 
-    def _observe(self, routed: Sequence[RoutedReport], seen_ns: int) -> None:
+    def _observe(
+        self, routed: Sequence[RoutedReport], seen_ns: int, refused: Sequence[int] = ()
+    ) -> None:
+        """Give the alarm engine each routed report, taken in at monotonic ``seen_ns``, but
+        those at the indices ``refused`` (refused an identity: their peer's ADMISSION LIMIT
+        alarm stands for them)."""
         observe = self.alarms.observe  # never raises: a bug in a rule is a fault
+        if refused:
+            skip = set(refused)
+            routed = [item for i, item in enumerate(routed) if i not in skip]
         for item in routed:
             observe(item.bed, item.bed_label, item.report, seen_ns)
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Move time-driven work on to monotonic ``now_ns``: a step of the wall clock told
+        (:meth:`watch_clock`), the alarm engine's rules, the counted summaries of refused
+        identities and of unlisted unassigned senders, and the end of the ADMISSION LIMIT
+        alarm of a peer gone quiet. Called by every snapshot and by the service's timer
+        (headless, nobody takes snapshots)."""
+        self.watch_clock()
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        self.alarms.tick(now)
+        summary_ns = round(ADMISSION_SUMMARY_EVERY_S * NS_PER_S)
+        quiet_ns = round(ADMISSION_QUIET_S * NS_PER_S)
+        for entry in self.router.admission.refusals.values():
+            if entry.reports != entry.told_reports and now - entry.told_ns >= summary_ns:
+                self._tell_summary(entry, now)
+            if entry.alarmed and now - entry.last_ns >= quiet_ns:
+                entry.alarmed = False
+                self.alarms.set_admission_limit(entry.host, False, now)
+        unlisted = self.ward.unassigned_unlisted
+        if unlisted != self._unlisted_told and now - self._unlisted_told_ns >= summary_ns:
+            self._tell_unlisted(now)
+
+    def _tell_refusals(self, now: int) -> None:
+        for entry in self.router.admission.take_fresh():
+            if not entry.told_reports:
+                self.fault(
+                    f"admission {entry.host}",
+                    f"ADMISSION LIMIT: new beds/devices refused: {entry.reason}; its reports"
+                    " are journaled as unassigned, its alarms not raised",
+                )
+                entry.told_identities, entry.told_reports = entry.identities, entry.reports
+                entry.told_ns = now
+            if not entry.alarmed:
+                entry.alarmed = True
+                self.alarms.set_admission_limit(entry.host, True, now)
+
+    def _tell_summary(self, entry: PeerRefusals, now: int) -> None:
+        seconds = (now - entry.told_ns) / NS_PER_S
+        self.fault(
+            f"admission {entry.host}",
+            f"ADMISSION LIMIT: {entry.identities - entry.told_identities} more new beds/devices"
+            f" refused ({entry.reports - entry.told_reports} reports) in {seconds:.0f} s;"
+            f" {entry.identities} since the first ({entry.reports} reports): {entry.reason}",
+        )
+        entry.told_identities, entry.told_reports, entry.told_ns = (
+            entry.identities, entry.reports, now
+        )  # fmt: skip
+
+    def _unlisted(self, now: int) -> None:
+        if not self._unlisted_told:  # the first: at once; then counted, by tick()
+            self._tell_unlisted(now)
+
+    def _tell_unlisted(self, now: int) -> None:
+        unlisted = self.ward.unassigned_unlisted
+        self.fault(
+            "unassigned",
+            f"{MAX_UNASSIGNED} unassigned senders listed already: {unlisted} reports of"
+            f" senders not listed ({unlisted - self._unlisted_told} new), journaled",
+        )
+        self._unlisted_told, self._unlisted_told_ns = unlisted, now
 
     async def reject(self, message: ReceivedMessage, reason: str) -> None:
         """A message that will not be taken in: reported as a fault and journaled for
@@ -239,10 +331,9 @@ class Hub:
             )
 
     def snapshot(self) -> WardSnapshot:
-        self.watch_clock()
         now = self.clock.monotonic_ns()
         wall = self.clock.now_ns()
-        self.alarms.tick(now)
+        self.tick(now)
         snapshot = self.ward.snapshot(
             now, wall_ns=wall, faults=tuple(self.faults), fault_count=self.fault_count
         )

@@ -11,6 +11,11 @@ gateway connection carries many beds.
 Routing runs for every report on the ingest path, and a device says the same thing every
 second: each decision is remembered by what it was made from (device, location as sent,
 and the peer when beds are bound by address), and forgotten whenever a bed is created.
+
+What senders may create is bounded (:mod:`gateway.admission`): a device not heard before
+and an automatic bed are admitted first, and a report past a limit is routed to
+:data:`REFUSED` — no bed, journaled as unassigned, none of its alarms raised. A refusal is
+not remembered: the next report of that identity asks again (a bucket refills).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.admission import Admission, AdmissionLimits
+from gateway.clock import Clock
 from gateway.domain import BedId, DeviceReport, Location
 
 MAX_REMEMBERED: Final = 4096
@@ -50,6 +57,10 @@ class Route:
 _UNDECIDED = Route(BedId(""), "")
 """What a decision not made yet looks like (None is a decision: unassigned)."""
 
+REFUSED: Final = Route(BedId(""), "refused by the admission limits")
+"""The route of a report whose new device or automatic bed the admission limits refused:
+no bed (compare with ``is``); it is journaled as unassigned and raises no alarm."""
+
 
 def location_key(raw: str) -> str:
     """PV1-3 as compared: trailing empty components and case do not matter."""
@@ -79,8 +90,19 @@ def peer_host(peer: str) -> str:
 
 
 class Router:
-    def __init__(self, bindings: Iterable[BedBinding] = (), *, auto_beds: bool = True) -> None:
+    def __init__(
+        self,
+        bindings: Iterable[BedBinding] = (),
+        *,
+        auto_beds: bool = True,
+        admission: AdmissionLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.auto_beds = auto_beds
+        self.admission = Admission(admission, clock)
+        """What senders may create; its rates count on ``clock``'s monotonic time (a hub
+        sets its own clock here)."""
+        """What senders may create, and what they were refused (the hub tells it)."""
         self._by_location: dict[str, Route] = {}
         self._by_device: dict[str, Route] = {}
         self._by_peer: dict[str, Route] = {}
@@ -98,7 +120,8 @@ class Router:
                 self._by_peer[str(ipaddress.ip_address(peer))] = named
 
     def route(self, report: DeviceReport) -> Route | None:
-        """The bed for a report, or None when it must be listed as unassigned.
+        """The bed for a report, None when it must be listed as unassigned, or
+        :data:`REFUSED` when it asked for a device or bed past the admission limits.
 
         Precedence: the device's own id (a bed binding of the device survives a monitor
         that moves with its patient and sends a stale location), then the location, then
@@ -115,32 +138,39 @@ class Router:
         if found is not _UNDECIDED:
             return found
         route = self._decide(report)
+        if route is REFUSED:
+            return route  # not remembered: asked again with the next report
         if len(decided) >= MAX_REMEMBERED:
             decided.clear()
         decided[key] = route
         return route
 
     def _decide(self, report: DeviceReport) -> Route | None:
-        route = self._by_device.get(report.device.key.upper())
+        device = report.device.key
+        route = self._by_device.get(device.upper())
         if route is not None:
-            return route
+            return route  # a device bound by configuration, or known with a bed of its own
+        admission = self.admission
+        new_device = None if admission.knows(device) else device
         location = sent_location(report)
         if location is not None:
             route = self._by_location.get(location_key(location.raw))
-            if route is not None:
-                return route
-        if self._by_peer:
+        if route is None and self._by_peer:
             route = self._by_peer.get(peer_host(report.peer))
-            if route is not None:
+        if route is not None or not self.auto_beds:
+            if new_device is None or admission.admit(
+                peer_host(report.peer), new_device, None, admission.clock.monotonic_ns()
+            ):
                 return route
-        if not self.auto_beds:
-            return None
+            return REFUSED
+        key = location_key(location.raw) if location is not None else device.upper()
+        now = admission.clock.monotonic_ns()
+        if not admission.admit(peer_host(report.peer), new_device, key, now):
+            return REFUSED
         # A new bed may change earlier decisions (a device's own bed outranks a location).
         self._decided.clear()
         if location is not None:
-            key = location_key(location.raw)
             route = self._by_location[key] = Route(BedId(key), location.label)
             return route
-        key = report.device.key.upper()
-        route = self._by_device[key] = Route(BedId(report.device.key), report.device.label)
+        route = self._by_device[key] = Route(BedId(device), report.device.label)
         return route

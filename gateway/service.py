@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 def build_hub(config: GatewayConfig, clock: Clock | None = None) -> Hub:
     clock = clock or SystemClock()
     ward = WardState(config.stale_timeout_s, config.lost_after_s)
-    router = Router(config.bindings(), auto_beds=config.auto_beds)
+    router = Router(config.bindings(), auto_beds=config.auto_beds, admission=config.admission)
     settings, problems = AlarmSettings.from_config(config)
     hub = Hub(ward, router, clock, alarms=AlarmEngine(settings, clock=clock))
     for problem in problems:
@@ -213,13 +213,13 @@ ALARM_LOG_EVERY_S = 1.0
 
 
 async def keep_alarms(hub: Hub, sound: AlarmSound | None) -> None:
-    """The alarm engine's timer: time-driven rules, then what should sound (on the
-    monotonic clock); a step of the wall clock is reported here too, headless or not."""
+    """The alarm engine's timer: time-driven rules (and the hub's counted summaries and the
+    watch on the wall clock: see :meth:`Hub.tick`), then what should sound (on the
+    monotonic clock), headless or not."""
     engine = hub.alarms
     while True:
-        hub.watch_clock()
         now = hub.clock.monotonic_ns()
-        engine.tick(now)
+        hub.tick(now)
         if sound is not None:
             sound.step(now, engine.audible(now))
         await asyncio.sleep(ALARM_TICK_S)

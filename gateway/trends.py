@@ -9,8 +9,11 @@ Why this shape: a graph is at most a few hundred screen columns wide, so a colum
 1 h graph covers ≥ 10 s and one of the 24 h graph ≥ 5 min; keeping raw samples would cost
 memory and buy nothing on screen, while min/max per bucket keeps every spike (a
 desaturation to 82 % for 20 s shows in the 24 h graph as an 82 % low in its column). Memory
-is fixed at allocation: (3,600 + 1,440) buckets × 2 float32 = 40 kB per parameter, so a bed
-with 48 trended parameters (the cap in :mod:`gateway.ward`) holds under 2 MB of trends.
+is fixed once allocated: (3,600 + 1,440) buckets × 2 float32 = 40 kB per parameter, so a bed
+with 48 trended parameters (the cap in :mod:`gateway.ward`) holds under 2 MB of trends. A
+ring is allocated when its first value is folded in, not before: a bed that said one thing
+and went silent (a sender inventing identities makes thousands) holds its staged values,
+not 40 kB a parameter.
 
 Buckets are placed by the gateway's receive time, not the device's clock: a monitor with a
 wrong clock must not write into another hour (or another day) of the trend; a clock that
@@ -57,6 +60,10 @@ value. At most 8 kB staged per trend (under 400 kB for a bed's 48)."""
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
+_UNALLOCATED: FloatArray = np.empty(0, dtype=np.float32)
+"""What a ring holds before its first value: nothing (shared, never written)."""
+_UNALLOCATED.flags.writeable = False
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TrendEnvelope:
@@ -87,8 +94,7 @@ class _Ring:
     def __init__(self, bucket_s: int, length: int) -> None:
         self.bucket_s = bucket_s
         self.length = length
-        self.low = np.full(length, np.nan, dtype=np.float32)
-        self.high = np.full(length, np.nan, dtype=np.float32)
+        self.low = self.high = _UNALLOCATED
         self.last: int | None = None
         """The newest bucket written; the ring holds ``last - length + 1`` … ``last``."""
 
@@ -120,7 +126,10 @@ class _Ring:
         length = self.length
         newest = int(buckets[-1])
         last = self.last
-        if last is None or newest - last >= length:
+        if last is None:  # the first value: the ring is allocated now
+            self.low = np.full(length, np.nan, dtype=np.float32)
+            self.high = np.full(length, np.nan, dtype=np.float32)
+        elif newest - last >= length:
             self.low[:] = np.nan
             self.high[:] = np.nan
         elif newest > last:
@@ -169,6 +178,12 @@ class TrendBuffer:
         """The newest second a value was folded in (values staged since are not counted)."""
         self._times = array("q")
         self._values = array("d")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in its rings: 0 until a value is folded in, then :data:`BYTES_PER_TREND`."""
+        fine, coarse = self.fine, self.coarse
+        return fine.low.nbytes + fine.high.nbytes + coarse.low.nbytes + coarse.high.nbytes
 
     def add(self, value: float, time_ns: int) -> None:
         """Add one value received at ``time_ns`` (gateway time)."""

@@ -20,12 +20,14 @@ placed by wall receive time (:mod:`gateway.trends`); measured ages add how old t
 said a value was when it arrived.
 
 Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
-(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB) and :data:`MAX_WAVES_PER_BED` waves
+(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB, allocated at the first value folded
+in) and :data:`MAX_WAVES_PER_BED` waves
 (64 s at their own rate, at most 1 kHz: 256 kB each), and the values staged for the
 trends (:data:`gateway.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of arrays in
 the worst case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
 not dropped silently: it is logged once and listed in the bed's ``notes``, which the bed
-screen shows.
+screen shows. The unassigned senders listed are bounded too (:data:`MAX_UNASSIGNED`); the
+reports of those past it are counted (``unassigned_unlisted``), and the hub tells it.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from gateway.domain import (
 )
 from gateway.plausibility import RejectedValues
 from gateway.routing import peer_host
-from gateway.trends import BYTES_PER_TREND, TrendBuffer, TrendEnvelope, TrendStage
+from gateway.trends import TrendBuffer, TrendEnvelope, TrendStage
 from gateway.waveforms import WaveBuffer
 
 if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
@@ -72,6 +74,9 @@ shorter) is stale: a still trace must not pass for a live one for ten seconds.""
 MAX_TRENDS_PER_BED = 48
 MAX_WAVES_PER_BED = 8
 RATE_WINDOW_S = 10
+MAX_UNASSIGNED = 256
+"""Unassigned senders listed; past it a new one is counted, not listed (its reports are
+journaled all the same): a sender inventing device ids must not grow the list for ever."""
 """Message rates are counted over a sliding window of this many seconds."""
 
 WaveKey = tuple[int, str]
@@ -365,6 +370,8 @@ class WardState:
         self._wall_offset_ns = 0
         """Wall minus monotonic time at the latest snapshot: a view's time (a snapshot's
         ``time_ns``) back on the monotonic scale, for :meth:`waveform`."""
+        self.unassigned_unlisted = 0
+        """Reports of unassigned senders not listed: :data:`MAX_UNASSIGNED` were already."""
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
@@ -505,10 +512,15 @@ class WardState:
         state.stage.flush()  # live values first, as if they had been folded on arrival
         trend.add_history(times_ns, values)
 
-    def note_unassigned(self, report: DeviceReport, *, seen_ns: int) -> None:
-        """A report of a sender that matched no bed, taken in at monotonic ``seen_ns``."""
+    def note_unassigned(self, report: DeviceReport, *, seen_ns: int) -> bool:
+        """List (or update) the unassigned sender of ``report``, taken in at monotonic
+        ``seen_ns``; False when it is not listed, :data:`MAX_UNASSIGNED` senders being
+        listed already (it is counted)."""
         stray = self._strays.get(report.device)
         if stray is None:
+            if len(self._strays) >= MAX_UNASSIGNED:
+                self.unassigned_unlisted += 1
+                return False
             stray = self._strays[report.device] = _Stray(
                 report.device, report.transport, report.peer, report.location, 0
             )
@@ -518,6 +530,7 @@ class WardState:
         stray.seen_ns = seen_ns
         stray.reports += 1
         stray.rate.tick(seen_ns)
+        return True
 
     def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
         """Count a message refused from ``message.peer`` (by address, whatever its port)."""
@@ -652,7 +665,8 @@ class WardState:
     def memory_bytes(self, bed: BedId) -> int:
         """Bytes held in numpy buffers for ``bed`` (trends and waves)."""
         state = self._beds[bed.key]
-        return BYTES_PER_TREND * len(state.trends) + sum(w.nbytes for w in state.waves.values())
+        trends = sum(trend.nbytes for trend in state.trends.values())
+        return trends + sum(wave.nbytes for wave in state.waves.values())
 
     def _new_trend(self, state: _Bed, code: int, label: str) -> TrendBuffer | None:
         if (known := state.trends.get(code)) is not None:

@@ -283,7 +283,7 @@ def test_an_unknown_section_names_the_allowed_sections() -> None:
         mute = true
         """) == [
         "ward.toml:1: dashbaord: unknown key (did you mean dashboard?); allowed keys:"
-        " gateway, listeners, serial, beds, alarms, mqtt, dashboard"
+        " gateway, listeners, serial, beds, alarms, mqtt, dashboard, admission"
     ]
 
 

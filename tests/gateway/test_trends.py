@@ -103,12 +103,30 @@ def test_columns_must_be_positive(columns: int) -> None:
 
 def test_memory_is_fixed_whatever_the_history() -> None:
     trend = TrendBuffer(147842)
-    arrays = (trend.fine.low, trend.fine.high, trend.coarse.low, trend.coarse.high)
-    before = sum(a.nbytes for a in arrays)
+    trend.add(70.0, at(0))
+    trend.flush()
+
+    def rings() -> tuple[np.ndarray, ...]:
+        return (trend.fine.low, trend.fine.high, trend.coarse.low, trend.coarse.high)
+
+    arrays = rings()
     for second in range(0, 2 * 86400, 7):
         trend.add(70.0, at(second))
-    assert sum(a.nbytes for a in arrays) == before == BYTES_PER_TREND
+    trend.flush()
+    assert all(a is b for a, b in zip(arrays, rings(), strict=True))  # never reallocated
+    assert sum(a.nbytes for a in arrays) == trend.nbytes == BYTES_PER_TREND
     assert BYTES_PER_TREND <= 40 * 1024
+
+
+def test_a_trend_holds_no_ring_until_its_first_value_is_folded_in() -> None:
+    trend = TrendBuffer(147842)
+    assert trend.nbytes == 0
+    empty = trend.envelope(3600, 60, at(100))
+    assert empty.empty and len(empty.low) == 60  # an unallocated trend reads as a gap
+    trend.add(70.0, at(100))
+    assert trend.nbytes == 0  # staged, not folded
+    assert np.nanmin(trend.envelope(3600, 60, at(100)).low) == 70.0
+    assert trend.nbytes == BYTES_PER_TREND
 
 
 def test_a_value_just_received_is_in_every_span_at_once() -> None:
