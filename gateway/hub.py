@@ -8,7 +8,10 @@ bed, writes the message and its reports to the journal first — so a return mea
 the snapshot carries ``recording_failed`` (RECORDING FAILED on screen) until a write
 succeeds again, and the ward is still updated: the screen must stay live while the disk is
 full. A message that cannot be decoded goes to :meth:`Hub.reject`, journaled for
-inspection. Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
+inspection; one the journal cannot store as decoded (a poison value) makes ``submit``
+raise :class:`~gateway.errors.MessageRefused`: kept raw as rejected, a fault, a definitive
+reject for its device, and recording is not failed.
+Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
 are kept (bounded) for the dashboard and logged, never swallowed.
 
 Every report also goes to the alarm engine (``hub.alarms``) — before the journal's commit,
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from gateway.alarms import AlarmEngine
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import DeviceReport, Fault, ReceivedMessage
-from gateway.errors import JournalError
+from gateway.errors import JournalError, MessageRefused
 from gateway.journal import Journal, RoutedReport
 from gateway.routing import Router
 from gateway.ward import WardSnapshot, WardState
@@ -90,6 +93,12 @@ class Hub:
         self._observe(routed)
         try:
             fresh = await self.journal.record(message, routed)
+        except MessageRefused as exc:
+            # Its own fault, not the journal's: kept raw as rejected, recording works.
+            self.fault(f"{message.transport} {message.peer}", f"message rejected: {exc}")
+            self.ward.note_rejected(message, str(exc))
+            self._recording_works()
+            raise
         except JournalError as exc:
             self.note_recording_failed(str(exc))
             self.apply(routed, alarms=False)  # not stored, but live: never blind the screen

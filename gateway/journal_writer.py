@@ -62,10 +62,11 @@ from gateway.journal import (
     _Job,
     _job,
     _Prune,
-    _refuse,
     _Stop,
     describe_failure,
     encode_frame,
+    refusal,
+    refused,
 )
 
 log = logging.getLogger("gateway.journal")
@@ -251,6 +252,14 @@ class _Writer:
             conn = self._connection()
             first_id = self._next_id
             results, fresh, beds = self._insert(conn, jobs)
+        except _POISON as exc:
+            # A value of one message no column takes (it got past the loop's checks): the
+            # others must not pay for it. One by one, so only the guilty one is refused.
+            self._next_id = first_id
+            self._rollback()
+            if len(jobs) > 1:
+                return [answer for job in jobs for answer in self._write_batch([job])]
+            return self._write_refused(jobs[0], exc)
         except (sqlite3.Error, OSError, JournalError) as exc:
             return self._fail(jobs, exc, first_id)
         except Exception as exc:  # a bug must cost this batch its ACKs, never the writer
@@ -267,7 +276,20 @@ class _Writer:
         if self.counters.failure is not None:
             log.warning("journal: recording resumed (%s)", self.path)
             self.counters.failure = None
-        return [(job.seq, stored) for job, stored in zip(jobs, results, strict=True)]
+        return [
+            (job.seq, stored if job.refused is None else refused(job.refused))
+            for job, stored in zip(jobs, results, strict=True)
+        ]
+
+    def _write_refused(self, job: _Append, exc: BaseException) -> list[tuple[int, object]]:
+        """Keep a message whose decoded values cannot be stored raw, as rejected; it is
+        answered MessageRefused (a definitive reject), or a JournalError when even its raw
+        bytes could not be stored (a negative ACK: its device resends it)."""
+        columns = job.columns
+        if job.refused is not None:  # already its raw form: nothing left to take away
+            return self._fail([job], exc, self._next_id)
+        text = refusal(str(columns[5]), str(columns[2]), exc)
+        return self._write_batch([_as_rejected(job, text)])
 
     def _fail(
         self, jobs: list[_Append], exc: BaseException, first_id: int
@@ -320,8 +342,8 @@ class _Writer:
                 try:
                     reports = _encode_json(reports)
                 except (TypeError, ValueError, OverflowError) as exc:
-                    results.append(_refuse(str(columns[5]), str(columns[2]), exc))
-                    continue
+                    job = _as_rejected(job, refusal(str(columns[5]), str(columns[2]), exc))  # noqa: PLW2901 - kept raw instead
+                    key, columns, reports = None, job.columns, None
             if key is not None:
                 fresh[key] = _Seen(job.receive_ns, job.crc, next_id)
             if (next_id - first_id) % MESSAGES_PER_INSERT == 0:  # a statement's first row
@@ -559,6 +581,34 @@ def _keep_bundle(conn: sqlite3.Connection, last: int) -> None:
     conn.execute(
         "UPDATE messages SET bundle_row = ? WHERE id >= ? AND id < ? AND bundle_row = ?",
         (heir, heir, holder[0] + MESSAGES_PER_INSERT, holder[0]),
+    )
+
+
+_POISON = (
+    OverflowError,  # an integer beyond SQLite's 64 bits
+    TypeError,
+    ValueError,  # 4,300 digits; text UTF-8 cannot carry (UnicodeEncodeError)
+    sqlite3.InterfaceError,  # a value of a type SQLite cannot bind
+    sqlite3.IntegrityError,  # NULL in a NOT NULL column
+    sqlite3.DataError,
+)
+"""What a value of one message raises, as opposed to storage failing for every message."""
+
+
+def _as_rejected(job: _Append, reason: str) -> _Append:
+    """A message as its bytes alone, rejected with ``reason``: no decoded values, no alarm
+    rows, no bed — what is left to keep of a message whose values cannot be stored."""
+    raw = job.parts[0]
+    (receive_ns, transport, peer, device, label, control_id, _, _, size, crc, _) = job.columns
+    columns = (receive_ns, transport, peer, device, label, control_id, "rejected", reason)
+    return job._replace(
+        key=None,
+        columns=(*columns, size, crc, None),
+        parts=[raw],
+        size=len(raw),
+        beds=[],
+        alarms=[],
+        refused=reason,
     )
 
 
