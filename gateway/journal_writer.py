@@ -98,6 +98,9 @@ class _Writer:
         self._unindexed: list[_BedEntry] = []
         """The bed index entries of the committed messages after ``_indexed_through``."""
         self._index_failure: str | None = None
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file the connection has open: a path that names another
+        file, or none, means the journal was deleted, replaced or moved under it."""
         self._checkpointer = _Checkpointer(
             self.path, self.busy_timeout_s, settings["checkpoint_interval_s"]
         )
@@ -109,16 +112,16 @@ class _Writer:
         frames = _Frames()
         waiting = select.poll()  # not select(): the fd may be past 1024 in a busy gateway
         waiting.register(jobs_in, select.POLLIN)
-        started = False
         try:
             while True:
                 batch = self._next_batch(jobs_in, frames, waiting)
                 if batch is None:
                     return  # the parent went away: close the file cleanly (below)
                 settled, stop = self._run_batch(batch)
-                if not started:  # after the first batch: it never creates the file itself
+                # After a batch opened the file: it never creates the file itself (and is
+                # stopped while a deleted file is let go, see _check_file).
+                if self._conn is not None and not self._checkpointer.running:
                     self._checkpointer.start()
-                    started = True
                 _write_all(results_out, encode_frame((settled, self.counters, relay.take())))
                 if stop:
                     return
@@ -174,7 +177,40 @@ class _Writer:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = self._connect()
+        else:
+            self._check_file()
         return self._conn
+
+    def _check_file(self) -> None:
+        """Before every write: is the file at the path still the one open? A journal deleted
+        (with its -wal and -shm), replaced or moved while open takes every commit into a
+        file no one will read again — ACKed, then gone at the next stop. One stat a batch.
+        Raises JournalError (the batch is refused: devices resend) after letting go of the
+        old file, saying how many messages were lost with it; the next write opens a new
+        file at the path."""
+        identity = _identity(self.path)
+        if identity == self._identity:
+            return
+        conn = self._conn
+        assert conn is not None
+        try:
+            count, first, last = conn.execute(
+                "SELECT count(*), min(id), max(id) FROM messages"
+            ).fetchone()
+            lost = f"{count} messages stored in it (ids {first}–{last}) are lost with it"
+        except sqlite3.Error as exc:
+            lost = f"the messages stored in it are lost with it (cannot count them: {exc})"
+        what = "deleted or moved" if identity is None else "replaced by another file"
+        text = (
+            f"journal file {what} while open: {self.path}: {lost}; recording starts again"
+            " in a new file at the path"
+        )
+        # (Logged by whoever fails on it, once.) The checkpointer's connection first: the last one to close a WAL database removes
+        # "<path>-wal" by name, which must not be the new file's.
+        self._checkpointer.stop()
+        self._disconnect()
+        self._identity = None
+        raise JournalError(text)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +245,7 @@ class _Writer:
             self._next_id = max(last, self._indexed_through, _state(conn, "pruned_through")) + 1
             self._unindexed = list(_bed_entries(conn, self._indexed_through))
             self._load_seen(conn)
+            self._identity = _identity(self.path)
         except BaseException:
             conn.close()
             raise
@@ -523,6 +560,10 @@ class _Checkpointer:
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
@@ -610,6 +651,15 @@ def _as_rejected(job: _Append, reason: str) -> _Append:
         alarms=[],
         refused=reason,
     )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _state(conn: sqlite3.Connection, name: str) -> int:
