@@ -205,8 +205,9 @@ class _Writer:
             f"journal file {what} while open: {self.path}: {lost}; recording starts again"
             " in a new file at the path"
         )
-        # (Logged by whoever fails on it, once.) The checkpointer's connection first: the last one to close a WAL database removes
-        # "<path>-wal" by name, which must not be the new file's.
+        # Logged once, by whoever fails on it. The checkpointer's connection goes first:
+        # the last one to close a WAL database removes "<path>-wal" by name, which must
+        # not be the new file's.
         self._checkpointer.stop()
         self._disconnect()
         self._identity = None
