@@ -57,6 +57,7 @@ async def test_a_deleted_journal_naks_raises_recording_failed_and_resumes_in_a_n
         assert snapshot.recording_failed is not None
         assert "deleted or moved" in snapshot.recording_failed
         assert "5 messages stored in it (ids 1–5) are lost" in snapshot.recording_failed
+        assert snapshot.alarms is not None
         (alarm,) = [a for a in snapshot.alarms.alarms if "RECORDING FAILED" in a.text]
         assert alarm.priority is AlarmPriority.HIGH
         assert alarm.kind is AlarmKind.TECHNICAL
