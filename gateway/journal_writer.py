@@ -24,7 +24,6 @@ by going away (end of the job pipe), after which the writer closes the file clea
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import json
@@ -68,17 +67,13 @@ from gateway.journal import (
     refusal,
     refused,
 )
+from gateway.journal_resends import RecentMessages, key_of
 
 log = logging.getLogger("gateway.journal")
 
 
-class _Seen:
-    """A committed message a resend may repeat."""
-
-    __slots__ = ("crc", "receive_ns", "row")
-
-    def __init__(self, receive_ns: int, crc: int, row: int) -> None:
-        self.receive_ns, self.crc, self.row = receive_ns, crc, row
+_Fresh = dict[int, tuple[int, int, int]]
+"""Messages of a batch a resend may repeat: key → (receive time, crc, row)."""
 
 
 class _Writer:
@@ -91,8 +86,7 @@ class _Writer:
         """The parent's clock, as of the last frame (what the duplicate window is kept by)."""
         self._conn: sqlite3.Connection | None = None
         self._next_id = 1
-        self._seen: dict[tuple[str, str], _Seen] = {}
-        self._seen_order: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+        self._seen = RecentMessages(self.duplicate_window_ns)
         self._indexed_through = 0
         """Messages up to this id are in the bed index (``journal_state``)."""
         self._unindexed: list[_BedEntry] = []
@@ -256,7 +250,6 @@ class _Writer:
     def _load_seen(self, conn: sqlite3.Connection) -> None:
         """Recent messages a device may still resend (after a restart too)."""
         self._seen.clear()
-        self._seen_order.clear()
         since = self.now_ns - self.duplicate_window_ns
         rows = conn.execute(
             "SELECT id, receive_ns, device, control_id, raw_crc FROM messages"
@@ -264,10 +257,10 @@ class _Writer:
             " ORDER BY receive_ns",
             (since,),
         )
-        for row, receive_ns, device, control_id, crc in rows:
-            key = (device or "", control_id)
-            self._seen[key] = _Seen(receive_ns, crc, row)
-            self._seen_order.append((receive_ns, key))
+        self._seen.add(
+            (key_of(device or "", control_id), receive_ns, crc, row)
+            for row, receive_ns, device, control_id, crc in rows
+        )
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -303,10 +296,7 @@ class _Writer:
         except Exception as exc:  # a bug must cost this batch its ACKs, never the writer
             log.exception("journal writer: unexpected error")
             return self._fail(jobs, exc, first_id)
-        for key, seen in fresh.items():
-            self._seen[key] = seen
-            self._seen_order.append((seen.receive_ns, key))
-        self._forget_old()
+        self._seen.add((key, *seen) for key, seen in fresh.items())
         self._unindexed.extend(beds)
         self.counters.commits += 1
         self.counters.stored += results.count(True)
@@ -346,7 +336,7 @@ class _Writer:
 
     def _insert(
         self, conn: sqlite3.Connection, jobs: list[_Append]
-    ) -> tuple[list[bool | JournalError], dict[tuple[str, str], _Seen], list[_BedEntry]]:
+    ) -> tuple[list[bool | JournalError], _Fresh, list[_BedEntry]]:
         """Write one batch; return per job whether it was stored (False: a resend; an error:
         it alone could not be), the messages a resend may now repeat, and the batch's bed
         index entries."""
@@ -355,7 +345,7 @@ class _Writer:
         beds: list[_BedEntry] = []
         resent: list[int] = []
         results: list[bool | JournalError] = []
-        fresh: dict[tuple[str, str], _Seen] = {}
+        fresh: _Fresh = {}
         seen_before = self._seen
         window = self.duplicate_window_ns
         first_id = next_id = self._next_id
@@ -363,15 +353,17 @@ class _Writer:
         parts: list[bytes] = []
         holder = offset = 0
         for job in jobs:
-            key = job.key
+            key = None if job.key is None else key_of(*job.key)
             if key is not None:
-                seen = fresh.get(key) or seen_before.get(key)
-                if (
-                    seen is not None
-                    and seen.crc == job.crc
-                    and job.receive_ns - seen.receive_ns <= window
-                ):
-                    resent.append(seen.row)
+                seen = fresh.get(key)
+                if seen is None:
+                    row = seen_before.resent_row(key, job.crc, job.receive_ns)
+                elif seen[1] == job.crc and job.receive_ns - seen[0] <= window:
+                    row = seen[2]
+                else:
+                    row = None
+                if row is not None:
+                    resent.append(row)
                     results.append(False)
                     continue
             columns = job.columns
@@ -383,7 +375,7 @@ class _Writer:
                     job = _as_rejected(job, refusal(str(columns[5]), str(columns[2]), exc))  # noqa: PLW2901 - kept raw instead
                     key, columns, reports = None, job.columns, None
             if key is not None:
-                fresh[key] = _Seen(job.receive_ns, job.crc, next_id)
+                fresh[key] = (job.receive_ns, job.crc, next_id)
             if (next_id - first_id) % MESSAGES_PER_INSERT == 0:  # a statement's first row
                 holder, parts, offset = next_id, [], 0
                 bundles.append(parts)
@@ -482,16 +474,6 @@ class _Writer:
             log.error("journal: alarm log: %s", text)
             return [(job.seq, JournalError(text)) for job in jobs]
         return [(job.seq, None) for job in jobs]
-
-    def _forget_old(self) -> None:
-        if not self._seen_order:
-            return
-        horizon = self._seen_order[-1][0] - self.duplicate_window_ns
-        while self._seen_order and self._seen_order[0][0] < horizon:
-            _, key = self._seen_order.popleft()
-            seen = self._seen.get(key)
-            if seen is not None and seen.receive_ns < horizon:
-                del self._seen[key]
 
     def _prune(self, job: _Prune) -> int | JournalError:
         try:
