@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import admission, alarm_delay, dashboard, hub, ingest, journal, parse, simulators
+from bench import admission, alarm_delay, dashboard, hub, ingest, journal, memory, parse, simulators
 
 BENCHMARKS = {
     "parse": parse.main,
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "dashboard": dashboard.main,
     "alarm_delay": alarm_delay.main,
     "admission": admission.main,
+    "memory": memory.main,
 }
 
 

@@ -43,3 +43,9 @@ class AdapterError(GatewayError):
 
 class JournalError(GatewayError):
     """Durable storage failed: nothing may be acknowledged until it recovers."""
+
+
+class MessageRefused(JournalError):
+    """One message the journal cannot store as decoded (a value no column can hold): it is
+    kept raw as rejected instead, and its device gets a definitive reject (``AR``/``CR``),
+    never a negative ACK it would resend for ever. Recording itself works."""

@@ -8,7 +8,10 @@ bed, writes the message and its reports to the journal first — so a return mea
 the snapshot carries ``recording_failed`` (RECORDING FAILED on screen) until a write
 succeeds again, and the ward is still updated: the screen must stay live while the disk is
 full. A message that cannot be decoded goes to :meth:`Hub.reject`, journaled for
-inspection. Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
+inspection; one the journal cannot store as decoded (a poison value) makes ``submit``
+raise :class:`~gateway.errors.MessageRefused`: kept raw as rejected, a fault, a definitive
+reject for its device, and recording is not failed.
+Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
 are kept (bounded) for the dashboard and logged, never swallowed.
 
 Before anything else, every report is screened for values no patient can have
@@ -50,7 +53,7 @@ from gateway.alarms import AlarmEngine
 from gateway.bed_conflicts import BedConflicts
 from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
-from gateway.errors import JournalError
+from gateway.errors import JournalError, MessageRefused
 from gateway.journal import Journal, RoutedReport
 from gateway.routing import REFUSED, Router
 from gateway.ward import MAX_UNASSIGNED, WardSnapshot, WardState
@@ -145,6 +148,12 @@ class Hub:
             return
         try:
             fresh = await self.journal.record(message, routed)
+        except MessageRefused as exc:
+            # Its own fault, not the journal's: kept raw as rejected, recording works.
+            self.fault(f"{message.transport} {message.peer}", f"message rejected: {exc}")
+            self.ward.note_rejected(message, str(exc))
+            self._recording_works()
+            raise
         except JournalError as exc:
             self.note_recording_failed(str(exc))
             # not stored, but live: never blind the screen

@@ -74,6 +74,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from gateway import journal_values as values
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import (
     AlarmChange,
@@ -91,7 +92,7 @@ from gateway.domain import (
     ReceivedMessage,
     WaveformChunk,
 )
-from gateway.errors import JournalError
+from gateway.errors import JournalError, MessageRefused
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,9 @@ class _Append(NamedTuple):
     """(bed, label then) of each of its reports that has a bed: its bed index entries."""
     alarms: list[tuple[object, ...]]
     """Its ``alarms`` rows, but for the message id."""
+    refused: str | None
+    """Why it is kept raw as rejected instead of as decoded (a value no column holds):
+    answered with :class:`~gateway.errors.MessageRefused` once stored; None: as given."""
 
 
 class _Prune(NamedTuple):
@@ -405,38 +409,42 @@ def _prepare(
     routed: Sequence[RoutedReport],
     outcome: Outcome,
     reason: str | None,
+    *,
+    refused: str | None = None,
 ) -> tuple[object, ...]:
-    """An :class:`_Append` as sent. Raises TypeError, ValueError or OverflowError for a
-    report it cannot take apart (waveform samples that are not numbers)."""
+    """An :class:`_Append` as sent, every value made storable (:mod:`journal_values`).
+    Raises TypeError, ValueError or OverflowError for a report it cannot take apart
+    (waveform samples that are not numbers)."""
     raw = message.raw
     crc = zlib.crc32(raw)
     device = message.device
     if device is None and routed:
         device = routed[0].report.device
-    control_id = message.control_id
+    device_key = None if device is None else values.text(device.key)
+    control_id = values.text(message.control_id)
     key = None
     if control_id and outcome is Outcome.ACCEPTED:
-        key = (device.key if device else "", control_id)
+        key = (device_key or "", control_id)
     parts = [raw]
     beds: list[tuple[str, str]] = []
     alarms: list[tuple[object, ...]] = []
     reports = _report_documents(routed, alarms, beds, parts) if routed else None
-    receive_ns = message.receive_time_ns
+    receive_ns = values.int_or(message.receive_time_ns, 0)
     columns = (
         receive_ns,
-        message.transport,
-        message.peer,
-        device.key if device else None,
-        device.label if device else None,
+        values.text(message.transport),
+        values.text(message.peer),
+        device_key,
+        None if device is None else values.text(device.label),
         control_id,
         outcome._value_,
-        reason,
+        values.optional_text(reason),
         len(raw),
         crc,
         reports,
     )
     size = len(raw) if len(parts) == 1 else sum(map(len, parts))
-    return (_APPEND, seq, key, crc, receive_ns, columns, parts, size, beds, alarms)
+    return (_APPEND, seq, key, crc, receive_ns, columns, parts, size, beds, alarms, refused)
 
 
 def _alarm_log_rows(transitions: Sequence[AlarmTransition]) -> list[tuple[object, ...]]:
@@ -666,9 +674,9 @@ class Journal:
         try:
             job = _prepare(seq, message, routed, outcome, reason)
         except (TypeError, ValueError, OverflowError) as exc:
-            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            future.set_exception(_refuse(message.control_id, message.peer, exc))
-            return future
+            # Kept raw as rejected, and refused once: its device is told not to resend.
+            text = refusal(message.control_id, message.peer, exc)
+            job = _prepare(seq, message, (), Outcome.REJECTED, text, refused=text)
         return self._queue(job)
 
     # -- talking to the writer process
@@ -858,11 +866,24 @@ class Journal:
 
 
 def _refuse(control_id: str, peer: str, exc: Exception) -> JournalError:
-    """A message that cannot be stored as given (a value of a type JSON has no place for, a
-    number too large for SQLite): it alone is refused, and said so, never its batch."""
-    text = f"cannot store message {control_id!r} from {peer}: {exc}"
+    """A message that cannot be stored at all, not even raw: it alone fails, never its
+    batch (its device gets a negative ACK and resends)."""
+    return JournalError(refusal(control_id, peer, exc))
+
+
+def refusal(control_id: str, peer: str, exc: BaseException) -> str:
+    """Why a message is not stored as decoded (logged here, once per message)."""
+    text = values.text(
+        f"cannot store message {control_id[:64]!r} from {peer[:64]} as decoded:"
+        f" {type(exc).__name__}: {str(exc)[:200]}"
+    )
     log.error("journal: %s", text)
-    return JournalError(text)
+    return text
+
+
+def refused(text: str) -> MessageRefused:
+    """The answer for a message kept raw as rejected: stored, but not taken in."""
+    return MessageRefused(f"{text}; kept raw as rejected")
 
 
 def _report_documents(
@@ -875,40 +896,33 @@ def _report_documents(
     JSON: its process, not the event loop, spends the time); adds their waveform samples to
     ``samples``, their alarm rows (but for the message id) to ``alarms`` and (bed, label)
     of those with a bed to ``beds``."""
+    text = values.text
     documents: list[tuple[object, ...]] = []
     for seq, item in enumerate(routed):
         report = item.report
-        bed = None if item.bed is None else item.bed.key
+        bed = None if item.bed is None else text(item.bed.key)
+        bed_label = text(item.bed_label)
         if bed is not None:
-            beds.append((bed, item.bed_label))
+            beds.append((bed, bed_label))
         loc = report.location
         waveforms = report.waveforms
         documents.append(
             (
                 bed,
-                item.bed_label,
-                report.device.key,
-                report.device.label,
-                report.receive_time_ns,
+                bed_label,
+                text(report.device.key),
+                text(report.device.label),
+                values.int_or(report.receive_time_ns, 0),
                 None
                 if loc is None
-                else (loc.raw, loc.point_of_care, loc.room, loc.bed, loc.facility),
-                report.patient_id,
-                [
-                    (
-                        o.code,
-                        o.label,
-                        o.value,
-                        o.unit,
-                        o.status._value_,  # not .value: a descriptor call each
-                        o.device_time_ns,
-                        o.sub_id,
-                        o.source_code,
-                        o.reason,
-                        o.demo,
+                else tuple(
+                    map(
+                        values.optional_text,
+                        (loc.raw, loc.point_of_care, loc.room, loc.bed, loc.facility),
                     )
-                    for o in report.observations
-                ],
+                ),
+                values.optional_text(report.patient_id),
+                [_observation_document(o) for o in report.observations],
                 [_waveform_document(chunk, samples) for chunk in waveforms] if waveforms else (),
                 len(report.alarms),
             )
@@ -918,49 +932,88 @@ def _report_documents(
     return documents
 
 
-def _waveform_document(chunk: WaveformChunk, samples: list[bytes]) -> tuple[object, ...]:
-    values = np.ascontiguousarray(chunk.samples, dtype="<f4")
-    samples.append(values.tobytes())
+_I64_MIN, _I64_MAX = values.INT64_MIN, values.INT64_MAX
+
+
+def _observation_document(o: Observation) -> tuple[object, ...]:
+    """An observation as ``messages.reports`` holds it, every value storable. The checks
+    of the common case (an int code, a finite float, short ASCII texts) are inline: this
+    runs for every value of every message on the event loop."""
+    code, device_ns = o.code, o.device_time_ns
+    value: float | str | None = o.value
+    label, unit, sub_id, source_code, reason = o.label, o.unit, o.sub_id, o.source_code, o.reason
+    if code.__class__ is not int or not _I64_MIN <= code <= _I64_MAX:
+        code = values.int_or(code, 0)
+    if value.__class__ is float:
+        if value - value != 0.0:  # NaN or ±inf: JSON null (SQLite's JSON refuses NaN)
+            value = None
+    else:
+        value = values.value(value)
+    if device_ns is not None and (
+        device_ns.__class__ is not int or not _I64_MIN <= device_ns <= _I64_MAX
+    ):
+        device_ns = values.bounded_int(device_ns)
+    if not values.plain(label, unit, sub_id, reason, source_code or ""):
+        label, unit, sub_id, reason = map(values.text, (label, unit, sub_id, reason))
+        source_code = values.optional_text(source_code)
     return (
-        chunk.code,
-        chunk.label,
-        chunk.unit,
-        chunk.sample_rate_hz,
-        chunk.start_time_ns,
-        int(values.size),
-        chunk.sub_id,
-        chunk.source_code,
+        code,
+        label,
+        value,
+        unit,
+        o.status._value_,  # not .value: a descriptor call each
+        device_ns,
+        sub_id,
+        source_code,
+        reason,
+        o.demo,
+    )
+
+
+def _waveform_document(chunk: WaveformChunk, samples: list[bytes]) -> tuple[object, ...]:
+    data = np.ascontiguousarray(chunk.samples, dtype="<f4")
+    samples.append(data.tobytes())
+    return (
+        values.int_or(chunk.code, 0),
+        values.text(chunk.label),
+        values.text(chunk.unit),
+        values.finite(chunk.sample_rate_hz) or 0.0,
+        values.int_or(chunk.start_time_ns, 0),
+        int(data.size),
+        values.text(chunk.sub_id),
+        values.optional_text(chunk.source_code),
     )
 
 
 def _alarm_rows(
     report_seq: int, bed: str | None, alarms: Sequence[AlarmEvent]
 ) -> Iterator[tuple[object, ...]]:
+    text = values.text
     for seq, alarm in enumerate(alarms):
-        value = alarm.value
+        value = values.value(alarm.value)
         yield (
             report_seq,
             seq,
             bed,
-            alarm.time_ns,
-            alarm.device.key,
-            alarm.code,
-            alarm.text,
-            int(alarm.priority),
+            values.int_or(alarm.time_ns, 0),
+            text(alarm.device.key),
+            values.int_or(alarm.code, 0),
+            text(alarm.text),
+            values.int_or(int(alarm.priority), 0),
             alarm.kind.value,
-            alarm.phase,
-            alarm.state,
-            alarm.inactivation,
+            text(alarm.phase),
+            text(alarm.state),
+            text(alarm.inactivation),
             alarm.source.value,
-            alarm.alarm_id,
-            alarm.parameter_code,
-            alarm.parameter_label,
+            text(alarm.alarm_id),
+            values.bounded_int(alarm.parameter_code),
+            text(alarm.parameter_label),
             None if isinstance(value, str) else value,
             value if isinstance(value, str) else None,
-            alarm.unit,
-            alarm.limits,
-            alarm.source_code,
-            alarm.sub_id,
+            text(alarm.unit),
+            text(alarm.limits),
+            values.optional_text(alarm.source_code),
+            text(alarm.sub_id),
         )
 
 
@@ -1433,7 +1486,7 @@ def _add_hourly(groups: dict[_HourKey, _Hour], report: Row) -> None:
     receive, device, patient = report[4], str(report[2]), str(report[6] or "")
     for item in report[7]:
         code, label, value, unit, status, device_ns, sub_id, source = item[:8]
-        if status != "valid" or isinstance(value, str) or math.isnan(value):
+        if status != "valid" or value is None or isinstance(value, str) or math.isnan(value):
             continue
         if len(item) > 9 and item[9]:
             continue  # demo or test data: never in a patient's hourly summary
@@ -1551,7 +1604,8 @@ def _observation(
         device=device,
         code=code,
         label=label,
-        value=value if isinstance(value, str) else float(value),
+        # null: a value that was not a finite number (NaN, ±inf) when it was stored
+        value=value if isinstance(value, str) else math.nan if value is None else float(value),
         unit=unit,
         status=_STATUS[status],
         receive_time_ns=receive_ns,

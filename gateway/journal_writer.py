@@ -24,7 +24,6 @@ by going away (end of the job pipe), after which the writer closes the file clea
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import json
@@ -62,22 +61,19 @@ from gateway.journal import (
     _Job,
     _job,
     _Prune,
-    _refuse,
     _Stop,
     describe_failure,
     encode_frame,
+    refusal,
+    refused,
 )
+from gateway.journal_resends import RecentMessages, key_of
 
 log = logging.getLogger("gateway.journal")
 
 
-class _Seen:
-    """A committed message a resend may repeat."""
-
-    __slots__ = ("crc", "receive_ns", "row")
-
-    def __init__(self, receive_ns: int, crc: int, row: int) -> None:
-        self.receive_ns, self.crc, self.row = receive_ns, crc, row
+_Fresh = dict[int, tuple[int, int, int]]
+"""Messages of a batch a resend may repeat: key → (receive time, crc, row)."""
 
 
 class _Writer:
@@ -90,13 +86,15 @@ class _Writer:
         """The parent's clock, as of the last frame (what the duplicate window is kept by)."""
         self._conn: sqlite3.Connection | None = None
         self._next_id = 1
-        self._seen: dict[tuple[str, str], _Seen] = {}
-        self._seen_order: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+        self._seen = RecentMessages(self.duplicate_window_ns)
         self._indexed_through = 0
         """Messages up to this id are in the bed index (``journal_state``)."""
         self._unindexed: list[_BedEntry] = []
         """The bed index entries of the committed messages after ``_indexed_through``."""
         self._index_failure: str | None = None
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file the connection has open: a path that names another
+        file, or none, means the journal was deleted, replaced or moved under it."""
         self._checkpointer = _Checkpointer(
             self.path, self.busy_timeout_s, settings["checkpoint_interval_s"]
         )
@@ -108,16 +106,16 @@ class _Writer:
         frames = _Frames()
         waiting = select.poll()  # not select(): the fd may be past 1024 in a busy gateway
         waiting.register(jobs_in, select.POLLIN)
-        started = False
         try:
             while True:
                 batch = self._next_batch(jobs_in, frames, waiting)
                 if batch is None:
                     return  # the parent went away: close the file cleanly (below)
                 settled, stop = self._run_batch(batch)
-                if not started:  # after the first batch: it never creates the file itself
+                # After a batch opened the file: it never creates the file itself (and is
+                # stopped while a deleted file is let go, see _check_file).
+                if self._conn is not None and not self._checkpointer.running:
                     self._checkpointer.start()
-                    started = True
                 _write_all(results_out, encode_frame((settled, self.counters, relay.take())))
                 if stop:
                     return
@@ -173,7 +171,41 @@ class _Writer:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = self._connect()
+        else:
+            self._check_file()
         return self._conn
+
+    def _check_file(self) -> None:
+        """Before every write: is the file at the path still the one open? A journal deleted
+        (with its -wal and -shm), replaced or moved while open takes every commit into a
+        file no one will read again — ACKed, then gone at the next stop. One stat a batch.
+        Raises JournalError (the batch is refused: devices resend) after letting go of the
+        old file, saying how many messages were lost with it; the next write opens a new
+        file at the path."""
+        identity = _identity(self.path)
+        if identity == self._identity:
+            return
+        conn = self._conn
+        assert conn is not None
+        try:
+            count, first, last = conn.execute(
+                "SELECT count(*), min(id), max(id) FROM messages"
+            ).fetchone()
+            lost = f"{count} messages stored in it (ids {first}–{last}) are lost with it"
+        except sqlite3.Error as exc:
+            lost = f"the messages stored in it are lost with it (cannot count them: {exc})"
+        what = "deleted or moved" if identity is None else "replaced by another file"
+        text = (
+            f"journal file {what} while open: {self.path}: {lost}; recording starts again"
+            " in a new file at the path"
+        )
+        # Logged once, by whoever fails on it. The checkpointer's connection goes first:
+        # the last one to close a WAL database removes "<path>-wal" by name, which must
+        # not be the new file's.
+        self._checkpointer.stop()
+        self._disconnect()
+        self._identity = None
+        raise JournalError(text)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +240,7 @@ class _Writer:
             self._next_id = max(last, self._indexed_through, _state(conn, "pruned_through")) + 1
             self._unindexed = list(_bed_entries(conn, self._indexed_through))
             self._load_seen(conn)
+            self._identity = _identity(self.path)
         except BaseException:
             conn.close()
             raise
@@ -217,7 +250,6 @@ class _Writer:
     def _load_seen(self, conn: sqlite3.Connection) -> None:
         """Recent messages a device may still resend (after a restart too)."""
         self._seen.clear()
-        self._seen_order.clear()
         since = self.now_ns - self.duplicate_window_ns
         rows = conn.execute(
             "SELECT id, receive_ns, device, control_id, raw_crc FROM messages"
@@ -225,10 +257,10 @@ class _Writer:
             " ORDER BY receive_ns",
             (since,),
         )
-        for row, receive_ns, device, control_id, crc in rows:
-            key = (device or "", control_id)
-            self._seen[key] = _Seen(receive_ns, crc, row)
-            self._seen_order.append((receive_ns, key))
+        self._seen.add(
+            (key_of(device or "", control_id), receive_ns, crc, row)
+            for row, receive_ns, device, control_id, crc in rows
+        )
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -251,15 +283,20 @@ class _Writer:
             conn = self._connection()
             first_id = self._next_id
             results, fresh, beds = self._insert(conn, jobs)
+        except _POISON as exc:
+            # A value of one message no column takes (it got past the loop's checks): the
+            # others must not pay for it. One by one, so only the guilty one is refused.
+            self._next_id = first_id
+            self._rollback()
+            if len(jobs) > 1:
+                return [answer for job in jobs for answer in self._write_batch([job])]
+            return self._write_refused(jobs[0], exc)
         except (sqlite3.Error, OSError, JournalError) as exc:
             return self._fail(jobs, exc, first_id)
         except Exception as exc:  # a bug must cost this batch its ACKs, never the writer
             log.exception("journal writer: unexpected error")
             return self._fail(jobs, exc, first_id)
-        for key, seen in fresh.items():
-            self._seen[key] = seen
-            self._seen_order.append((seen.receive_ns, key))
-        self._forget_old()
+        self._seen.add((key, *seen) for key, seen in fresh.items())
         self._unindexed.extend(beds)
         self.counters.commits += 1
         self.counters.stored += results.count(True)
@@ -267,7 +304,20 @@ class _Writer:
         if self.counters.failure is not None:
             log.warning("journal: recording resumed (%s)", self.path)
             self.counters.failure = None
-        return [(job.seq, stored) for job, stored in zip(jobs, results, strict=True)]
+        return [
+            (job.seq, stored if job.refused is None else refused(job.refused))
+            for job, stored in zip(jobs, results, strict=True)
+        ]
+
+    def _write_refused(self, job: _Append, exc: BaseException) -> list[tuple[int, object]]:
+        """Keep a message whose decoded values cannot be stored raw, as rejected; it is
+        answered MessageRefused (a definitive reject), or a JournalError when even its raw
+        bytes could not be stored (a negative ACK: its device resends it)."""
+        columns = job.columns
+        if job.refused is not None:  # already its raw form: nothing left to take away
+            return self._fail([job], exc, self._next_id)
+        text = refusal(str(columns[5]), str(columns[2]), exc)
+        return self._write_batch([_as_rejected(job, text)])
 
     def _fail(
         self, jobs: list[_Append], exc: BaseException, first_id: int
@@ -286,7 +336,7 @@ class _Writer:
 
     def _insert(
         self, conn: sqlite3.Connection, jobs: list[_Append]
-    ) -> tuple[list[bool | JournalError], dict[tuple[str, str], _Seen], list[_BedEntry]]:
+    ) -> tuple[list[bool | JournalError], _Fresh, list[_BedEntry]]:
         """Write one batch; return per job whether it was stored (False: a resend; an error:
         it alone could not be), the messages a resend may now repeat, and the batch's bed
         index entries."""
@@ -295,7 +345,7 @@ class _Writer:
         beds: list[_BedEntry] = []
         resent: list[int] = []
         results: list[bool | JournalError] = []
-        fresh: dict[tuple[str, str], _Seen] = {}
+        fresh: _Fresh = {}
         seen_before = self._seen
         window = self.duplicate_window_ns
         first_id = next_id = self._next_id
@@ -303,15 +353,17 @@ class _Writer:
         parts: list[bytes] = []
         holder = offset = 0
         for job in jobs:
-            key = job.key
+            key = None if job.key is None else key_of(*job.key)
             if key is not None:
-                seen = fresh.get(key) or seen_before.get(key)
-                if (
-                    seen is not None
-                    and seen.crc == job.crc
-                    and job.receive_ns - seen.receive_ns <= window
-                ):
-                    resent.append(seen.row)
+                seen = fresh.get(key)
+                if seen is None:
+                    row = seen_before.resent_row(key, job.crc, job.receive_ns)
+                elif seen[1] == job.crc and job.receive_ns - seen[0] <= window:
+                    row = seen[2]
+                else:
+                    row = None
+                if row is not None:
+                    resent.append(row)
                     results.append(False)
                     continue
             columns = job.columns
@@ -320,10 +372,10 @@ class _Writer:
                 try:
                     reports = _encode_json(reports)
                 except (TypeError, ValueError, OverflowError) as exc:
-                    results.append(_refuse(str(columns[5]), str(columns[2]), exc))
-                    continue
+                    job = _as_rejected(job, refusal(str(columns[5]), str(columns[2]), exc))  # noqa: PLW2901 - kept raw instead
+                    key, columns, reports = None, job.columns, None
             if key is not None:
-                fresh[key] = _Seen(job.receive_ns, job.crc, next_id)
+                fresh[key] = (job.receive_ns, job.crc, next_id)
             if (next_id - first_id) % MESSAGES_PER_INSERT == 0:  # a statement's first row
                 holder, parts, offset = next_id, [], 0
                 bundles.append(parts)
@@ -423,16 +475,6 @@ class _Writer:
             return [(job.seq, JournalError(text)) for job in jobs]
         return [(job.seq, None) for job in jobs]
 
-    def _forget_old(self) -> None:
-        if not self._seen_order:
-            return
-        horizon = self._seen_order[-1][0] - self.duplicate_window_ns
-        while self._seen_order and self._seen_order[0][0] < horizon:
-            _, key = self._seen_order.popleft()
-            seen = self._seen.get(key)
-            if seen is not None and seen.receive_ns < horizon:
-                del self._seen[key]
-
     def _prune(self, job: _Prune) -> int | JournalError:
         try:
             conn = self._connection()
@@ -501,6 +543,10 @@ class _Checkpointer:
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
@@ -560,6 +606,43 @@ def _keep_bundle(conn: sqlite3.Connection, last: int) -> None:
         "UPDATE messages SET bundle_row = ? WHERE id >= ? AND id < ? AND bundle_row = ?",
         (heir, heir, holder[0] + MESSAGES_PER_INSERT, holder[0]),
     )
+
+
+_POISON = (
+    OverflowError,  # an integer beyond SQLite's 64 bits
+    TypeError,
+    ValueError,  # 4,300 digits; text UTF-8 cannot carry (UnicodeEncodeError)
+    sqlite3.InterfaceError,  # a value of a type SQLite cannot bind
+    sqlite3.IntegrityError,  # NULL in a NOT NULL column
+    sqlite3.DataError,
+)
+"""What a value of one message raises, as opposed to storage failing for every message."""
+
+
+def _as_rejected(job: _Append, reason: str) -> _Append:
+    """A message as its bytes alone, rejected with ``reason``: no decoded values, no alarm
+    rows, no bed — what is left to keep of a message whose values cannot be stored."""
+    raw = job.parts[0]
+    (receive_ns, transport, peer, device, label, control_id, _, _, size, crc, _) = job.columns
+    columns = (receive_ns, transport, peer, device, label, control_id, "rejected", reason)
+    return job._replace(
+        key=None,
+        columns=(*columns, size, crc, None),
+        parts=[raw],
+        size=len(raw),
+        beds=[],
+        alarms=[],
+        refused=reason,
+    )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _state(conn: sqlite3.Connection, name: str) -> int:

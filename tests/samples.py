@@ -22,3 +22,15 @@ def load_sample(prefix: str) -> bytes:
 
 def all_samples() -> list[str]:
     return sorted(p.name.split("_", 1)[0] for p in (FIXTURES / "hl7").glob("*.hl7"))
+
+
+def bad_input(path: Path) -> tuple[str, bytes]:
+    """A bad-input file (tests/fixtures/bad/): its ``# expect:`` line and the bytes after
+    the ``#`` lines."""
+    data = path.read_bytes()
+    expect = ""
+    while data.startswith(b"#"):
+        line, _, data = data.partition(b"\n")
+        if line.startswith(b"# expect:"):
+            expect = line.split(b":", 1)[1].decode().strip()
+    return expect, data

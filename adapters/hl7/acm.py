@@ -37,6 +37,7 @@ from adapters.hl7.obx import (
     EVENT_PARTITION,
     Code,
     Times,
+    code_number,
     identify,
     number,
     text_value,
@@ -366,18 +367,20 @@ def _parameter(alarm: _Alarm, d: Delimiters) -> tuple[int | None, str]:
             code = identify(raw, d)
             return (code.mdc or None), code.label
         value = raw.strip()
-        if value.isascii() and value.isdigit() and int(value) >= 65536:
-            param = nomenclature.parameter(int(value))
-            return int(value), param.label if param else value
+        number = code_number(value)
+        if number is not None and number >= 65536:
+            param = nomenclature.parameter(number)
+            return number, param.label if param else value
         return None, unescape(value, d)
     for seg in alarm.values:
         code = identify(_field(seg, 3), d)
         if code.mdc or code.source_code:
             return (code.mdc or None), code.label
     for part in alarm.prefix.split("."):
-        if part.isascii() and part.isdigit() and int(part) >= 65536:
-            param = nomenclature.parameter(int(part))
-            return int(part), param.label if param else ""
+        number = code_number(part)
+        if number is not None and number >= 65536:
+            param = nomenclature.parameter(number)
+            return number, param.label if param else ""
     return None, ""
 
 

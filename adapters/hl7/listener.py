@@ -26,7 +26,7 @@ from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame
 from adapters.hl7.records import fast_constructor
 from gateway.clock import Clock, SystemClock
 from gateway.domain import DeviceId, DeviceReport, ReceivedMessage
-from gateway.errors import AdapterError, JournalError, ParseError
+from gateway.errors import AdapterError, JournalError, MessageRefused, ParseError
 
 log = logging.getLogger(__name__)
 
@@ -176,16 +176,13 @@ class MllpListener:
             else:
                 message, decoded = _read(item, peer, receive_time)
         except ParseError as exc:
-            self.rejected += 1
-            control_id = er7.salvage_control_id(item)
-            received = ReceivedMessage(item, "mllp", peer, receive_time, control_id)
-            await self.sink.reject(received, str(exc))
-            return self._ack(
-                _try_parse(item),
-                Outcome.REJECTED,
-                AckError.unreadable(exc),
-                control_id=control_id,
-            )
+            return await self._reject(item, peer, receive_time, str(exc), AckError.unreadable(exc))
+        except Exception as exc:
+            # A decoder bug (an input no one foresaw) costs this frame a reject, never the
+            # connection and the frames queued behind it on it.
+            log.exception("MLLP %s: decoding a frame failed", peer)
+            text = f"cannot decode: {type(exc).__name__}: {str(exc)[:200]}"
+            return await self._reject(item, peer, receive_time, text, AckError(207, text))
         control_id = message.control_id
         if message.decode_errors:
             self.sink.fault(
@@ -199,6 +196,15 @@ class MllpListener:
         received = new_received(item, "mllp", peer, receive_time, control_id, device)
         try:
             await self.sink.submit(received, reports)
+        except MessageRefused as exc:
+            # Kept raw as rejected: a definitive reject, so the device does not resend it.
+            self.rejected += 1
+            return self._ack(
+                message,
+                Outcome.REJECTED,
+                AckError(207, str(exc)),
+                commit_only=decoded.keep_alive,
+            )
         except JournalError as exc:
             self.sink.fault(f"mllp {peer}", f"message {control_id} not stored: {exc}")
             return self._ack(
@@ -214,6 +220,16 @@ class MllpListener:
             # it, so the sender learns the alarm path — not merely the socket — is alive.
             return self._ack(message, Outcome.ACCEPTED, None, commit_only=True)
         return acknowledgements(message, _ACCEPTED, sender=self.name, facility=self.facility)
+
+    async def _reject(
+        self, item: bytes, peer: str, receive_time: int, reason: str, error: AckError
+    ) -> list[bytes]:
+        """A frame that will not be taken in: journaled for inspection, answered AR/CR."""
+        self.rejected += 1
+        control_id = er7.salvage_control_id(item)
+        received = ReceivedMessage(item, "mllp", peer, receive_time, control_id)
+        await self.sink.reject(received, reason)
+        return self._ack(_try_parse(item), Outcome.REJECTED, error, control_id=control_id)
 
     def _ack(
         self,

@@ -142,10 +142,26 @@ def _identify(raw: str, d: Delimiters) -> Code:
     return Code(mdc, refid or code, refid or code, source_code, "", False, facet)
 
 
+MDC_CODE_MAX = 0xFFFF_FFFF
+"""MDC codes are 32-bit (partition × 65536 + term): a longer number is not one."""
+_CODE_DIGITS = 10
+
+
+def code_number(text: str) -> int | None:
+    """A code written as a number (an MDC code, a unit's code): ASCII digits making a 32-bit
+    value, else None. Never int() of what a device sent unchecked: 4,300 digits raise
+    ValueError (Python's limit on int from text), and a 2^64 code fits no column."""
+    digits = text.lstrip("0") or text[-1:]
+    if len(digits) > _CODE_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(digits)
+    return value if value <= MDC_CODE_MAX else None
+
+
 def _mdc(code: str, refid: str, system: str) -> tuple[int, str | None]:
     """MDC code of a code triplet, or 0 with the sender's own code kept."""
-    if system in ("MDC", "") and code.isascii() and code.isdigit():
-        value = int(code)
+    value = code_number(code) if system in ("MDC", "") else None
+    if value is not None:
         if value:
             return value, None
         # "0^MDC_ATTR_SAMP_RATE^MDC": no number, only the REFID names it.
@@ -196,9 +212,10 @@ def _unit(parts: list[str]) -> str:
     code = parts[0].strip()
     text = parts[1].strip() if len(parts) > 1 else ""
     system = parts[2].strip().upper() if len(parts) > 2 else ""
-    if system == "MDC" and code.isascii() and code.isdigit():
-        if int(code) in nomenclature.UNITS:
-            return nomenclature.UNITS[int(code)]
+    number = code_number(code) if system == "MDC" else None
+    if number is not None:
+        if number in nomenclature.UNITS:
+            return nomenclature.UNITS[number]
         if len(parts) > 3 and parts[3].strip():  # the UCUM alternate given beside it
             return nomenclature.unit_text(None, parts[3].strip())
         return text.removeprefix("MDC_DIM_").lower() or code
@@ -217,8 +234,9 @@ def unit_is_known(raw: str, d: Delimiters = STANDARD) -> bool:
     parts = split_components(first_repetition(raw, d), d)
     code = parts[0].strip()
     system = parts[2].strip().upper() if len(parts) > 2 else ""
-    if system == "MDC" and code.isdigit():
-        return int(code) in nomenclature.UNITS or (
+    number = code_number(code) if system == "MDC" else None
+    if number is not None:
+        return number in nomenclature.UNITS or (
             len(parts) > 3 and parts[3].strip() in nomenclature.UNIT_ALIASES
         )
     mdil = mdil_code(code) if system.startswith("MDIL") or len(code) == 9 else None

@@ -551,12 +551,13 @@ def _check_code(report: MessageReport, where: str, seg: er7.Segment, code: obx.C
                 "shown on a bed tile",
             )
         return
-    if number.isdigit() and int(number) and refid:
+    numeric = obx.code_number(number)
+    if numeric and refid:
         by_refid = nomenclature.BY_REFID.get(refid)
         if (
             by_refid is not None
-            and by_refid.code != int(number)
-            and int(number) not in nomenclature.BY_CODE
+            and by_refid.code != numeric
+            and numeric not in nomenclature.BY_CODE
         ):
             report.add(
                 Severity.WARNING,
@@ -566,7 +567,7 @@ def _check_code(report: MessageReport, where: str, seg: er7.Segment, code: obx.C
             return
         if (
             refid in obx.FACETS_BY_REFID
-            and obx.FACETS_BY_CODE.get(int(number)) != obx.FACETS_BY_REFID[refid]
+            and obx.FACETS_BY_CODE.get(numeric) != obx.FACETS_BY_REFID[refid]
         ):
             report.add(
                 Severity.WARNING,

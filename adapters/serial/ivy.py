@@ -138,7 +138,13 @@ def parse_parameters(data: bytes) -> list[ParameterLine]:
             raise ParseError(f"control characters in {line[:20]!r} (a damaged frame)")
         name, sep, rest = line.partition("=")
         fields = rest.split(";")
-        if not sep or not _NAME.fullmatch(name) or not fields[0].isdigit():
+        # ASCII and short: "²".isdigit() holds, and int() of 4,300 digits raises ValueError.
+        count_text = fields[0]
+        if (
+            not sep
+            or not _NAME.fullmatch(name)
+            or not (count_text.isascii() and count_text.isdigit() and len(count_text) <= 4)
+        ):
             raise ParseError(f"{line[:30]!r} is not NAME=n;values;message;")
         count = int(fields[0])
         if len(fields) < count + 1:

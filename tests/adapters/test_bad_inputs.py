@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samples import FIXTURES, all_samples, load_sample
+from samples import FIXTURES, all_samples, bad_input, load_sample
 
 from adapters.hl7 import er7, pcd, validate
 from adapters.hl7.listener import MllpListener
@@ -22,17 +21,6 @@ from gateway.routing import Router
 from gateway.ward import WardState
 
 BAD = FIXTURES / "bad"
-
-
-def bad_input(path: Path) -> tuple[str, bytes]:
-    """A bad-input file: its ``# expect:`` line and the bytes after the ``#`` lines."""
-    data = path.read_bytes()
-    expect = ""
-    while data.startswith(b"#"):
-        line, _, data = data.partition(b"\n")
-        if line.startswith(b"# expect:"):
-            expect = line.split(b":", 1)[1].decode().strip()
-    return expect, data
 
 
 def bad_files(prefix: str = "") -> list[str]:

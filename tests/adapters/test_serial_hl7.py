@@ -111,7 +111,7 @@ def test_an_oversize_frame_is_rejected_without_being_held() -> None:
 
 
 def _shifted_mindray() -> bytes:
-    data = next((FIXTURES / "bad").glob("15_*.hl7")).read_bytes()
+    data = next((FIXTURES / "bad").glob("20_*.hl7")).read_bytes()
     while data.startswith(b"#"):
         data = data.split(b"\n", 1)[1]
     return data

@@ -188,7 +188,7 @@ def test_validate_reports_demo_data_and_a_shifted_header() -> None:
     assert any("4 demo/test data, shown marked DEMO" in line for line in demo.summary)
     training = findings(only("55"), Severity.WARNING)
     assert any("processing id 'T'" in w and "demo or test data" in w for w in training)
-    data = next((sample_path("01").parent.parent / "bad").glob("15_*.hl7")).read_bytes()
+    data = next((sample_path("01").parent.parent / "bad").glob("20_*.hl7")).read_bytes()
     while data.startswith(b"#"):
         data = data.split(b"\n", 1)[1]
     report = validate.validate_message(data)

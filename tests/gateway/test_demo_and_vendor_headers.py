@@ -163,7 +163,7 @@ async def test_a_shifted_mindray_header_is_acked_with_its_control_id_and_decoded
 ) -> None:
     async with running_gateway(tmp_path / "j.sqlite") as gateway:
         monitor = await gateway.monitor()
-        assert await monitor.send(bad_sample("15")) == ("CA", "375")
+        assert await monitor.send(bad_sample("20_")) == ("CA", "375")
         hub = gateway.hub
         assert [f.text for f in hub.faults if "shifted MSH" in f.text] == [
             "message 375: " + er7.SHIFTED_MSH
@@ -175,7 +175,7 @@ async def test_a_shifted_mindray_header_is_acked_with_its_control_id_and_decoded
         assert [(w.key, w.sample_rate_hz) for w in bed.waves] == [((151780, "1.7.1.151780"), 500)]
         # Unreadable after the header (a segment name that is none): the reject (original
         # mode: the message could not be read) still names 375, not ORU\S\R01\S\ORU_R01.
-        broken = bad_sample("15").replace(b"\rPID|", b"\rP!D|")
+        broken = bad_sample("20_").replace(b"\rPID|", b"\rP!D|")
         assert await monitor.send(broken) == ("AR", "375")
         await monitor.close()
     with JournalReader(tmp_path / "j.sqlite") as reader:
