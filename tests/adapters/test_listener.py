@@ -79,8 +79,10 @@ async def listener(hub: Hub) -> AsyncIterator[MllpListener]:
         yield server
 
 
-async def connect(listener: MllpListener) -> Client:
-    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+async def connect(listener: MllpListener, source: str | None = None) -> Client:
+    """A connection from ``source`` (another loopback address: another peer) if given."""
+    local = None if source is None else (source, 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port, local_addr=local)
     return Client(reader, writer)
 
 
@@ -244,7 +246,8 @@ async def test_connections_beyond_the_maximum_are_refused(hub: Hub) -> None:
         first = await connect(listener)
         await first.send(frame(oru("a")))
         await first.ack()
-        second = await connect(listener)
+        # From another address: the same address would replace its own idlest connection.
+        second = await connect(listener, "127.0.0.2")
         assert await asyncio.wait_for(second.reader.read(), 5) == b""
         assert "1 connections open" in hub.snapshot().faults[-1].text
         await first.close()
