@@ -453,3 +453,21 @@ async def test_a_device_that_does_not_read_its_acks_is_held_back_not_dropped(
         assert msa(await client.ack())[1] == f"{n}-{padding}"
     assert listener.messages == count
     await client.close()
+
+
+async def test_ne_with_an_unreadable_msh16_is_answered_and_reported_once_with_a_count(
+    listener: MllpListener, hub: Hub
+) -> None:
+    # MSH-15 NE asks for no commit ACK; MSH-16 "XX" is no mode at all. Read as NE it would
+    # leave the sender with silence and nothing in the log: it is read as AL (answered AA).
+    client = await connect(listener)
+    for n in range(5):
+        await client.send(frame(oru(f"x{n}", accept="NE", app="XX")))
+        assert msa(await client.ack()) == ("AA", f"x{n}")
+    shown = [f.text for f in hub.snapshot().faults if "MSH-16" in f.text]
+    assert shown == ["message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL"]
+    hub.summarise_faults(everything=True)
+    assert hub.snapshot().faults[-1].text.startswith(
+        "message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL … repeated 4 times in"
+    )
+    await client.close()
