@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import alarm_delay, dashboard, hub, ingest, journal, parse, simulators
+from bench import alarm_delay, dashboard, hub, ingest, journal, parse, simulators, slow_attack
 
 BENCHMARKS = {
     "parse": parse.main,
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "journal": journal.main,
     "dashboard": dashboard.main,
     "alarm_delay": alarm_delay.main,
+    "slow_attack": slow_attack.main,
 }
 
 

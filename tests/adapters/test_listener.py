@@ -467,7 +467,11 @@ async def test_ne_with_an_unreadable_msh16_is_answered_and_reported_once_with_a_
     shown = [f.text for f in hub.snapshot().faults if "MSH-16" in f.text]
     assert shown == ["message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL"]
     hub.summarise_faults(everything=True)
-    assert hub.snapshot().faults[-1].text.startswith(
-        "message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL … repeated 4 times in"
+    assert (
+        hub.snapshot()
+        .faults[-1]
+        .text.startswith(
+            "message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL … repeated 4 times in"
+        )
     )
     await client.close()

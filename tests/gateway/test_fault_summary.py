@@ -31,10 +31,11 @@ def test_a_repeated_fault_is_shown_once_then_summarised_on_screen_and_in_the_log
 ) -> None:
     gateway = hub()
     caplog.set_level(logging.WARNING, logger="gateway.hub")
+    text = "cannot write: attempt to write a readonly database"
     for _ in range(500):  # an unwritable journal, every message
-        gateway.fault("journal", "cannot write: attempt to write a readonly database")
+        gateway.fault("journal", text)
     assert gateway.fault_count == 500
-    assert [f.text for f in gateway.faults] == ["cannot write: attempt to write a readonly database"]
+    assert [f.text for f in gateway.faults] == [text]
     assert len(caplog.records) == 1
     gateway.summarise_faults(time.monotonic() + 61)  # the window has ended
     summary = "cannot write: attempt to write a readonly database … repeated 499 times in 60 s"
