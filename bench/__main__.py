@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from bench import admission, alarm_delay, dashboard, hub, ingest, journal, memory, parse, simulators
+from bench import (
+    admission,
+    alarm_delay,
+    dashboard,
+    hub,
+    ingest,
+    journal,
+    memory,
+    parse,
+    simulators,
+    slow_attack,
+)
 
 BENCHMARKS = {
     "parse": parse.main,
@@ -16,6 +27,7 @@ BENCHMARKS = {
     "alarm_delay": alarm_delay.main,
     "admission": admission.main,
     "memory": memory.main,
+    "slow_attack": slow_attack.main,
 }
 
 

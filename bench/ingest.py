@@ -46,7 +46,7 @@ class _Nothing:
     async def reject(self, message: object, reason: str) -> None:
         return None
 
-    def fault(self, source: str, text: str) -> None:
+    def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
         return None
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import logging.handlers
 import sys
 import tempfile
 import time
@@ -186,14 +187,39 @@ def _positive_float(text: str) -> float:
     return value
 
 
+LOG_MAX_BYTES = 10 << 20
+LOG_BACKUPS = 5
+"""The dashboard's log file rotates at 10 MiB and keeps 5 old files: at most 60 MiB, so a
+flood of events can never fill the disk (repeated faults are summarised besides)."""
+
+
 def _logging(args: argparse.Namespace, *, to_file: bool) -> None:
     level = logging.DEBUG if args.verbose else logging.INFO
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     if to_file:
         # The dashboard owns the terminal; faults also show on screen.
-        logging.basicConfig(filename=DASHBOARD_LOG, level=level, format=fmt)
+        log_to_file(Path(DASHBOARD_LOG), level=level)
     else:
-        logging.basicConfig(stream=sys.stderr, level=level, format=fmt)
+        logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_to_file(
+    path: Path,
+    *,
+    level: int = logging.INFO,
+    max_bytes: int = LOG_MAX_BYTES,
+    backups: int = LOG_BACKUPS,
+) -> logging.Handler:
+    """Log to ``path``, rotated at ``max_bytes`` with ``backups`` old files kept
+    (``path.1`` … ``path.N``): the log's size on disk is bounded by their sum."""
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+    return handler
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -115,6 +115,11 @@ class ListenerConfig:
     max_connections: int = 64
     max_frame_bytes: int = 1_048_576
     idle_timeout_s: float = 300.0
+    """A connection that completes no frame for this long is closed."""
+    frame_deadline_s: float = 30.0
+    """A frame must be complete this long after its first byte, or its connection closes."""
+    max_connections_per_peer: int = 8
+    """Connections one source address may hold; one more replaces its idlest."""
 
     @property
     def bind(self) -> str:
@@ -764,6 +769,18 @@ def _check_mqtt(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor
         cursor.at("url").problem('missing; required when enabled = true, e.g. "mqtt://host:1883"')
 
 
+def _check_listener(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
+    per_peer, most = values.get("max_connections_per_peer"), values.get("max_connections")
+    # Only when written: the default (8) is simply capped by a smaller max_connections.
+    if "max_connections_per_peer" not in written or per_peer is None or most is None:
+        return
+    if per_peer > most:
+        cursor.at("max_connections_per_peer").problem(
+            f"{_num(per_peer)} is more than max_connections ({_num(most)});"
+            " expected a whole number from 1 to max_connections"
+        )
+
+
 _SECONDS_ABOVE_0 = _number(above=0, unit="seconds")
 _BED_ID = r"[A-Za-z0-9_.-]+"
 _BED_ID_ALLOWED = 'a bed id of letters, digits, "_", "." and "-"'
@@ -794,7 +811,10 @@ _LISTENER = _Table(
         "max_connections": _Field(_number(least=1, whole=True), 64),
         "max_frame_bytes": _Field(_number(least=1024, whole=True, unit="bytes"), 1_048_576),
         "idle_timeout_s": _Field(_SECONDS_ABOVE_0, 300.0),
+        "frame_deadline_s": _Field(_SECONDS_ABOVE_0, 30.0),
+        "max_connections_per_peer": _Field(_number(least=1, whole=True), 8),
     },
+    _check_listener,
 )
 
 _SERIAL = _Table(
@@ -1042,6 +1062,10 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 max_connections=item["max_connections"],
                 max_frame_bytes=item["max_frame_bytes"],
                 idle_timeout_s=item["idle_timeout_s"],
+                frame_deadline_s=item["frame_deadline_s"],
+                max_connections_per_peer=min(
+                    item["max_connections_per_peer"], item["max_connections"]
+                ),
             )
             for item in document["listeners"]
         ),

@@ -12,7 +12,9 @@ inspection; one the journal cannot store as decoded (a poison value) makes ``sub
 raise :class:`~gateway.errors.MessageRefused`: kept raw as rejected, a fault, a definitive
 reject for its device, and recording is not failed.
 Views call :meth:`Hub.snapshot` at their own pace. Faults reported by adapters
-are kept (bounded) for the dashboard and logged, never swallowed.
+are kept (bounded) for the dashboard and logged, never swallowed; a fault repeated within a
+minute is counted and summarised (:mod:`gateway.fault_summary`), so a storm of them shows
+and logs its first and then one line a minute, never a line per event.
 
 Before anything else, every report is screened for values no patient can have
 (:func:`gateway.plausibility.screen`: vendor no-value markers, numbers outside a
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -54,6 +57,7 @@ from gateway.bed_conflicts import BedConflicts
 from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError, MessageRefused
+from gateway.fault_summary import FaultSummary
 from gateway.journal import Journal, RoutedReport
 from gateway.routing import REFUSED, Router
 from gateway.ward import MAX_UNASSIGNED, WardSnapshot, WardState
@@ -82,6 +86,8 @@ class Hub:
         self.clock = clock or SystemClock()
         self.faults: deque[Fault] = deque(maxlen=max_faults)
         self.fault_count = 0
+        self.fault_summary = FaultSummary()
+        """Which faults are shown and logged now, and the summaries of the repeats."""
         self.journal = journal
         """Where messages are stored before they are ACKed; None: not recorded (tests)."""
         if journal is not None:
@@ -150,7 +156,11 @@ class Hub:
             fresh = await self.journal.record(message, routed)
         except MessageRefused as exc:
             # Its own fault, not the journal's: kept raw as rejected, recording works.
-            self.fault(f"{message.transport} {message.peer}", f"message rejected: {exc}")
+            self.fault(
+                f"{message.transport} {message.peer}",
+                f"message rejected: {exc}",
+                kind="message rejected: a value the journal cannot store",
+            )
             self.ward.note_rejected(message, str(exc))
             self._recording_works()
             raise
@@ -322,10 +332,29 @@ class Hub:
         self._refused = 0
         self.alarms.set_recording_failed(None)
 
-    def fault(self, source: str, text: str) -> None:
-        """Record a fault: logged now, listed on the dashboard."""
-        log.warning("%s: %s", source, text)
+    def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
+        """Record a fault: counted always; logged and listed on the dashboard when it is the
+        first of its kind within the summary window, summarised when that window ends.
+
+        ``kind`` names what is the same about faults whose ``text`` differs each time (a
+        control id in it): they are then summarised together, per source address.
+        """
         self.fault_count += 1
+        now_s = time.monotonic()  # windows by the monotonic clock: a clock step moves none
+        self.summarise_faults(now_s)
+        if self.fault_summary.note(source, text, now_s, kind):
+            self._show_fault(source, text)
+
+    def summarise_faults(self, now_s: float | None = None, *, everything: bool = False) -> None:
+        """Show and log the summaries of the repeats whose window ended (all: ``everything``,
+        when the gateway stops). Called with each fault, each snapshot and by the service's
+        timer, so a storm that stopped is still summarised."""
+        when = time.monotonic() if now_s is None else now_s
+        for summary in self.fault_summary.due(when, everything=everything):
+            self._show_fault(summary.source, summary.text)
+
+    def _show_fault(self, source: str, text: str) -> None:
+        log.warning("%s: %s", source, text)
         self.faults.append(Fault(self.clock.now_ns(), source, text))
 
     def watch_clock(self) -> None:
@@ -340,6 +369,7 @@ class Hub:
             )
 
     def snapshot(self) -> WardSnapshot:
+        self.summarise_faults()
         now = self.clock.monotonic_ns()
         wall = self.clock.now_ns()
         self.tick(now)

@@ -65,6 +65,8 @@ def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
             max_connections=spec.max_connections,
             max_frame_bytes=spec.max_frame_bytes,
             idle_timeout_s=spec.idle_timeout_s,
+            frame_deadline_s=spec.frame_deadline_s,
+            max_connections_per_peer=spec.max_connections_per_peer,
             allow=spec.allows if spec.allow else None,
             facility=config.name,
         )
@@ -225,6 +227,20 @@ async def keep_alarms(hub: Hub, sound: AlarmSound | None) -> None:
         await asyncio.sleep(ALARM_TICK_S)
 
 
+FAULT_SUMMARY_EVERY_S = 1.0
+
+
+async def keep_fault_summaries(hub: Hub) -> None:
+    """Say the repeats of a fault storm that stopped when its window ends, even if no other
+    fault or snapshot comes; when stopped, say what is still counted."""
+    try:
+        while True:
+            await asyncio.sleep(FAULT_SUMMARY_EVERY_S)
+            hub.summarise_faults()
+    finally:
+        hub.summarise_faults(everything=True)
+
+
 async def keep_alarm_log(hub: Hub, journal: Journal) -> None:
     """Journal the alarm transitions every second (and what is left when stopped)."""
     failed: list[str] = []
@@ -345,6 +361,7 @@ async def serve(
                 tasks.append(group.create_task(backfill.run()))
             sound = build_sound(config, hub, dashboard=dashboard)
             tasks.append(group.create_task(keep_alarms(hub, sound)))
+            tasks.append(group.create_task(keep_fault_summaries(hub)))
             tasks.append(group.create_task(keep_alarm_log(hub, journal)))
             if companion is not None and listeners:
                 tasks.append(group.create_task(companion(listeners[0].port)))

@@ -2,7 +2,10 @@
 
 Original mode (MSH-15 and MSH-16 empty): one ``AA``/``AE``/``AR``. Enhanced mode: a commit
 ACK (``CA``/``CE``/``CR``) when MSH-15 asks for one, an application ACK when MSH-16 does
-(``AL`` always, ``NE`` never, ``ER`` on error only, ``SU`` on success only). MSA-2 echoes
+(``AL`` always, ``NE`` never, ``ER`` on error only, ``SU`` on success only). A value
+that is none of these is read as ``AL`` for MSH-15, and for MSH-16 as ``NE`` — or as ``AL``
+when MSH-15 is ``NE``, so a sender never gets silence because of a field the gateway could
+not read; :func:`mode_problem` says so, for the listener to report. MSA-2 echoes
 MSH-10; a negative ACK carries an ERR segment saying what was wrong and where. Output is
 always strict ER7 with the standard delimiters, whatever the sender used.
 """
@@ -113,10 +116,26 @@ def acknowledgements(
     return [_ack(header, code, cid, error) for code in codes]
 
 
-def _plan(accept_field: str, application_field: str) -> dict[Outcome, tuple[str, ...]]:
-    """MSA-1 codes to send for each outcome, given MSH-15 and MSH-16 as sent."""
+def mode_problem(message: Message) -> str:
+    """What could not be read of the acknowledgement mode the sender asked for (MSH-15/16),
+    and how it is answered instead; ``""`` when both were read."""
+    return _header(message, "", "").problem
+
+
+def _plan(accept_field: str, application_field: str) -> tuple[dict[Outcome, tuple[str, ...]], str]:
+    """MSA-1 codes to send for each outcome, given MSH-15 and MSH-16 as sent; and what of
+    them could not be read (``""``: both were)."""
     accept = accept_field.split("^", 1)[0].strip().upper()
     application = application_field.split("^", 1)[0].strip().upper()
+    problems = []
+    if accept and accept not in _WANTED:
+        problems.append(f"MSH-15 {accept_field[:20]!r} is not AL, NE, ER or SU: read as AL")
+    if application and application not in _WANTED:
+        instead = "AL" if accept == "NE" else "NE"
+        problems.append(
+            f"MSH-16 {application_field[:20]!r} is not AL, NE, ER or SU: read as {instead}"
+        )
+        application = instead
     plan: dict[Outcome, tuple[str, ...]] = {}
     for outcome in Outcome:
         ok = outcome is Outcome.ACCEPTED
@@ -129,7 +148,7 @@ def _plan(accept_field: str, application_field: str) -> dict[Outcome, tuple[str,
         if application and _WANTED.get(application, _WANTED["NE"])(ok):
             codes.append(_ORIGINAL[outcome])
         plan[outcome] = tuple(codes)
-    return plan
+    return plan, "; ".join(problems)
 
 
 def _ack(header: _Header, code: str, control_id: str, error: AckError | None) -> bytes:
@@ -157,6 +176,8 @@ class _Header:
     be stored; ``rejected``: when it never will be."""
     failed: tuple[str, ...]
     rejected: tuple[str, ...]
+    problem: str = ""
+    """What of MSH-15/16 could not be read (see :func:`mode_problem`)."""
 
 
 # Per sender (bounded): a device sends the same MSH-3/4/9/11/12/15/16 every time, and
@@ -201,11 +222,11 @@ def _build_header(message: Message | None, sender: str, facility: str) -> _Heade
         trigger = escape(message.message_type[1])
         version = escape(msh.get(12)) or "2.6"
         processing = escape(msh.get(11)) or "P"
-        plan = _plan(msh.raw(15), msh.raw(16))
+        plan, problem = _plan(msh.raw(15), msh.raw(16))
     else:
         receiver = receiver_facility = trigger = ""
         version, processing = "2.6", "P"
-        plan = _plan("", "")
+        plan, problem = _plan("", "")
     head = f"MSH|^~\\&|{escape(sender)}|{escape(facility)}|{receiver}|{receiver_facility}|"
     return _Header(
         head,
@@ -214,6 +235,7 @@ def _build_header(message: Message | None, sender: str, facility: str) -> _Heade
         plan[Outcome.ACCEPTED],
         plan[Outcome.ERROR],
         plan[Outcome.REJECTED],
+        problem,
     )
 
 

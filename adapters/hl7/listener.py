@@ -8,6 +8,15 @@ fault; what a good message carried but could not be taken in (a waveform without
 undecodable bytes) is a fault too. Nothing here closes another connection or stops the
 listener, and a huge frame is read in a worker thread so the others keep being answered.
 It speaks to devices only to acknowledge.
+
+What one sender can hold is bounded (:mod:`adapters.hl7.admission` decides who gets a
+slot): a frame must be complete within ``frame_deadline_s`` of its first byte, a
+connection that completes no frame for ``idle_timeout_s`` is closed (bytes that are not a
+frame, one a second, do not keep it open), one address holds at most
+``max_connections_per_peer`` connections, and when a cap is reached the newcomer takes the
+slot of the connection that delivers least, so a monitor that reboots always gets back in.
+Refusals, evictions and time-outs are counted per address and reported as summarised faults
+(one line a minute for a storm), never a log line each.
 """
 
 from __future__ import annotations
@@ -15,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
 from adapters.hl7 import er7, pcd
-from adapters.hl7.ack import AckError, Outcome, acknowledgements
+from adapters.hl7.ack import AckError, Outcome, acknowledgements, mode_problem
+from adapters.hl7.admission import Admission, PeerCounts
 from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame, frame
 from adapters.hl7.records import fast_constructor
 from gateway.clock import Clock, SystemClock
@@ -48,7 +59,9 @@ class ReportSink(Protocol):
 
     async def reject(self, message: ReceivedMessage, reason: str) -> None: ...
 
-    def fault(self, source: str, text: str) -> None: ...
+    def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
+        """``kind``: what faults of varying text have in common, to summarise them."""
+        ...
 
 
 class MllpListener:
@@ -64,6 +77,8 @@ class MllpListener:
         max_connections: int = 64,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         idle_timeout_s: float = 300.0,
+        frame_deadline_s: float = 30.0,
+        max_connections_per_peer: int = 8,
         allow: Callable[[str], bool] | None = None,
         name: str = "ICU-GATEWAY",
         facility: str = "",
@@ -74,10 +89,17 @@ class MllpListener:
         self.max_connections = max_connections
         self.max_frame_bytes = max_frame_bytes
         self.idle_timeout_s = idle_timeout_s
+        self.frame_deadline_s = frame_deadline_s
         self.allow = allow
         self.name, self.facility = name, facility
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.admission: Admission[_Connection] = Admission(
+            max_connections, min(max_connections_per_peer, max_connections)
+        )
+        """Who holds a slot; counts refusals, evictions and time-outs per address."""
+        self.counts: PeerCounts = self.admission.counts
+        self._sweeper: asyncio.TimerHandle | None = None
         self.messages = 0
         self.rejected = 0
         self.keep_alives = 0
@@ -102,6 +124,7 @@ class MllpListener:
         except OSError as exc:
             raise AdapterError(f"cannot listen on {self.host}:{self._port}: {exc}") from exc
         log.info("MLLP listening on %s", self.address)
+        self._sweeper = loop.call_later(self._sweep_every_s, self._sweep)
         return self
 
     async def __aexit__(
@@ -113,6 +136,9 @@ class MllpListener:
         await self.close()
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):
@@ -129,45 +155,95 @@ class MllpListener:
             raise AdapterError("listener not started")
         await self._server.serve_forever()
 
-    def _admit(self, host: str, peer: str) -> bool:
-        """Whether a new connection may stay (allow-list, connection cap); faults if not."""
+    def _admit(self, connection: _Connection, now_s: float) -> bool:
+        """Whether a new connection may stay (allow-list, caps); whom it replaces, if anyone.
+        Every refusal and eviction is counted and a (summarised) fault."""
+        host, peer = connection.host, connection.peer
         if self.allow is not None and not self.allow(host):
-            self.sink.fault(f"mllp {peer}", "connection refused: source not in allow-list")
-            return False
-        if len(self._connections) >= self.max_connections:
+            self.counts.refused(host)
             self.sink.fault(
-                f"mllp {peer}", f"connection refused: {self.max_connections} connections open"
+                f"mllp {peer}", "connection refused: source not in allow-list", kind="refused"
             )
             return False
-        return True
+        decision = self.admission.admit(connection, now_s, slow_after_s=self._slow_after_s)
+        for victim, why in decision.evicted:
+            self.sink.fault(f"mllp {victim.peer}", f"connection closed: {why}", kind="evicted")
+            victim.drop()
+        if not decision.admitted:
+            self.sink.fault(
+                f"mllp {peer}",
+                f"connection refused: {self.max_connections} connections open, each delivering"
+                " messages",
+                kind="refused",
+            )
+        return decision.admitted
+
+    @property
+    def _slow_after_s(self) -> float:
+        """A frame unfinished this long makes its connection one that may be evicted."""
+        return min(1.0, self.frame_deadline_s / 2)
+
+    @property
+    def _sweep_every_s(self) -> float:
+        return max(0.01, min(1.0, self.frame_deadline_s / 4, self.idle_timeout_s / 4))
+
+    def _sweep(self) -> None:
+        """Close the connections past their frame deadline or idle timeout (one timer for
+        all, so the hot path only notes the time a frame began or ended)."""
+        now = asyncio.get_running_loop().time()
+        deadline, idle = self.frame_deadline_s, self.idle_timeout_s
+        for connection in self.admission.holders():
+            started = connection.frame_started_s
+            if started is not None and not connection.reading_paused and now - started >= deadline:
+                self.counts.timed_out(connection.host)
+                self.sink.fault(
+                    f"mllp {connection.peer}",
+                    f"frame not complete {deadline:g} s after its first byte: closed",
+                    kind="frame deadline",
+                )
+                connection.drop()
+            elif now - connection.last_frame_s >= idle:
+                self.counts.timed_out(connection.host)
+                self.sink.fault(
+                    f"mllp {connection.peer}", f"idle for {idle:g} s: closed", kind="idle"
+                )
+                connection.drop(graceful=True)
+        self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every_s, self._sweep)
 
     async def _serve(self, connection: _Connection) -> None:
         """One connection's task: its frames handled one at a time, ACKs in order."""
         peer = connection.peer
-        log.info("MLLP connection from %s", peer)
+        # Debug only: a reconnect storm must not write two lines a connection (faults, which
+        # are summarised, say what went wrong).
+        log.debug("MLLP connection from %s", peer)
         try:
             await connection.run()
         except asyncio.CancelledError:
             # The listener is closing: nothing went wrong, and the log should say so.
-            log.info("MLLP connection from %s closed: gateway stopping", peer)
+            log.debug("MLLP connection from %s closed: gateway stopping", peer)
             return
         except (ConnectionError, OSError) as exc:
-            self.sink.fault(f"mllp {peer}", f"connection lost: {exc}")
+            self.sink.fault(f"mllp {peer}", f"connection lost: {exc}", kind="connection lost")
         except Exception as exc:  # a bug must cost one connection, never the listener
             log.exception("MLLP connection %s failed", peer)
             self.sink.fault(f"mllp {peer}", f"connection failed: {exc!r}")
         finally:
             connection.close()
-            log.info("MLLP connection from %s closed", peer)
+            log.debug("MLLP connection from %s closed", peer)
 
     async def handle(self, item: bytes | OversizeFrame, peer: str) -> list[bytes]:
         """One frame in, the acknowledgements to send back out. Never raises for bad input."""
+        acks, _ = await self.take(item, peer)
+        return acks
+
+    async def take(self, item: bytes | OversizeFrame, peer: str) -> tuple[list[bytes], bool]:
+        """:meth:`handle`, and whether the message was taken in (the connection delivers)."""
         receive_time = self.clock.now_ns()
         if isinstance(item, OversizeFrame):
             self.rejected += 1
             text = f"frame of {item.size} bytes exceeds the {self.max_frame_bytes}-byte limit"
             await self.sink.reject(ReceivedMessage(b"", "mllp", peer, receive_time), text)
-            return self._ack(None, Outcome.REJECTED, AckError(100, text))
+            return self._ack(None, Outcome.REJECTED, AckError(100, text)), False
         try:
             if len(item) > LARGE_FRAME_BYTES:
                 # A big (or pathological) frame takes a while to read: in a thread, so the
@@ -176,21 +252,23 @@ class MllpListener:
             else:
                 message, decoded = _read(item, peer, receive_time)
         except ParseError as exc:
-            return await self._reject(item, peer, receive_time, str(exc), AckError.unreadable(exc))
+            reject = AckError.unreadable(exc)
+            return await self._reject(item, peer, receive_time, str(exc), reject), False
         except Exception as exc:
             # A decoder bug (an input no one foresaw) costs this frame a reject, never the
             # connection and the frames queued behind it on it.
             log.exception("MLLP %s: decoding a frame failed", peer)
             text = f"cannot decode: {type(exc).__name__}: {str(exc)[:200]}"
-            return await self._reject(item, peer, receive_time, text, AckError(207, text))
+            return await self._reject(item, peer, receive_time, text, AckError(207, text)), False
         control_id = message.control_id
         if message.decode_errors:
-            self.sink.fault(
-                f"mllp {peer}",
-                f"message {control_id}: bytes not valid {message.charset or 'UTF-8'} replaced",
-            )
+            what = f"bytes not valid {message.charset or 'UTF-8'} replaced"
+            self.sink.fault(f"mllp {peer}", f"message {control_id}: {what}", kind=what)
         for problem in (*message.quirks, *decoded.problems):
-            self.sink.fault(f"mllp {peer}", f"message {control_id}: {problem}")
+            self.sink.fault(f"mllp {peer}", f"message {control_id}: {problem}", kind=problem)
+        ack_mode = mode_problem(message)
+        if ack_mode:  # how it is answered is a guess: said, so silence is never a mystery
+            self.sink.fault(f"mllp {peer}", f"message {control_id}: {ack_mode}", kind=ack_mode)
         reports = decoded.reports
         device = reports[0].device if reports else None
         received = new_received(item, "mllp", peer, receive_time, control_id, device)
@@ -204,22 +282,25 @@ class MllpListener:
                 Outcome.REJECTED,
                 AckError(207, str(exc)),
                 commit_only=decoded.keep_alive,
-            )
+            ), False
         except JournalError as exc:
-            self.sink.fault(f"mllp {peer}", f"message {control_id} not stored: {exc}")
+            self.sink.fault(
+                f"mllp {peer}", f"message {control_id} not stored: {exc}", kind=f"not stored: {exc}"
+            )
             return self._ack(
                 message,
                 Outcome.ERROR,
                 AckError(207, f"not stored: {exc}"),
                 commit_only=decoded.keep_alive,
-            )
+            ), False
         self.messages += 1
         if decoded.keep_alive:
             self.keep_alives += 1
             # A watchdog (Dräger) is answered CA on this socket: only after the hub took
             # it, so the sender learns the alarm path — not merely the socket — is alive.
-            return self._ack(message, Outcome.ACCEPTED, None, commit_only=True)
-        return acknowledgements(message, _ACCEPTED, sender=self.name, facility=self.facility)
+            return self._ack(message, Outcome.ACCEPTED, None, commit_only=True), True
+        acks = acknowledgements(message, _ACCEPTED, sender=self.name, facility=self.facility)
+        return acks, True
 
     async def _reject(
         self, item: bytes, peer: str, receive_time: int, reason: str, error: AckError
@@ -267,12 +348,21 @@ class _Connection(asyncio.Protocol):
     def __init__(self, listener: MllpListener) -> None:
         self.listener = listener
         self.peer = "?"
+        self.host = "?"
         self.framer = MllpFramer(listener.max_frame_bytes)
         self.frames: deque[bytes | OversizeFrame] = deque()
         self.waiting_bytes = 0
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
-        self.idle: _IdleWatch | None = None
+        self.time: Callable[[], float] = time.monotonic
+        """The event loop's (monotonic) clock, once connected."""
+        self.opened_s = 0.0
+        self.last_frame_s = 0.0
+        """When the last whole frame arrived (when the connection opened, before one)."""
+        self.frame_started_s: float | None = None
+        """When the first byte of the frame being received arrived; None between frames."""
+        self.delivered = 0
+        """Messages taken in from this connection: one that delivers none may be evicted."""
         self.wakeup: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.ended = False
@@ -288,30 +378,39 @@ class _Connection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         host = str(peername[0]) if peername else "?"
         port = peername[1] if peername else "?"
+        self.host = host
         self.peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         listener = self.listener
-        if not listener._admit(host, self.peer):
-            self.ended = True
-            transport.close()
-            return
+        loop = asyncio.get_running_loop()
+        self.time = loop.time
+        self.opened_s = self.last_frame_s = loop.time()
         self.transport = transport
-        self.idle = _IdleWatch(listener.idle_timeout_s, transport)
-        self.task = asyncio.get_running_loop().create_task(listener._serve(self))
+        if not listener._admit(self, self.opened_s):
+            self.ended = True
+            self.transport = None
+            transport.close()  # nothing written: closes at once, the peer reads its end
+            return
+        self.task = loop.create_task(listener._serve(self))
         listener._connections.add(self.task)
 
     def data_received(self, data: bytes) -> None:
         if self.task is None or self.ended:
             return  # refused, or closing: nothing more is read
-        assert self.idle is not None and self.transport is not None
-        self.idle.touch()
+        assert self.transport is not None
+        framer = self.framer
         try:
-            items = self.framer.feed(data)
+            items = framer.feed(data)
         except Exception as exc:  # a framing bug must cost this connection only, visibly
             self._end(exc)
             self.transport.close()
             return
         if not items:
+            # Only a frame's progress counts: bytes between frames keep nothing open.
+            if self.frame_started_s is None and framer.in_frame:
+                self.frame_started_s = self.time()
             return
+        self.last_frame_s = now = self.time()
+        self.frame_started_s = now if framer.in_frame else None
         self.frames.extend(items)
         for item in items:
             if isinstance(item, bytes):
@@ -347,16 +446,18 @@ class _Connection(asyncio.Protocol):
         """Handle frames until the stream ends; raises what ended it badly."""
         listener, peer = self.listener, self.peer
         transport, frames = self.transport, self.frames
-        assert transport is not None and self.idle is not None
+        assert transport is not None
         loop = asyncio.get_running_loop()
         while self.failure is None:
             if frames:
                 item = frames.popleft()
                 if isinstance(item, bytes):
                     self.waiting_bytes -= len(item)
-                acks = await listener.handle(item, peer)
-                if self.failure is not None:
-                    break  # the connection is broken: no one to answer
+                acks, taken = await listener.take(item, peer)
+                if taken:
+                    self.delivered += 1
+                if self.failure is not None or transport.is_closing():
+                    break  # the connection is broken or was closed: no one to answer
                 for ack in acks:
                     transport.write(frame(ack))
                 if self.writing_paused:
@@ -366,6 +467,8 @@ class _Connection(asyncio.Protocol):
                 continue
             if self.reading_paused and not self.ended:
                 self.reading_paused = False
+                if self.frame_started_s is not None:
+                    self.frame_started_s = self.time()  # held back by us, not by the sender
                 transport.resume_reading()
             if self.ended:
                 break
@@ -373,17 +476,25 @@ class _Connection(asyncio.Protocol):
             await self.wakeup
         if self.failure is not None:
             raise self.failure
-        if self.idle.expired:
-            listener.sink.fault(f"mllp {peer}", f"idle for {listener.idle_timeout_s:g} s: closed")
 
     def close(self) -> None:
-        if self.idle is not None:
-            self.idle.stop()
+        self.listener.admission.release(self)
         if self.task is not None:
             self.listener._connections.discard(self.task)
         self.ended = True
         if self.transport is not None:
             self.transport.close()
+
+    def drop(self, *, graceful: bool = False) -> None:
+        """Closed by the listener (evicted, past a deadline): its slot is free at once, and
+        its task ends quietly (the listener reported why)."""
+        self.listener.admission.release(self)
+        self._end(None)
+        if self.transport is not None:
+            if graceful:
+                self.transport.close()
+            else:
+                self.transport.abort()  # a peer that does not read must not hold the socket
 
     def _wake(self) -> None:
         wakeup = self.wakeup
@@ -397,38 +508,6 @@ class _Connection(asyncio.Protocol):
         if exc is not None and self.failure is None:
             self.failure = exc
         self._wake()
-
-
-class _IdleWatch:
-    """Closes a connection that stays silent past the idle timeout.
-
-    One timer per connection, re-armed only when it fires, instead of a timeout around
-    every read: that costs microseconds a message on the hot path.
-    """
-
-    __slots__ = ("_handle", "_last", "_loop", "_timeout", "_transport", "expired")
-
-    def __init__(self, timeout_s: float, transport: asyncio.BaseTransport) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._timeout = timeout_s
-        self._transport = transport
-        self._last = self._loop.time()
-        self.expired = False
-        self._handle = self._loop.call_later(timeout_s, self._check)
-
-    def touch(self) -> None:
-        self._last = self._loop.time()
-
-    def stop(self) -> None:
-        self._handle.cancel()
-
-    def _check(self) -> None:
-        silent = self._loop.time() - self._last
-        if silent >= self._timeout:
-            self.expired = True
-            self._transport.close()  # the connection ends: its task reports why
-        else:
-            self._handle = self._loop.call_later(self._timeout - silent, self._check)
 
 
 def _read(item: bytes, peer: str, receive_time: int) -> tuple[er7.Message, pcd.Decoded]:

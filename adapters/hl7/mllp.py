@@ -58,6 +58,11 @@ class MllpFramer:
         """Bytes of an unfinished frame held in memory (never more than the cap)."""
         return len(self._buffer)
 
+    @property
+    def in_frame(self) -> bool:
+        """A frame's start block was seen and its end not yet (the frame deadline runs)."""
+        return self._in_frame
+
     def feed(self, data: bytes) -> list[bytes | OversizeFrame]:
         if self._cr_due:
             self._cr_due = False

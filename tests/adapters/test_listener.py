@@ -79,8 +79,10 @@ async def listener(hub: Hub) -> AsyncIterator[MllpListener]:
         yield server
 
 
-async def connect(listener: MllpListener) -> Client:
-    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+async def connect(listener: MllpListener, source: str | None = None) -> Client:
+    """A connection from ``source`` (another loopback address: another peer) if given."""
+    local = None if source is None else (source, 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port, local_addr=local)
     return Client(reader, writer)
 
 
@@ -244,7 +246,8 @@ async def test_connections_beyond_the_maximum_are_refused(hub: Hub) -> None:
         first = await connect(listener)
         await first.send(frame(oru("a")))
         await first.ack()
-        second = await connect(listener)
+        # From another address: the same address would replace its own idlest connection.
+        second = await connect(listener, "127.0.0.2")
         assert await asyncio.wait_for(second.reader.read(), 5) == b""
         assert "1 connections open" in hub.snapshot().faults[-1].text
         await first.close()
@@ -450,4 +453,26 @@ async def test_a_device_that_does_not_read_its_acks_is_held_back_not_dropped(
     for n in range(count):
         assert msa(await client.ack())[1] == f"{n}-{padding}"
     assert listener.messages == count
+    await client.close()
+
+
+async def test_ne_with_an_unreadable_msh16_is_answered_and_reported_once_with_a_count(
+    listener: MllpListener, hub: Hub
+) -> None:
+    # MSH-15 NE asks for no commit ACK; MSH-16 "XX" is no mode at all. Read as NE it would
+    # leave the sender with silence and nothing in the log: it is read as AL (answered AA).
+    client = await connect(listener)
+    for n in range(5):
+        await client.send(frame(oru(f"x{n}", accept="NE", app="XX")))
+        assert msa(await client.ack()) == ("AA", f"x{n}")
+    shown = [f.text for f in hub.snapshot().faults if "MSH-16" in f.text]
+    assert shown == ["message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL"]
+    hub.summarise_faults(everything=True)
+    assert (
+        hub.snapshot()
+        .faults[-1]
+        .text.startswith(
+            "message x0: MSH-16 'XX' is not AL, NE, ER or SU: read as AL … repeated 4 times in"
+        )
+    )
     await client.close()

@@ -57,8 +57,10 @@ class Monitor:
         self.pending: list[er7.Message] = []
 
     @classmethod
-    async def connect(cls, port: int) -> Monitor:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, source: str | None = None) -> Monitor:
+        """Connect from ``source`` (another loopback address: another peer) if given."""
+        local = None if source is None else (source, 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
         return cls(reader, writer)
 
     async def send(self, raw: bytes) -> tuple[str, str]:

@@ -1,0 +1,169 @@
+"""Who holds a connection slot of a listener, and who must give one up for a newcomer.
+
+The rules (see docs/security.md): an address holds at most ``max_per_peer`` connections, and
+when it opens one more, its own connection idle longest (no whole frame for the longest) is
+closed for it — a monitor that reboots while its old connection lingers gets back in. When
+the listener is full, the newcomer takes the slot of the connection that delivers least: one
+that never had a message taken in, or one stuck in a frame for ``slow_after_s``, whichever
+has gone longest without a whole frame. When every slot holds a connection that delivers,
+the newcomer is refused (the ward is at its configured size). Refusals, evictions and
+time-outs are counted per address (bounded).
+
+This module decides and counts; it does not touch sockets or report faults (the listener
+does both), and it knows nothing of HL7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+MAX_ADDRESSES = 4096
+"""Addresses counted one by one; past it, the rest are counted together under ``OTHER``."""
+OTHER = "(other addresses)"
+
+
+class Holder(Protocol):
+    """A connection as admission sees it."""
+
+    host: str
+    last_frame_s: float
+    """When its last whole frame arrived (when it opened, before one); monotonic seconds."""
+    frame_started_s: float | None
+    """When the frame it is sending began; None between frames."""
+    delivered: int
+    """Messages taken in from it."""
+
+
+C = TypeVar("C", bound=Holder)
+
+
+@dataclass(slots=True)
+class Decision(Generic[C]):
+    admitted: bool
+    evicted: list[tuple[C, str]] = field(default_factory=list)
+    """Connections to close for the newcomer, each with why (for the fault)."""
+
+
+@dataclass(slots=True)
+class AddressCounts:
+    refused: int = 0
+    evicted: int = 0
+    timed_out: int = 0
+    """Closed past the frame deadline or the idle timeout."""
+
+
+class PeerCounts:
+    """Refusals, evictions and time-outs per address, bounded."""
+
+    def __init__(self, max_addresses: int = MAX_ADDRESSES) -> None:
+        self.max_addresses = max_addresses
+        self.by_address: dict[str, AddressCounts] = {}
+
+    def of(self, host: str) -> AddressCounts:
+        """The counts of ``host`` (zeros if it never had any)."""
+        return self.by_address.get(host) or AddressCounts()
+
+    def _entry(self, host: str) -> AddressCounts:
+        entry = self.by_address.get(host)
+        if entry is None:
+            if len(self.by_address) >= self.max_addresses:
+                host = OTHER
+            entry = self.by_address.setdefault(host, AddressCounts())
+        return entry
+
+    def refused(self, host: str) -> None:
+        self._entry(host).refused += 1
+
+    def evicted(self, host: str) -> None:
+        self._entry(host).evicted += 1
+
+    def timed_out(self, host: str) -> None:
+        self._entry(host).timed_out += 1
+
+    def total(self) -> AddressCounts:
+        out = AddressCounts()
+        for entry in self.by_address.values():
+            out.refused += entry.refused
+            out.evicted += entry.evicted
+            out.timed_out += entry.timed_out
+        return out
+
+
+class Admission(Generic[C]):
+    """The slots of one listener: ``max_connections`` in all, ``max_per_peer`` an address."""
+
+    def __init__(self, max_connections: int, max_per_peer: int) -> None:
+        self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
+        self.counts = PeerCounts()
+        self._holders: dict[C, None] = {}
+        self._by_host: dict[str, dict[C, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def holders(self) -> list[C]:
+        """Every connection holding a slot, oldest first."""
+        return list(self._holders)
+
+    def of(self, host: str) -> list[C]:
+        return list(self._by_host.get(host, ()))
+
+    def admit(self, newcomer: C, now_s: float, *, slow_after_s: float) -> Decision[C]:
+        """Give ``newcomer`` a slot if the rules allow; the connections it replaces are
+        released here (the caller closes them)."""
+        decision: Decision[C] = Decision(True)
+        host = newcomer.host
+        mine = self._by_host.get(host)
+        if mine is not None and len(mine) >= self.max_per_peer:
+            victim = min(mine, key=lambda c: c.last_frame_s)  # the one idle longest
+            self._evict(
+                decision,
+                victim,
+                f"replaced by a new connection from the same address (at its cap of"
+                f" {self.max_per_peer}); no whole frame for {now_s - victim.last_frame_s:.0f} s",
+            )
+        if len(self._holders) >= self.max_connections:
+            slowest = self._slowest(now_s, slow_after_s)
+            if slowest is None:
+                self.counts.refused(host)
+                decision.admitted = False
+                return decision
+            self._evict(
+                decision,
+                slowest,
+                f"{self.max_connections} connections open; the slot went to a new connection"
+                f" from {host}: this one delivered {slowest.delivered} messages and had no whole"
+                f" frame for {now_s - slowest.last_frame_s:.0f} s",
+            )
+        self._holders[newcomer] = None
+        self._by_host.setdefault(host, {})[newcomer] = None
+        return decision
+
+    def release(self, holder: C) -> None:
+        """Free the slot of a connection that ended (idempotent)."""
+        if self._holders.pop(holder, 0) is None:
+            mine = self._by_host.get(holder.host)
+            if mine is not None:
+                mine.pop(holder, None)
+                if not mine:
+                    del self._by_host[holder.host]
+
+    def _slowest(self, now_s: float, slow_after_s: float) -> C | None:
+        """The connection delivering least, if one may be evicted: never took a message in,
+        or stuck in a frame; among them, the one longest without a whole frame."""
+        found: C | None = None
+        for holder in self._holders:
+            started = holder.frame_started_s
+            stuck = started is not None and now_s - started >= slow_after_s
+            if (holder.delivered == 0 or stuck) and (
+                found is None or holder.last_frame_s < found.last_frame_s
+            ):
+                found = holder
+        return found
+
+    def _evict(self, decision: Decision[C], victim: C, why: str) -> None:
+        self.counts.evicted(victim.host)
+        self.release(victim)
+        decision.evicted.append((victim, why))
