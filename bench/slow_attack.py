@@ -1,9 +1,9 @@
 """Honest ACK round trip while 500 slow connections attack a real headless gateway.
 
-A real ``icu-gateway run --headless`` with the default listener limits (64 connections, 8
+A real ``icu-gateway run --headless`` with the default listener limits (64 connections, 32
 per address, 30 s frame deadline). 4 honest monitors, each on its own address, send an
 ORU^R01 and wait for the ACK, 50 a second each; measured first alone, then while 500
-connections from 63 other addresses (8 each: at the per-address cap) each open a frame and
+connections from 63 other addresses (8 each) each open a frame and
 send one byte a second, reconnecting a second after the gateway closes them (in a child
 process, so they do not share the honest monitors' loop). Reports ACK p50/p99/max for both,
 how often the gateway closed an attacker, whether a rebooting monitor got back in, and how

@@ -119,17 +119,10 @@ class BedConflicts:
         or a conflict bed of it; None when the location has no bed left for it (it is then
         unassigned)."""
         now = seen_ns
-        location = self._locations.get(route.bed.key)
-        if location is None:
-            location = self._locations[route.bed.key] = _Location(route, routes=[route])
-        device = report.device
-        holder = location.holders.get(device.key)
+        location = self._location(route)
+        holder = location.holders.get(report.device.key)
         if holder is None:
-            if len(location.holders) >= MAX_HOLDERS:
-                self._forget_silent(location, now)
-            holder = location.holders[device.key] = _Holder(
-                device, report.patient_id, -1, now, route.bound
-            )
+            holder = self._new_holder(location, report, -1, now, route.bound)
         else:
             if report.patient_id:
                 holder.patient_id = report.patient_id
@@ -165,17 +158,10 @@ class BedConflicts:
             if not number.isdigit() or not 2 <= int(number) <= MAX_BEDS:
                 return
             slot = int(number) - 1
-        location = self._locations.get(route.bed.key)
-        if location is None:
-            location = self._locations[route.bed.key] = _Location(route, routes=[route])
-        device = report.device
-        holder = location.holders.get(device.key)
+        location = self._location(route)
+        holder = location.holders.get(report.device.key)
         if holder is None:
-            if len(location.holders) >= MAX_HOLDERS:
-                self._forget_silent(location, seen_ns)
-            holder = location.holders[device.key] = _Holder(
-                device, report.patient_id, slot, seen_ns, route.bound
-            )
+            holder = self._new_holder(location, report, slot, seen_ns, route.bound)
         elif seen_ns >= holder.last_ns:
             holder.slot, holder.last_ns = slot, seen_ns
             holder.patient_id = report.patient_id or holder.patient_id
@@ -183,6 +169,24 @@ class BedConflicts:
         if slot > 0:
             self._split[route.bed.key] = location
         self.moves += 1
+
+    def _location(self, route: Route) -> _Location:
+        location = self._locations.get(route.bed.key)
+        if location is None:
+            location = self._locations[route.bed.key] = _Location(route, routes=[route])
+        return location
+
+    def _new_holder(
+        self, location: _Location, report: DeviceReport, slot: int, now: int, bound: bool
+    ) -> _Holder:
+        """A device first heard at ``location`` (the silent longest forgotten for it when
+        the location holds :data:`MAX_HOLDERS` already)."""
+        if len(location.holders) >= MAX_HOLDERS:
+            self._forget_silent(location, now)
+        holder = location.holders[report.device.key] = _Holder(
+            report.device, report.patient_id, slot, now, bound
+        )
+        return holder
 
     def active(self, now_ns: int) -> Mapping[str, BedConflict]:
         """Every location in conflict at monotonic time ``now_ns``, by the key of each of

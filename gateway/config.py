@@ -117,8 +117,9 @@ class ListenerConfig:
     idle_timeout_s: float = 300.0
     """A connection that completes no frame for this long is closed."""
     frame_deadline_s: float = 30.0
+    quiet_after_s: float = 10.0
     """A frame must be complete this long after its first byte, or its connection closes."""
-    max_connections_per_peer: int = 8
+    max_connections_per_peer: int = 32
     """Connections one source address may hold; one more replaces its idlest."""
 
     @property
@@ -771,7 +772,7 @@ def _check_mqtt(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor
 
 def _check_listener(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
     per_peer, most = values.get("max_connections_per_peer"), values.get("max_connections")
-    # Only when written: the default (8) is simply capped by a smaller max_connections.
+    # Only when written: the default (32) is simply capped by a smaller max_connections.
     if "max_connections_per_peer" not in written or per_peer is None or most is None:
         return
     if per_peer > most:
@@ -812,7 +813,8 @@ _LISTENER = _Table(
         "max_frame_bytes": _Field(_number(least=1024, whole=True, unit="bytes"), 1_048_576),
         "idle_timeout_s": _Field(_SECONDS_ABOVE_0, 300.0),
         "frame_deadline_s": _Field(_SECONDS_ABOVE_0, 30.0),
-        "max_connections_per_peer": _Field(_number(least=1, whole=True), 8),
+        "quiet_after_s": _Field(_SECONDS_ABOVE_0, 10.0),
+        "max_connections_per_peer": _Field(_number(least=1, whole=True), 32),
     },
     _check_listener,
 )
@@ -1063,6 +1065,7 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 max_frame_bytes=item["max_frame_bytes"],
                 idle_timeout_s=item["idle_timeout_s"],
                 frame_deadline_s=item["frame_deadline_s"],
+                quiet_after_s=item["quiet_after_s"],
                 max_connections_per_peer=min(
                     item["max_connections_per_peer"], item["max_connections"]
                 ),

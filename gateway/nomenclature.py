@@ -139,6 +139,22 @@ _PARAMETERS = (
     Parameter(151738, "MDC_AWAY_CO2_INSP_MIN", "imCO2", "mmHg", 0),  # imCO2 0x50ba
     Parameter(152440, "MDC_CONC_AWAY_O2_ET", "etO2", "%", 0),  # etO2 0x5378
     Parameter(152196, "MDC_CONC_AWAY_O2_INSP", "inO2", "%", 0),  # inO2 0x5284
+    # Anaesthetic agents and N2O, end-tidal and inspired (partition 2, SCADA: 0x0002 ×
+    # 65536 + term; the terms as the IntelliVue Data Export nomenclature lists them).
+    Parameter(152084, "MDC_CONC_AWAY_DESFL_ET", "etDES", "%", 1),  # 0x5214
+    Parameter(152168, "MDC_CONC_AWAY_DESFL_INSP", "inDES", "%", 1),  # 0x5268
+    Parameter(152088, "MDC_CONC_AWAY_ENFL_ET", "etENF", "%", 1),  # 0x5218
+    Parameter(152172, "MDC_CONC_AWAY_ENFL_INSP", "inENF", "%", 1),  # 0x526c
+    Parameter(152092, "MDC_CONC_AWAY_HALOTH_ET", "etHAL", "%", 1),  # 0x521c
+    Parameter(152176, "MDC_CONC_AWAY_HALOTH_INSP", "inHAL", "%", 1),  # 0x5270
+    Parameter(152096, "MDC_CONC_AWAY_SEVOFL_ET", "etSEV", "%", 1),  # 0x5220
+    Parameter(152180, "MDC_CONC_AWAY_SEVOFL_INSP", "inSEV", "%", 1),  # 0x5274
+    Parameter(152100, "MDC_CONC_AWAY_ISOFL_ET", "etISO", "%", 1),  # 0x5224
+    Parameter(152184, "MDC_CONC_AWAY_ISOFL_INSP", "inISO", "%", 1),  # 0x5278
+    Parameter(152108, "MDC_CONC_AWAY_N2O_ET", "etN2O", "%", 0),  # 0x522c
+    Parameter(152192, "MDC_CONC_AWAY_N2O_INSP", "inN2O", "%", 0),  # 0x5280
+    Parameter(152460, "MDC_CONC_AWAY_AGENT_ET", "etAGT", "%", 1),  # 0x538c
+    Parameter(152464, "MDC_CONC_AWAY_AGENT_INSP", "inAGT", "%", 1),  # 0x5390
 )
 
 BY_CODE: dict[int, Parameter] = {p.code: p for p in _PARAMETERS}
@@ -169,6 +185,22 @@ TEMPERATURE = (150344, 150368, 150372, 188420, 188436)
 """Body (core) temperatures only: a skin temperature (Tskin) is not judged by these limits."""
 ETCO2 = (151708, 151728, 151928, 151712)
 FICO2 = (151716, 151738)
+AGENTS = (
+    152084,
+    152168,
+    152088,
+    152172,
+    152092,
+    152176,
+    152096,
+    152180,
+    152100,
+    152184,
+    152460,
+    152464,
+)
+"""Volatile anaesthetic agents, end-tidal and inspired (%)."""
+N2O = (152108, 152192)
 
 
 def parameter(code: int, refid: str = "") -> Parameter | None:

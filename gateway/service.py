@@ -66,6 +66,7 @@ def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
             max_frame_bytes=spec.max_frame_bytes,
             idle_timeout_s=spec.idle_timeout_s,
             frame_deadline_s=spec.frame_deadline_s,
+            quiet_after_s=spec.quiet_after_s,
             max_connections_per_peer=spec.max_connections_per_peer,
             allow=spec.allows if spec.allow else None,
             facility=config.name,

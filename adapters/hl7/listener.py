@@ -9,7 +9,7 @@ undecodable bytes) is a fault too. Nothing here closes another connection or sto
 listener, and a huge frame is read in a worker thread so the others keep being answered.
 It speaks to devices only to acknowledge.
 
-What one sender can hold is bounded (:mod:`adapters.hl7.admission` decides who gets a
+What one sender can hold is bounded (:mod:`adapters.hl7.slots` decides who gets a
 slot): a frame must be complete within ``frame_deadline_s`` of its first byte, a
 connection that completes no frame for ``idle_timeout_s`` is closed (bytes that are not a
 frame, one a second, do not keep it open), one address holds at most
@@ -32,9 +32,9 @@ from typing import Protocol
 
 from adapters.hl7 import er7, pcd
 from adapters.hl7.ack import AckError, Outcome, acknowledgements, mode_problem
-from adapters.hl7.admission import Admission, PeerCounts
 from adapters.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, MllpFramer, OversizeFrame, frame
 from adapters.hl7.records import fast_constructor
+from adapters.hl7.slots import QUIET_AFTER_S, PeerCounts, Slots
 from gateway.clock import Clock, SystemClock
 from gateway.domain import DeviceId, DeviceReport, ReceivedMessage
 from gateway.errors import AdapterError, JournalError, MessageRefused, ParseError
@@ -78,7 +78,8 @@ class MllpListener:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         idle_timeout_s: float = 300.0,
         frame_deadline_s: float = 30.0,
-        max_connections_per_peer: int = 8,
+        max_connections_per_peer: int = 32,
+        quiet_after_s: float = QUIET_AFTER_S,
         allow: Callable[[str], bool] | None = None,
         name: str = "ICU-GATEWAY",
         facility: str = "",
@@ -94,11 +95,11 @@ class MllpListener:
         self.name, self.facility = name, facility
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self.admission: Admission[_Connection] = Admission(
-            max_connections, min(max_connections_per_peer, max_connections)
+        self.slots: Slots[_Connection] = Slots(
+            max_connections, min(max_connections_per_peer, max_connections), quiet_after_s
         )
         """Who holds a slot; counts refusals, evictions and time-outs per address."""
-        self.counts: PeerCounts = self.admission.counts
+        self.counts: PeerCounts = self.slots.counts
         self._sweeper: asyncio.TimerHandle | None = None
         self.messages = 0
         self.rejected = 0
@@ -165,17 +166,19 @@ class MllpListener:
                 f"mllp {peer}", "connection refused: source not in allow-list", kind="refused"
             )
             return False
-        decision = self.admission.admit(connection, now_s, slow_after_s=self._slow_after_s)
+        decision = self.slots.admit(connection, now_s, slow_after_s=self._slow_after_s)
         for victim, why in decision.evicted:
             self.sink.fault(f"mllp {victim.peer}", f"connection closed: {why}", kind="evicted")
             victim.drop()
         if not decision.admitted:
-            self.sink.fault(
-                f"mllp {peer}",
-                f"connection refused: {self.max_connections} connections open, each delivering"
-                " messages",
-                kind="refused",
-            )
+            if len(self.slots.of(host)) >= self.slots.max_per_peer:
+                why = (
+                    f"{host} holds its {self.slots.max_per_peer} connections"
+                    " (max_connections_per_peer), each delivering messages"
+                )
+            else:
+                why = f"{self.max_connections} connections open, each delivering messages"
+            self.sink.fault(f"mllp {peer}", f"connection refused: {why}", kind="refused")
         return decision.admitted
 
     @property
@@ -192,7 +195,7 @@ class MllpListener:
         all, so the hot path only notes the time a frame began or ended)."""
         now = asyncio.get_running_loop().time()
         deadline, idle = self.frame_deadline_s, self.idle_timeout_s
-        for connection in self.admission.holders():
+        for connection in self.slots.holders():
             started = connection.frame_started_s
             if started is not None and not connection.reading_paused and now - started >= deadline:
                 self.counts.timed_out(connection.host)
@@ -478,7 +481,7 @@ class _Connection(asyncio.Protocol):
             raise self.failure
 
     def close(self) -> None:
-        self.listener.admission.release(self)
+        self.listener.slots.release(self)
         if self.task is not None:
             self.listener._connections.discard(self.task)
         self.ended = True
@@ -488,7 +491,7 @@ class _Connection(asyncio.Protocol):
     def drop(self, *, graceful: bool = False) -> None:
         """Closed by the listener (evicted, past a deadline): its slot is free at once, and
         its task ends quietly (the listener reported why)."""
-        self.listener.admission.release(self)
+        self.listener.slots.release(self)
         self._end(None)
         if self.transport is not None:
             if graceful:

@@ -40,11 +40,31 @@ def test_mdil_unit_ids_read_as_their_display_text(raw: str, shown: str) -> None:
         ("0002-4a11^ABPs^MDIL", 150033),
         ("0002-4a47^CVPm^MDIL", 150087),
         ("0002-50b0^etCO2^MDIL", 151728),
+        ("0002-5220^etSEV^MDIL", 152096),  # NOM_CONC_AWAY_SEVOFL_ET
+        ("0002-5280^inN2O^MDIL", 152192),  # NOM_CONC_AWAY_N2O_INSP
     ],
 )
 def test_mdil_ids_are_hexadecimal_in_both_halves(raw: str, code: int) -> None:
     assert obx.identify(raw).mdc == code
     assert obx.identify(raw).source_code is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        ("152096^MDC_CONC_AWAY_SEVOFL_ET^MDC", "etSEV"),
+        ("152180^MDC_CONC_AWAY_SEVOFL_INSP^MDC", "inSEV"),
+        ("152084^MDC_CONC_AWAY_DESFL_ET^MDC", "etDES"),
+        ("152100^MDC_CONC_AWAY_ISOFL_ET^MDC", "etISO"),
+        ("152108^MDC_CONC_AWAY_N2O_ET^MDC", "etN2O"),
+        ("152460^MDC_CONC_AWAY_AGENT_ET^MDC", "etAGT"),
+        ("0^MDC_CONC_AWAY_HALOTH_ET^MDC", "etHAL"),  # by its REFID when the number is 0
+    ],
+)
+def test_anaesthetic_agents_and_n2o_are_known_parameters(raw: str, label: str) -> None:
+    found = obx.identify(raw)
+    assert nomenclature.BY_CODE[found.mdc].label == label
+    assert nomenclature.BY_CODE[found.mdc].unit == "%"
 
 
 def test_an_mdil_id_that_is_not_hex_is_kept_as_the_senders_own_code() -> None:

@@ -119,6 +119,7 @@ def test_a_full_config_becomes_the_expected_objects() -> None:
                 max_connections=8,
                 max_frame_bytes=65536,
                 idle_timeout_s=30.0,
+                max_connections_per_peer=8,  # the default, capped by max_connections
             ),
             ListenerConfig(host="::1", port=0),
         ),

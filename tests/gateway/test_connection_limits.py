@@ -94,11 +94,12 @@ async def test_bytes_between_frames_do_not_keep_a_connection_open(hub: Hub) -> N
 
 
 async def test_an_address_at_its_cap_replaces_its_idlest_connection(hub: Hub) -> None:
-    async with listening(hub, max_connections_per_peer=2) as listener:
+    async with listening(hub, max_connections_per_peer=2, quiet_after_s=0.3) as listener:
         first = await Monitor.connect(listener.port, "127.0.0.7")
         second = await Monitor.connect(listener.port, "127.0.0.7")
         assert await first.send(oru("f1")) == ("CA", "f1")
-        assert await second.send(oru("s1")) == ("CA", "s1")  # the first is now the idlest
+        await asyncio.sleep(0.4)  # the first is quiet now (a monitor that rebooted)
+        assert await second.send(oru("s1")) == ("CA", "s1")
         other = await Monitor.connect(listener.port, "127.0.0.8")  # another address: no effect
         rebooted = await Monitor.connect(listener.port, "127.0.0.7")
         assert await rebooted.send(oru("r1")) == ("CA", "r1")
@@ -112,6 +113,34 @@ async def test_an_address_at_its_cap_replaces_its_idlest_connection(hub: Hub) ->
             await monitor.close()
 
 
+async def test_an_address_at_its_cap_never_loses_a_delivering_connection_to_a_sibling(
+    hub: Hub,
+) -> None:
+    """One address is often many monitors (a serial device server): at its cap, a newcomer
+    from it is refused while every one of its connections delivers, and is let in once one
+    of them has gone quiet."""
+    async with listening(hub, max_connections_per_peer=2, quiet_after_s=0.5) as listener:
+        first = await Monitor.connect(listener.port, "127.0.0.7")
+        second = await Monitor.connect(listener.port, "127.0.0.7")
+        assert await first.send(oru("f1")) == ("CA", "f1")
+        assert await second.send(oru("s1")) == ("CA", "s1")
+        refused = await Monitor.connect(listener.port, "127.0.0.7")
+        assert await closed(refused)
+        assert await first.send(oru("f2")) == ("CA", "f2")
+        assert await second.send(oru("s2")) == ("CA", "s2")
+        assert listener.counts.of("127.0.0.7").refused == 1
+        assert listener.counts.of("127.0.0.7").evicted == 0
+        assert faults(hub, "127.0.0.7 holds its 2 connections (max_connections_per_peer)")
+        await asyncio.sleep(0.6)
+        assert await second.send(oru("s3")) == ("CA", "s3")  # the first has gone quiet
+        retried = await Monitor.connect(listener.port, "127.0.0.7")
+        assert await retried.send(oru("r1")) == ("CA", "r1")
+        assert await closed(first)
+        assert listener.counts.of("127.0.0.7").evicted == 1
+        for monitor in (second, retried):
+            await monitor.close()
+
+
 async def test_a_full_listener_gives_the_slowest_connections_slot_to_a_newcomer(
     hub: Hub,
 ) -> None:
@@ -120,7 +149,7 @@ async def test_a_full_listener_gives_the_slowest_connections_slot_to_a_newcomer(
         honest = await Monitor.connect(listener.port, "127.0.0.2")
         assert await honest.send(oru("h0")) == ("CA", "h0")
         slow = [await slow_frame(listener.port, f"127.0.1.{n}", stop) for n in range(1, 4)]
-        await eventually(lambda: len(listener.admission) == 4, "the listener full")
+        await eventually(lambda: len(listener.slots) == 4, "the listener full")
         await asyncio.sleep(0.05)
         newcomer = await Monitor.connect(listener.port, "127.0.0.9")
         assert await newcomer.send(oru("n0")) == ("CA", "n0")

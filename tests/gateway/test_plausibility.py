@@ -40,6 +40,8 @@ def observation(
         (151712, 21.0, "kPa", "outside the physiological range 0–20 kPa"),
         (151562, 201.0, "/min", "outside the physiological range 0–200 /min"),
         (150456, 140.0, "", "outside the physiological range 0–100 %"),  # no unit: its own
+        (152096, 40.0, "%", "outside the physiological range 0–25 %"),  # etSEV
+        (152108, 120.0, "%", "outside the physiological range 0–100 %"),  # etN2O
     ],
 )
 def test_markers_and_values_outside_the_range_have_their_reason(
@@ -59,6 +61,8 @@ def test_markers_and_values_outside_the_range_have_their_reason(
         (151712, 5.3, "kPa"),
         (151712, 5.0, "%"),
         (150087, 12.0, "cmH2O"),
+        (152084, 18.0, "%"),  # etDES at a desflurane vaporiser's top
+        (152192, 70.0, "%"),  # inN2O
         (12345678, -999.0, "%"),  # a code not judged here: left as sent
         (150456, 140.0, "furlong"),  # a unit that cannot be compared: left as sent
     ],

@@ -33,6 +33,7 @@ journal = "journal.sqlite"
 bind = "127.0.0.1:{port}"
 max_connections = 32
 max_connections_per_peer = 4
+quiet_after_s = 0.4
 frame_deadline_s = 2
 idle_timeout_s = 5
 """

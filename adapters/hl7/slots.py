@@ -2,7 +2,11 @@
 
 The rules (see docs/security.md): an address holds at most ``max_per_peer`` connections, and
 when it opens one more, its own connection idle longest (no whole frame for the longest) is
-closed for it — a monitor that reboots while its old connection lingers gets back in. When
+closed for it if that one is quiet — no whole frame for ``quiet_after_s``, or stuck in a
+frame — so a monitor that reboots while its old connection lingers gets back in. One address
+is often many monitors (a serial device server, a central station with a connection per
+bed): a connection that delivers is never closed for a sibling, the newcomer is refused
+instead, and retries. When
 the listener is full, the newcomer takes the slot of the connection that delivers least: one
 that never had a message taken in, or one stuck in a frame for ``slow_after_s``, whichever
 has gone longest without a whole frame. When every slot holds a connection that delivers,
@@ -24,7 +28,7 @@ OTHER = "(other addresses)"
 
 
 class Holder(Protocol):
-    """A connection as admission sees it."""
+    """A connection as the slots see it."""
 
     host: str
     last_frame_s: float
@@ -90,12 +94,21 @@ class PeerCounts:
         return out
 
 
-class Admission(Generic[C]):
+QUIET_AFTER_S = 10.0
+"""A connection with no whole frame for this long is quiet: it may give its slot to a new
+connection from its own address (a monitor sends every second or so; one that rebooted
+takes longer than this to reconnect)."""
+
+
+class Slots(Generic[C]):
     """The slots of one listener: ``max_connections`` in all, ``max_per_peer`` an address."""
 
-    def __init__(self, max_connections: int, max_per_peer: int) -> None:
+    def __init__(
+        self, max_connections: int, max_per_peer: int, quiet_after_s: float = QUIET_AFTER_S
+    ) -> None:
         self.max_connections = max_connections
         self.max_per_peer = max_per_peer
+        self.quiet_after_s = quiet_after_s
         self.counts = PeerCounts()
         self._holders: dict[C, None] = {}
         self._by_host: dict[str, dict[C, None]] = {}
@@ -118,6 +131,12 @@ class Admission(Generic[C]):
         mine = self._by_host.get(host)
         if mine is not None and len(mine) >= self.max_per_peer:
             victim = min(mine, key=lambda c: c.last_frame_s)  # the one idle longest
+            started = victim.frame_started_s
+            stuck = started is not None and now_s - started >= slow_after_s
+            if not stuck and now_s - victim.last_frame_s < self.quiet_after_s:
+                self.counts.refused(host)  # every one of them delivers: none gives way
+                decision.admitted = False
+                return decision
             self._evict(
                 decision,
                 victim,
