@@ -118,7 +118,11 @@ def run(minutes: float, every_s: float) -> list[tuple[float, float, float]]:
                 gateway.kill()
                 gateway.wait()
     size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith(journal.name))
-    print(f"memory: journal {size / 2**20:.1f} MiB after the run")
+    hours = (samples[-1][0] if samples else minutes * 60) / 3600
+    print(
+        f"memory: journal {size / 2**20:.1f} MiB after the run:"
+        f" {size / 2**20 / BEDS / hours:.1f} MiB per bed-hour (simulated monitors with waves)"
+    )
     shutil.rmtree(folder, ignore_errors=True)
     return samples
 
