@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 BEDS = 64
-DEFAULT_MINUTES = 10.0
+DEFAULT_MINUTES = 20.0
 
 
 def _free_port() -> int:
