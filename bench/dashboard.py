@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from gateway.alarm_rules import default_limits
-from gateway.alarms import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.rules import default_limits
 from gateway.clock import NS_PER_S, SystemClock
 from gateway.domain import (
     BedId,
@@ -51,7 +51,7 @@ from gateway.domain import (
     ObservationStatus,
     WaveformChunk,
 )
-from gateway.ward import WardSnapshot, WardState
+from gateway.ward.state import WardSnapshot, WardState
 
 BEDS = 64
 SIZE = (200, 60)

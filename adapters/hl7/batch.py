@@ -52,7 +52,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import ParseError
-from gateway.journal import JournalReader, StoredReport
+from gateway.journal.client import JournalReader, StoredReport
 
 SENDER = "ICU-GATEWAY"
 # Display units → UCUM, for OBX-6; the gateway's own parser maps these back (nomenclature).

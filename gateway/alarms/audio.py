@@ -26,11 +26,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from gateway.alarms import Audible
+from gateway.alarms.engine import Audible
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.audio")  # the name its log lines have always carried
 
 HIGH, MEDIUM, LOW = AlarmPriority.HIGH, AlarmPriority.MEDIUM, AlarmPriority.LOW
 REPEAT_S: Mapping[AlarmPriority, float] = MappingProxyType({HIGH: 5.0, MEDIUM: 20.0})

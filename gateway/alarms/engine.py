@@ -9,13 +9,13 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
   list with every report) lasts while it is repeated, and ends
   ``present_timeout_s`` after the last repeat;
 * **limit alarms** the gateway raises on numerics, **apnoea**, and **invalid parameters**
-  (the rules of :mod:`gateway.alarm_rules`) — never on demo or test data
+  (the rules of :mod:`gateway.alarms.rules`) — never on demo or test data
   (``Observation.demo``), which is not a patient's;
 * **technical alarms** from the gateway's own state: a device lost (silent past the stale
   timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
   device that matches no bed (low, ward-wide; at most :data:`gateway.ward.MAX_UNASSIGNED`
   of them), BED CONFLICT (medium: live devices of different patients at one location,
-  :mod:`gateway.bed_conflicts`; it ends with the conflict), a peer refused new beds or
+  :mod:`gateway.ward.bed_conflicts`; it ends with the conflict), a peer refused new beds or
   devices by the admission limits (ADMISSION LIMIT, medium, ward-wide, one per peer:
   :mod:`gateway.admission`).
 
@@ -27,7 +27,7 @@ higher priority than any active when the pause began, or any new high-priority a
 sounds through. Every transition is journaled with its time and the operator.
 
 A device's alarm and the gateway's limit alarm of one condition (same bed, parameter and
-direction: :mod:`gateway.alarm_conditions`) are two alarms here — each with its own
+direction: :mod:`gateway.alarms.conditions`) are two alarms here — each with its own
 lifecycle and journal entries — shown as one (:meth:`AlarmEngine.snapshot`). One that
 joins a condition already shown, without making it more urgent, is no news: it takes the
 condition's acknowledgement and its place in the sound.
@@ -39,7 +39,7 @@ lifecycle only when it says something or an alarm of it is shown) and moved on b
 (:meth:`AlarmEngine.tick`), so delays, escalations and lost devices happen even when no
 message arrives. It must never raise into the ingest path: a failing rule is reported as a
 fault (once a minute at most) and the other rules keep running. It must not block, touch
-the ward state or the screen, or make a sound itself (:mod:`gateway.audio` does).
+the ward state or the screen, or make a sound itself (:mod:`gateway.alarms.audio` does).
 
 Every time inside the engine — condition delays, lost devices, apnoea, the audio pause,
 latching, the ``now_ns`` its methods take — is on the clock's monotonic scale
@@ -58,8 +58,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from gateway.alarm_conditions import condition_key, device_condition
-from gateway.alarm_rules import (
+from gateway.alarms.conditions import condition_key, device_condition
+from gateway.alarms.rules import (
     BY_CODE,
     QUIET,
     RESP_CODES,
@@ -74,9 +74,8 @@ from gateway.alarm_rules import (
     effective_limits,
     in_unit,
 )
-from gateway.bed_conflicts import BedConflict
 from gateway.clock import NS_PER_S, Clock, SystemClock, wall_offset_ns
-from gateway.config import GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.domain import (
     AlarmChange,
     AlarmEvent,
@@ -90,9 +89,10 @@ from gateway.domain import (
     Observation,
     ObservationStatus,
 )
-from gateway.ward import MAX_UNASSIGNED
+from gateway.ward.bed_conflicts import BedConflict
+from gateway.ward.state import MAX_UNASSIGNED
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.alarms")  # the name its log lines have always carried
 
 HIGH, MEDIUM, LOW, NONE = (
     AlarmPriority.HIGH,
@@ -147,7 +147,7 @@ class ActiveAlarm:
     members: tuple[str, ...] = ()
     """The keys of the engine's alarms this one shows (as the journal names them): more
     than one when a device's alarm and the gateway's are one condition
-    (:mod:`gateway.alarm_conditions`)."""
+    (:mod:`gateway.alarms.conditions`)."""
 
     @property
     def marker(self) -> str:
@@ -279,7 +279,7 @@ class _Alarm:
     announced: bool = False
     broke_through: bool = False
     condition: str | None = None
-    """The condition it is of (:mod:`gateway.alarm_conditions`): alarms of one condition
+    """The condition it is of (:mod:`gateway.alarms.conditions`): alarms of one condition
     are shown as one."""
 
 

@@ -36,7 +36,7 @@ from types import MappingProxyType
 
 from gateway import nomenclature
 from gateway.clock import NS_PER_S
-from gateway.config import GatewayConfig, Limit
+from gateway.config.model import GatewayConfig, Limit
 from gateway.domain import AlarmPriority
 
 LOW, MEDIUM, HIGH = AlarmPriority.LOW, AlarmPriority.MEDIUM, AlarmPriority.HIGH

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import __version__
-from gateway.config import (
+from gateway.config.model import (
     GatewayConfig,
     check_config,
     default_config,
@@ -223,7 +223,7 @@ def log_to_file(
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gateway.service import serve
+    from gateway.app.service import serve
 
     config = load_config(args.config) if args.config else default_config()
     if args.listen:
@@ -248,7 +248,7 @@ def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.service import serve
+    from gateway.app.service import serve
     from simulators.scenario import load_scenario
     from simulators.serial_emitter import run_serial, serial_devices
     from simulators.ward import SimulatedWard
@@ -318,7 +318,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _when(option: str, text: str | None, now_ns: int) -> int | None:
-    from gateway.export import parse_when
+    from gateway.journal.export import parse_when
 
     if text is None:
         return None
@@ -330,8 +330,8 @@ def _when(option: str, text: str | None, now_ns: int) -> int | None:
 
 def _export(args: argparse.Namespace) -> int:
     from gateway.domain import BedId
-    from gateway.export import Selection, export
-    from gateway.journal import JournalReader
+    from gateway.journal.client import JournalReader
+    from gateway.journal.export import Selection, export
 
     now = time.time_ns()
     selection = Selection(
@@ -353,7 +353,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from gateway.domain import BedId
-    from gateway.replay import replay
+    from gateway.journal.replay import replay
 
     config = load_config(args.config) if args.config else default_config()
     now = time.time_ns()

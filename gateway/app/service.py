@@ -6,7 +6,7 @@ with a simulated ward talking to it over real loopback sockets. Start-up failure
 in use) reach the caller before anything is shown. The journal is opened first and closed
 last (what is queued is written); the ward's last minutes are rebuilt from it before a
 listener accepts anything, and the day of trends before them is back-filled beside the
-listeners (:mod:`gateway.backfill`), as is retention pruning. The alarm engine's timer runs
+listeners (:mod:`gateway.journal.backfill`), as is retention pruning. The alarm engine's timer runs
 beside them too (:func:`keep_alarms`: condition delays, lost devices, the end of an audio
 pause and the sound happen even when no message arrives), and its transitions are
 journaled every second (:func:`keep_alarm_log`). It does no protocol work of its own.
@@ -28,20 +28,20 @@ from typing import Any
 
 from adapters.hl7.listener import MllpListener
 from adapters.serial.reader import SerialReader
-from gateway.alarms import AlarmEngine, AlarmSettings
-from gateway.audio import AlarmSound
-from gateway.backfill import TrendBackfill
+from gateway.alarms.audio import AlarmSound
+from gateway.alarms.engine import AlarmEngine, AlarmSettings
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
-from gateway.config import GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal import Journal, JournalReader, read_reports
-from gateway.routing import Router
-from gateway.trends import TREND_SPAN_S
-from gateway.ward import WardState
+from gateway.journal.backfill import TrendBackfill
+from gateway.journal.client import Journal, JournalReader, read_reports
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
+from gateway.ward.trends import TREND_SPAN_S
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.service")  # the name its log lines have always carried
 
 
 def build_hub(config: GatewayConfig, clock: Clock | None = None) -> Hub:
@@ -106,7 +106,7 @@ values (stale, with their true age), devices, waves, the alarm state. Short, bec
 monitors wait meanwhile: 10 minutes of a 64-bed ward (38,400 reports) took 4–7 s on the
 loaded 2-core development machine, where the 2 h rebuilt before took 50 s. The trends of
 the day before it are back-filled in the background while ingest runs
-(:mod:`gateway.backfill`)."""
+(:mod:`gateway.journal.backfill`)."""
 TREND_BACKFILL_H = TREND_SPAN_S / 3600
 """How far back the trends are rebuilt: as far as they reach (24 h)."""
 RETENTION_EVERY_S = 60.0

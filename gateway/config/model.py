@@ -40,9 +40,9 @@ from gateway.admission import (
 )
 from gateway.domain import BedId
 from gateway.errors import ConfigError
-from gateway.journal import DEFAULT_RETENTION_H
-from gateway.routing import BedBinding, location_key
-from gateway.ward import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S
+from gateway.journal.client import DEFAULT_RETENTION_H
+from gateway.ward.routing import BedBinding, location_key
+from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -2,9 +2,9 @@
 ward's trends in the background, while live reports arrive.
 
 A restart first rebuilds the last minutes from the journal before any listener opens
-(:func:`gateway.service.rebuild`: latest values shown stale with their true age, devices,
+(:func:`gateway.app.service.rebuild`: latest values shown stale with their true age, devices,
 waves, the alarm state) — quick, so monitors are answered again within seconds. The rest
-of the trends' reach (:data:`gateway.trends.TREND_SPAN_S`, 24 h) comes from here: the
+of the trends' reach (:data:`gateway.ward.trends.TREND_SPAN_S`, 24 h) comes from here: the
 journal is read newest hour first in a worker thread (``asyncio.to_thread``) and applied
 on the event loop in slices of :data:`SLICE` reports, yielding between them and pausing as
 long as it worked (:data:`PAUSE`), so live reports and the screen keep their pace. Newest
@@ -41,9 +41,9 @@ from gateway.clock import NS_PER_S, monotonic_of
 from gateway.domain import BedId, ObservationStatus
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal import JournalReader, StoredReport, read_reports
+from gateway.journal.client import JournalReader, StoredReport, read_reports
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.backfill")  # the name its log lines have always carried
 
 HOUR_NS = 3600 * NS_PER_S
 SLICE = 64

@@ -24,7 +24,7 @@ readers scan those few directly. The index is derived data, rebuilt from the mes
 themselves when the file is opened, so a crash costs it nothing.
 
 Writing (:class:`Journal`): a writer *process* owns the connection
-(:mod:`gateway.journal_writer`, which says why not a thread). The event loop encodes each
+(:mod:`gateway.journal.writer`, which says why not a thread). The event loop encodes each
 message (its row, its bundle part, its alarm rows), sends it down a pipe at once and awaits
 a future; the writer takes everything waiting, writes it in one transaction and commits —
 one fsync of the WAL (``synchronous=FULL``) for the whole batch — and only then answers,
@@ -74,7 +74,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from gateway import journal_values as values
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import (
     AlarmChange,
@@ -93,8 +92,11 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import JournalError, MessageRefused
+from gateway.journal import values
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.journal")  # the name its log lines have always carried
+_PROJECT = Path(__file__).resolve().parents[2]
+"""The folder holding the ``gateway`` package (gateway/journal/client.py is two below)."""
 
 SCHEMA_VERSION = 2
 """1: a row per report, per observation and per waveform chunk; 2: a row per message. A file
@@ -515,7 +517,7 @@ class JournalCounters:
 class Journal:
     """The writing side: ``async with Journal(path) as journal: await journal.record(...)``.
 
-    The writing itself is done by a process of its own (:mod:`gateway.journal_writer`);
+    The writing itself is done by a process of its own (:mod:`gateway.journal.writer`);
     this object, on the event loop, encodes each message, sends it and resolves the
     caller's future when the writer answers that the commit covering it returned.
 
@@ -784,9 +786,7 @@ class Journal:
         }
         # The writer imports this package from where this process found it.
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT), env.get("PYTHONPATH")) if p)
         jobs_in, jobs_out = os.pipe()
         answers_in, answers_out = os.pipe()
         try:
@@ -794,7 +794,7 @@ class Journal:
                 [
                     sys.executable,
                     "-m",
-                    "gateway.journal_writer",
+                    "gateway.journal.writer",
                     str(jobs_in),
                     str(answers_out),
                     json.dumps(settings),

@@ -4,7 +4,7 @@
   value, unit, status, device time, receive time (ISO 8601, UTC), MSH-10, and ``demo``
   (``1``/``true`` for demo or test data, which is never a patient's value).
 * ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) to re-import into the patient record
-  when the network returns (:mod:`gateway.export_hl7`): per stored report an IHE PCD-01
+  when the network returns (:mod:`adapters.hl7.batch`): per stored report an IHE PCD-01
   ORU^R01 (observations, waveforms, Philips text alarms) and an IHE PCD-04 ORU^R40 (the
   device's other alarms), each keeping the sender (MSH-3), the patient (PID), the location
   (PV1-3), so re-ingesting it gives the same observations, waveforms and alarms.
@@ -32,10 +32,11 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from gateway import export_hl7, nomenclature
+from adapters.hl7 import batch as export_hl7
+from gateway import nomenclature
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Observation
-from gateway.journal import HourlySummary, JournalReader, StoredAlarm
+from gateway.journal.client import HourlySummary, JournalReader, StoredAlarm
 
 FORMATS = ("csv", "jsonl", "hl7", "flowsheet")
 
@@ -172,7 +173,7 @@ def write_jsonl(reader: JournalReader, out: TextIO, selection: Selection) -> int
 
 
 def write_hl7_batch(reader: JournalReader, out: TextIO, selection: Selection) -> int:
-    """The HL7 batch file (:mod:`gateway.export_hl7`); returns how many messages it holds."""
+    """The HL7 batch file (:mod:`adapters.hl7.batch`); returns how many messages it holds."""
     return export_hl7.write_hl7_batch(
         reader, out, bed=selection.bed, since_ns=selection.since_ns, until_ns=selection.until_ns
     )

@@ -23,14 +23,14 @@ from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal import JournalReader, read_reports
-from gateway.routing import Router
-from gateway.ward import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S, WardState
+from gateway.journal.client import JournalReader, read_reports
+from gateway.ward.routing import Router
+from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S, WardState
 
 if TYPE_CHECKING:
     from tui.app import WardApp
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.replay")  # the name its log lines have always carried
 
 REPLAY_MARKER = "REPLAY"
 TICK_S = 0.05

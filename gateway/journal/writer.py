@@ -1,4 +1,4 @@
-"""The journal's writer process: ``python -m gateway.journal_writer`` (started by
+"""The journal's writer process: ``python -m gateway.journal.writer`` (started by
 :class:`gateway.journal.Journal`, never by hand).
 
 Why a process and not a thread: the event loop parses, decodes and ACKs with the GIL held
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import JournalError
-from gateway.journal import (
+from gateway.journal.client import (
     _MESSAGE_COLUMNS,
     _MESSAGE_WIDTH,
     _SCHEMA,
@@ -67,7 +67,7 @@ from gateway.journal import (
     refusal,
     refused,
 )
-from gateway.journal_resends import RecentMessages, key_of
+from gateway.journal.resends import RecentMessages, key_of
 
 log = logging.getLogger("gateway.journal")
 
@@ -727,7 +727,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gateway.journal_writer JOBS_FD RESULTS_FD SETTINGS_JSON``."""
+    """``python -m gateway.journal.writer JOBS_FD RESULTS_FD SETTINGS_JSON``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv

@@ -1,6 +1,6 @@
 """One bed, one patient: which live device holds a bed, and where a second patient goes.
 
-Routing (:mod:`gateway.routing`) says which bed a report's location, device id or address
+Routing (:mod:`gateway.ward.routing`) says which bed a report's location, device id or address
 names. Two monitors may name the same one — two patients, or a monitor moved without its
 bed being changed — and a tile that took both would flip between two patient ids and
 interleave, trend and alarm two patients as one. This module stands between routing and
@@ -42,7 +42,7 @@ from typing import Final
 
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, DeviceId, DeviceReport
-from gateway.routing import Route
+from gateway.ward.routing import Route
 
 MAX_BEDS: Final = 4
 """Beds one location can be split into (its own and three conflict beds)."""

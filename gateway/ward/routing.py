@@ -51,7 +51,8 @@ class Route:
     label: str
     bound: bool = False
     """Chosen by a configured device id, serial port or peer: the engineer named this
-    sender for this bed (never in conflict with another so bound: :mod:`gateway.bed_conflicts`)."""
+    sender for this bed (never in conflict with another so bound:
+    :mod:`gateway.ward.bed_conflicts`)."""
 
 
 _UNDECIDED = Route(BedId(""), "")

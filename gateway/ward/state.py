@@ -2,7 +2,7 @@
 
 The hub writes here as reports arrive (:meth:`WardState.apply`, on the ingest path: it
 must stay cheap — a report's values go to the bed's trends in one call, staged in a
-:class:`gateway.trends.TrendStage` that is flushed before any trend is read); views never
+:class:`gateway.ward.trends.TrendStage` that is flushed before any trend is read); views never
 hold a reference into it. They take a :class:`WardSnapshot`
 at their own refresh rate — small records, no array data — and read trends and waves on
 demand for the one bed they show (:meth:`WardState.trend`, :meth:`WardState.waveform`),
@@ -16,18 +16,19 @@ receive time, and a snapshot the monotonic time and the wall time it is taken at
 clock stepped an hour either way moves what the screen's clock says, never an age. The
 times a snapshot carries (a device's last message, the snapshot's own) are on the wall
 scale of that snapshot, so a view subtracting them gets the monotonic age. Trends are
-placed by wall receive time (:mod:`gateway.trends`); measured ages add how old the device
+placed by wall receive time (:mod:`gateway.ward.trends`); measured ages add how old the device
 said a value was when it arrived.
 
 Memory is bounded per bed: at most :data:`MAX_TRENDS_PER_BED` trended parameters
-(:data:`gateway.trends.BYTES_PER_TREND` each, 40 kB, allocated at the first value folded
-in) and :data:`MAX_WAVES_PER_BED` waves
-(64 s at their own rate, at most 1 kHz: 256 kB each), and the values staged for the
-trends (:data:`gateway.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of arrays in
-the worst case, about 0.7 MB for a monitor with a dozen values and three waves. What does not fit is
-not dropped silently: it is logged once and listed in the bed's ``notes``, which the bed
-screen shows. The unassigned senders listed are bounded too (:data:`MAX_UNASSIGNED`); the
-reports of those past it are counted (``unassigned_unlisted``), and the hub tells it.
+(:data:`gateway.ward.trends.BYTES_PER_TREND` each, 40 kB, allocated at the first value
+folded in) and :data:`MAX_WAVES_PER_BED` waves (64 s at their own rate, at most 1 kHz:
+256 kB each), and the values staged for the trends
+(:data:`gateway.ward.trends.STAGE_PER_TREND` a trend, at most 8 kB) — under 4.5 MB of
+arrays in the worst case, about 0.7 MB for a monitor with a dozen values and three waves.
+What does not fit is not dropped silently: it is logged once and listed in the bed's
+``notes``, which the bed screen shows. The unassigned senders listed are bounded too
+(:data:`MAX_UNASSIGNED`); the reports of those past it are counted
+(``unassigned_unlisted``), and the hub tells it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from gateway.bed_conflicts import BedConflict
 from gateway.clock import NS_PER_S
 from gateway.domain import (
     BedId,
@@ -57,14 +57,15 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.plausibility import RejectedValues
-from gateway.routing import peer_host
-from gateway.trends import TrendBuffer, TrendEnvelope, TrendStage
-from gateway.waveforms import WaveBuffer
+from gateway.ward.bed_conflicts import BedConflict
+from gateway.ward.routing import peer_host
+from gateway.ward.trends import TrendBuffer, TrendEnvelope, TrendStage
+from gateway.ward.waveforms import WaveBuffer
 
 if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
-    from gateway.alarms import AlarmSnapshot
+    from gateway.alarms.engine import AlarmSnapshot
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.ward")  # the name its log lines have always carried
 
 DEFAULT_STALE_TIMEOUT_S = 10.0
 DEFAULT_LOST_AFTER_S = 60.0
@@ -461,7 +462,7 @@ class WardState:
 
     def backfill(self, bed: BedId, label: str, report: DeviceReport, *, seen_ns: int) -> None:
         """A report from before a restart, read back from the journal while live reports
-        arrive (the trend back-fill, :mod:`gateway.backfill`): it makes the bed, a device
+        arrive (the trend back-fill, :mod:`gateway.journal.backfill`): it makes the bed, a device
         link, the patient id and a parameter's latest value known only where the ward
         holds nothing newer — a back-filled value never replaces a newer one, so a live
         value never looks older than it is. Its values reach the trends through

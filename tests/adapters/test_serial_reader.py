@@ -22,8 +22,9 @@ from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
 from adapters.serial.reader import SerialReader
 from adapters.serial.registry import PROTOCOLS
+from gateway.app.service import build_hub, serve
 from gateway.clock import ManualClock
-from gateway.config import SerialKind, parse_config
+from gateway.config.model import SerialKind, parse_config
 from gateway.domain import (
     AlarmPriority,
     AlarmSource,
@@ -32,10 +33,9 @@ from gateway.domain import (
     ObservationStatus,
 )
 from gateway.hub import Hub
-from gateway.journal import Journal, JournalReader, Outcome
-from gateway.routing import BedBinding, Router
-from gateway.service import build_hub, serve
-from gateway.ward import BedSnapshot, WardState
+from gateway.journal.client import Journal, JournalReader, Outcome
+from gateway.ward.routing import BedBinding, Router
+from gateway.ward.state import BedSnapshot, WardState
 from simulators.serial_emitter import serial_devices
 from simulators.serial_formats import SERIAL_KINDS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.alarm_rules import BY_NAME
-from gateway.alarms import ActiveAlarm, AlarmEngine, AlarmSettings
+from gateway.alarms.engine import ActiveAlarm, AlarmEngine, AlarmSettings
+from gateway.alarms.rules import BY_NAME
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmEvent,

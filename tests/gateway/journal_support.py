@@ -16,9 +16,9 @@ from gateway.clock import Clock, ManualClock
 from gateway.domain import DeviceReport, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal import Journal
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.journal.client import Journal
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 EUI = "0012211839000001"
 

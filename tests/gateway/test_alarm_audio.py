@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from waiting import eventually
 
-from gateway.alarms import Audible
-from gateway.audio import AlarmSound
+from gateway.alarms.audio import AlarmSound
+from gateway.alarms.engine import Audible
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority
 

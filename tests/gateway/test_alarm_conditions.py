@@ -11,9 +11,9 @@ from alarm_support import BED, HIGH, LOW, MEDIUM, MONITOR, OTHER_BED, Rig, readi
 from samples import load_sample
 
 from adapters.hl7 import er7, pcd
-from gateway.alarm_conditions import device_condition, device_direction
-from gateway.alarm_rules import BY_NAME, EffectiveLimits
-from gateway.alarms import AlarmEngine, AlarmSettings, Audible
+from gateway.alarms.conditions import device_condition, device_direction
+from gateway.alarms.engine import AlarmEngine, AlarmSettings, Audible
+from gateway.alarms.rules import BY_NAME, EffectiveLimits
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmEvent,
@@ -24,9 +24,9 @@ from gateway.domain import (
     DeviceReport,
 )
 from gateway.hub import Hub
-from gateway.journal import RoutedReport
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.journal.client import RoutedReport
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 NO_DELAY = AlarmSettings(
     limits=lambda bed: {

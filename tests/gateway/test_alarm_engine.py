@@ -20,8 +20,8 @@ from alarm_support import (
     vitals,
 )
 
-from gateway.alarm_rules import BY_NAME, EffectiveLimits
-from gateway.alarms import AlarmSettings, Audible
+from gateway.alarms.engine import AlarmSettings, Audible
+from gateway.alarms.rules import BY_NAME, EffectiveLimits
 from gateway.domain import AlarmKind, AlarmPriority, BedId, DeviceId, DeviceReport, Location
 
 NO_DELAY = AlarmSettings(

@@ -13,15 +13,15 @@ from journal_support import oru, received, running_gateway
 from samples import load_sample
 
 from adapters.hl7 import er7, pcd
-from gateway.alarm_rules import EffectiveLimits
-from gateway.alarms import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.rules import EffectiveLimits
+from gateway.app.service import flush_alarm_log, rebuild
 from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, AlarmPriority, BedId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal import JournalReader
-from gateway.routing import Router, location_key
-from gateway.service import flush_alarm_log, rebuild
-from gateway.ward import WardState
+from gateway.journal.client import JournalReader
+from gateway.ward.routing import Router, location_key
+from gateway.ward.state import WardState
 
 HIGH, MEDIUM, LOW = AlarmPriority.HIGH, AlarmPriority.MEDIUM, AlarmPriority.LOW
 

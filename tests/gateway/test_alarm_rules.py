@@ -22,9 +22,15 @@ from alarm_support import (
     vitals,
 )
 
-from gateway.alarm_rules import BY_NAME, EffectiveLimits, LimitWatch, RuleSettings, effective_limits
-from gateway.alarms import AlarmSettings
-from gateway.config import load_config
+from gateway.alarms.engine import AlarmSettings
+from gateway.alarms.rules import (
+    BY_NAME,
+    EffectiveLimits,
+    LimitWatch,
+    RuleSettings,
+    effective_limits,
+)
+from gateway.config.model import load_config
 from gateway.domain import AlarmPriority, BedId, ObservationStatus
 
 NO_DELAY = AlarmSettings(limits=lambda bed: _limits(delay_s=0.0))

@@ -11,10 +11,10 @@ from pathlib import Path
 from journal_support import Monitor, oru
 from waiting import eventually
 
-from gateway.config import parse_config
+from gateway.app.service import build_hub, build_sound, serve, sound_markers
+from gateway.config.model import parse_config
 from gateway.domain import BedId
-from gateway.journal import JournalReader
-from gateway.service import build_hub, build_sound, serve, sound_markers
+from gateway.journal.client import JournalReader
 
 
 def config_text(tmp_path: Path, played: Path) -> str:
@@ -92,7 +92,7 @@ def test_a_bed_limit_crossing_a_builtin_default_is_a_fault_at_start() -> None:
 
 
 def test_mute_on_run_and_demo_mutes_the_screen_and_says_so() -> None:
-    from gateway.cli import _muted, _parser
+    from gateway.app.cli import _muted, _parser
 
     for command in ("run", "demo"):
         args = _parser().parse_args([command, "--mute"])

@@ -13,8 +13,8 @@ from adapters.hl7.listener import MllpListener
 from gateway.clock import ManualClock
 from gateway.domain import AlarmPriority, BedId
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from simulators.ward import SimulatedWard
 
 BED_1, BED_2 = BedId("ICU^1^1"), BedId("ICU^2^1")

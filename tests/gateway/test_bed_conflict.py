@@ -13,13 +13,13 @@ import numpy as np
 import numpy.typing as npt
 from journal_support import Gateway, Monitor, running_gateway
 
-from gateway.bed_conflicts import MAX_BEDS
+from gateway.app.service import rebuild
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import AlarmChange, AlarmKind, AlarmPriority, BedId, DeviceId
-from gateway.export import Selection, export
-from gateway.journal import JournalReader
-from gateway.routing import BedBinding, Router
-from gateway.service import rebuild
+from gateway.journal.client import JournalReader
+from gateway.journal.export import Selection, export
+from gateway.ward.bed_conflicts import MAX_BEDS
+from gateway.ward.routing import BedBinding, Router
 from tui.app import WardApp
 from tui.bed_screen import BedScreen
 from tui.widgets import BedGrid

@@ -16,7 +16,7 @@ from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 
 def icu_gateway(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -124,8 +124,8 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], messag
 
 
 def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Path) -> None:
-    from gateway.config import load_config
-    from gateway.service import not_yet_supported
+    from gateway.app.service import not_yet_supported
+    from gateway.config.model import load_config
 
     config = tmp_path / "ward.toml"
     config.write_text(
@@ -148,8 +148,8 @@ async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> Non
 
     from waiting import eventually
 
-    from gateway.cli import _demo_serial_config
-    from gateway.service import build_hub, build_serial_readers
+    from gateway.app.cli import _demo_serial_config
+    from gateway.app.service import build_hub, build_serial_readers
     from simulators.serial_emitter import run_serial, serial_devices
 
     oximeters = serial_devices("masimo", 1, seed=1)

@@ -8,7 +8,7 @@ from textwrap import dedent
 
 import pytest
 
-from gateway.config import (
+from gateway.config.model import (
     AlarmConfig,
     BedConfig,
     DashboardConfig,
@@ -24,7 +24,7 @@ from gateway.config import (
 )
 from gateway.domain import BedId
 from gateway.errors import ConfigError
-from gateway.routing import BedBinding
+from gateway.ward.routing import BedBinding
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ward.toml"
 

@@ -15,7 +15,7 @@ import pytest
 from journal_support import Monitor, oru
 from waiting import eventually
 
-from gateway.journal import JournalReader, Outcome
+from gateway.journal.client import JournalReader, Outcome
 
 CONNECTIONS = 4
 KILL_AFTER_ACKS = 400
@@ -32,7 +32,7 @@ async def start_gateway(port: int, journal: Path, log: Path) -> asyncio.subproce
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway.app.cli",
             "run",
             "--headless",
             "--listen",
@@ -57,7 +57,7 @@ def writers_of(journal: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"gateway.journal_writer" in command and str(journal).encode() in command:
+        if b"gateway.journal.writer" in command and str(journal).encode() in command:
             found.append(int(entry.name))
     return found
 

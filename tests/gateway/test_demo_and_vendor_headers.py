@@ -13,12 +13,13 @@ from pathlib import Path
 from journal_support import running_gateway
 from samples import FIXTURES, load_sample
 
+from adapters.hl7 import batch as export_hl7
 from adapters.hl7 import er7
-from gateway import export, export_hl7
 from gateway.clock import ManualClock
 from gateway.domain import AlarmKind, AlarmPriority, BedId
-from gateway.journal import JournalReader
-from gateway.routing import location_key
+from gateway.journal import export
+from gateway.journal.client import JournalReader
+from gateway.ward.routing import location_key
 
 HIGH, MEDIUM, LOW = AlarmPriority.HIGH, AlarmPriority.MEDIUM, AlarmPriority.LOW
 TECHNICAL, ADVISORY = AlarmKind.TECHNICAL, AlarmKind.ADVISORY

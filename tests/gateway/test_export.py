@@ -23,11 +23,11 @@ from hl7apy.parser import parse_message
 from journal_support import oru, received, running_gateway
 from samples import load_sample
 
+from adapters.hl7.batch import samples_text, split_batch
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, WaveformChunk
-from gateway.export import Selection, export, parse_when
-from gateway.export_hl7 import samples_text, split_batch
-from gateway.journal import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.journal.export import Selection, export, parse_when
 
 HOUR = 3600 * NS_PER_S
 # 2023-11-14 22:13:20 UTC: the ManualClock's default start.
@@ -320,7 +320,7 @@ def test_times_are_iso_8601_or_relative() -> None:
 def test_the_export_command_writes_a_file_or_stdout(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     asyncio.run(journal_with_samples(path, ManualClock()))
-    command = [sys.executable, "-m", "gateway.cli", "export", "--journal", str(path)]
+    command = [sys.executable, "-m", "gateway.app.cli", "export", "--journal", str(path)]
     to_stdout = subprocess.run(
         [*command, "--format", "jsonl", "--bed", "ICU^3^1"],
         capture_output=True,
@@ -352,8 +352,8 @@ def test_the_export_command_writes_a_file_or_stdout(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "--since: 'last week' is not a time" in bad.stderr
     missing = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "export", "--journal", str(tmp_path / "no.sqlite"),
-         "--format", "csv"],
+        [sys.executable, "-m", "gateway.app.cli", "export",
+         "--journal", str(tmp_path / "no.sqlite"), "--format", "csv"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,7 +15,7 @@ from journal_support import oru, running_gateway
 
 from gateway.clock import ManualClock
 from gateway.domain import BedId
-from gateway.journal import Journal, JournalReader
+from gateway.journal.client import Journal, JournalReader
 from tui.widgets import header_line
 
 HR = 147842

@@ -35,7 +35,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import MessageRefused
-from gateway.journal import (
+from gateway.journal.client import (
     Journal,
     JournalReader,
     Outcome,
@@ -45,8 +45,8 @@ from gateway.journal import (
     _job,
     _prepare,
 )
-from gateway.journal_values import INT64_MAX, MAX_TEXT
-from gateway.journal_writer import _Writer
+from gateway.journal.values import INT64_MAX, MAX_TEXT
+from gateway.journal.writer import _Writer
 
 POISON_FIXTURES = [
     "15_obx3_code_of_5000_digits.hl7",

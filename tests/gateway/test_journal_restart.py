@@ -9,15 +9,15 @@ import pytest
 from journal_support import oru, received, running_gateway
 from samples import load_sample
 
+from gateway.app.service import flush_alarm_log, rebuild
 from gateway.clock import ManualClock
-from gateway.config import parse_config
+from gateway.config.model import parse_config
 from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
 from gateway.hub import Hub
-from gateway.journal import Journal, JournalReader, RoutedReport
-from gateway.routing import Router, location_key
-from gateway.service import flush_alarm_log, rebuild
-from gateway.ward import WardState
+from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.ward.routing import Router, location_key
+from gateway.ward.state import WardState
 
 HR = 147842
 MINUTE = 60 * 10**9

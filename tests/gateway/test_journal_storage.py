@@ -34,7 +34,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import JournalError
-from gateway.journal import BED_INDEX_LAG, Journal, JournalReader, RoutedReport
+from gateway.journal.client import BED_INDEX_LAG, Journal, JournalReader, RoutedReport
 
 DEVICE = DeviceId(f"EUI-64:{EUI}", "MON")
 

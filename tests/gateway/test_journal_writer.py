@@ -16,11 +16,11 @@ import pytest
 from journal_support import oru, received
 from waiting import eventually
 
-import gateway.journal as journal_module
+import gateway.journal.client as journal_module
 from gateway.clock import ManualClock
 from gateway.domain import BedId, ReceivedMessage, WaveformChunk
 from gateway.errors import JournalError
-from gateway.journal import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal, JournalReader, RoutedReport
 
 
 def routed_message(

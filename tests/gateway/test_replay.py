@@ -25,8 +25,8 @@ from waiting import eventually
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity
-from gateway.journal import Journal, RoutedReport
-from gateway.replay import REPLAY_MARKER, TICK_S, Replay, replay_app
+from gateway.journal.client import Journal, RoutedReport
+from gateway.journal.replay import REPLAY_MARKER, TICK_S, Replay, replay_app
 from tui import vitals
 from tui.widgets import WardHeader
 
@@ -185,7 +185,7 @@ class Screen:
 def test_icu_gateway_replay_in_a_terminal_shows_the_record_marked_replay(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     asyncio.run(record(path))
-    command = [sys.executable, "-m", "gateway.cli", "replay", "--journal", str(path)]
+    command = [sys.executable, "-m", "gateway.app.cli", "replay", "--journal", str(path)]
     master, process = terminal([*command, "--speed", "50"])
     screen = Screen(master)
     try:

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from journal_support import oru, received
 
+from adapters.hl7.batch import hl7_time
+from gateway.app.service import rebuild, trend_backfill
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity, ReceivedMessage
-from gateway.export_hl7 import hl7_time
 from gateway.hub import Hub
-from gateway.journal import Journal, RoutedReport
-from gateway.routing import Router
-from gateway.service import rebuild, trend_backfill
-from gateway.ward import WardState
+from gateway.journal.client import Journal, RoutedReport
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 HR = 147842
 SPO2 = 150456

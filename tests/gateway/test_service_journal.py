@@ -17,7 +17,7 @@ from waiting import eventually
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId
-from gateway.journal import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal, JournalReader, RoutedReport
 
 
 def free_port() -> int:
@@ -35,7 +35,7 @@ async def gateway(
     port = free_port()
     with log.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "run", "--headless",
+            sys.executable, "-m", "gateway.app.cli", "run", "--headless",
             "--listen", f"127.0.0.1:{port}", "--journal", str(journal), *options,
             cwd=journal.parent, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr,

@@ -16,7 +16,7 @@ import pytest
 from journal_support import Monitor, oru
 from test_crash import free_port
 
-from gateway.journal import JournalReader, Outcome
+from gateway.journal.client import JournalReader, Outcome
 from simulators.slow_connections import SlowAttack, loopback_addresses
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ async def start(tmp_path: Path, port: int) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.app.cli",
         "run",
         "--headless",
         "--config",

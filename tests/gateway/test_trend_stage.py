@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.clock import NS_PER_S
-from gateway.trends import (
+from gateway.ward.trends import (
     COARSE_BUCKET_S,
     COARSE_BUCKETS,
     FINE_BUCKETS,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gateway.clock import NS_PER_S
-from gateway.trends import BYTES_PER_TREND, FINE_BUCKETS, TrendBuffer
+from gateway.ward.trends import BYTES_PER_TREND, FINE_BUCKETS, TrendBuffer
 
 T0 = 1_700_000_000 * NS_PER_S
 

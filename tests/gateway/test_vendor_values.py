@@ -24,11 +24,11 @@ from gateway.domain import (
     ObservationStatus,
     ReceivedMessage,
 )
-from gateway.export import Selection, export
 from gateway.hub import Hub
-from gateway.journal import JournalReader
-from gateway.routing import Router, location_key
-from gateway.ward import BedSnapshot, WardState
+from gateway.journal.client import JournalReader
+from gateway.journal.export import Selection, export
+from gateway.ward.routing import Router, location_key
+from gateway.ward.state import BedSnapshot, WardState
 from tui import vitals
 from tui.devices import device_rows
 

@@ -14,8 +14,8 @@ from gateway.domain import (
     ReceivedMessage,
 )
 from gateway.hub import Hub
-from gateway.routing import BedBinding, Router, location_key, peer_host
-from gateway.ward import WardState
+from gateway.ward.routing import BedBinding, Router, location_key, peer_host
+from gateway.ward.state import WardState
 
 MONITOR = DeviceId("EUI-64:00A037EB2175780F", "MR-1")
 RECEIVED = ReceivedMessage(b"MSH|...", "mllp", "10.0.0.5:4001", 0)  # what carried the reports

@@ -15,9 +15,9 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import MAX_TRENDS_PER_BED, MAX_WAVES_PER_BED, WardState
-from gateway.waveforms import MAX_SAMPLE_RATE_HZ
+from gateway.ward.routing import Router
+from gateway.ward.state import MAX_TRENDS_PER_BED, MAX_WAVES_PER_BED, WardState
+from gateway.ward.waveforms import MAX_SAMPLE_RATE_HZ
 
 BED = BedId("icu-1")
 MONITOR = DeviceId("EUI-64:00A037EB2175780F", "MR-1")

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.clock import NS_PER_S
 from gateway.domain import DeviceId, WaveformChunk
-from gateway.waveforms import WAVE_SECONDS, WaveBuffer
+from gateway.ward.waveforms import WAVE_SECONDS, WaveBuffer
 
 T0 = 1_700_000_000 * NS_PER_S
 MONITOR = DeviceId("EUI-64:00A037EB2175780F")

@@ -32,7 +32,7 @@ from gateway.domain import (
     ReceivedMessage,
     WaveformChunk,
 )
-from gateway.ward import WardSnapshot, WardState
+from gateway.ward.state import WardSnapshot, WardState
 from tui.app import WardApp
 
 STALE_S = 10.0
