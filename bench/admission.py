@@ -32,7 +32,7 @@ from gateway.admission import AdmissionLimits
 from gateway.clock import ManualClock
 from gateway.domain import BedId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal.client import JournalReader
+from gateway.journal.reader import JournalReader
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 

@@ -57,7 +57,8 @@ from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError, MessageRefused
 from gateway.fault_summary import FaultSummary
-from gateway.journal.client import Journal, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
 from gateway.ward.bed_conflicts import BedConflicts
 from gateway.ward.routing import REFUSED, Router
 from gateway.ward.state import MAX_UNASSIGNED, WardSnapshot, WardState

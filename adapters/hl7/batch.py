@@ -52,7 +52,8 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import ParseError
-from gateway.journal.client import JournalReader, StoredReport
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import StoredReport
 
 SENDER = "ICU-GATEWAY"
 # Display units → UCUM, for OBX-6; the gateway's own parser maps these back (nomenclature).

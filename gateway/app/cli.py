@@ -330,8 +330,8 @@ def _when(option: str, text: str | None, now_ns: int) -> int | None:
 
 def _export(args: argparse.Namespace) -> int:
     from gateway.domain import BedId
-    from gateway.journal.client import JournalReader
     from gateway.journal.export import Selection, export
+    from gateway.journal.reader import JournalReader
 
     now = time.time_ns()
     selection = Selection(

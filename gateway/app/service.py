@@ -36,7 +36,8 @@ from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, Dev
 from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal.backfill import TrendBackfill
-from gateway.journal.client import Journal, JournalReader, read_reports
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader, read_reports
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 from gateway.ward.trends import TREND_SPAN_S

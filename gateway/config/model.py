@@ -40,7 +40,7 @@ from gateway.admission import (
 )
 from gateway.domain import BedId
 from gateway.errors import ConfigError
-from gateway.journal.client import DEFAULT_RETENTION_H
+from gateway.journal.schema import DEFAULT_RETENTION_H
 from gateway.ward.routing import BedBinding, location_key
 from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S
 

@@ -41,7 +41,8 @@ from gateway.clock import NS_PER_S, monotonic_of
 from gateway.domain import BedId, ObservationStatus
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal.client import JournalReader, StoredReport, read_reports
+from gateway.journal.reader import JournalReader, read_reports
+from gateway.journal.records import StoredReport
 
 log = logging.getLogger("gateway.backfill")  # the name its log lines have always carried
 

@@ -36,7 +36,8 @@ from adapters.hl7 import batch as export_hl7
 from gateway import nomenclature
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Observation
-from gateway.journal.client import HourlySummary, JournalReader, StoredAlarm
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import HourlySummary, StoredAlarm
 
 FORMATS = ("csv", "jsonl", "hl7", "flowsheet")
 

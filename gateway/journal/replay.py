@@ -23,7 +23,7 @@ from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.journal.client import JournalReader, read_reports
+from gateway.journal.reader import JournalReader, read_reports
 from gateway.ward.routing import Router
 from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S, WardState
 

@@ -20,6 +20,12 @@ connection; the next batch opens a fresh one, so recording resumes when storage 
 SIGINT and SIGTERM are ignored: a Ctrl-C in the terminal or a service manager signals the
 whole process group, and the parent decides when the writer stops — with a stop job, or
 by going away (end of the job pipe), after which the writer closes the file cleanly.
+
+A second thread copies the WAL into the file meanwhile (:mod:`gateway.journal.checkpointer`).
+The rest is one thing and stays in one module: the life of the one writing connection —
+opening it (and noticing the file deleted under it), a batch's inserts, resends, the bed
+index, retention and their failures all share that connection's state and its
+drop-and-reopen rule, and splitting them would spread one invariant over several files.
 """
 
 from __future__ import annotations
@@ -40,23 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import JournalError
-from gateway.journal.client import (
-    _MESSAGE_COLUMNS,
-    _MESSAGE_WIDTH,
-    _SCHEMA,
-    _ZLIB_LEVEL,
-    BED_INDEX_LAG,
-    MAX_BATCH,
-    MESSAGES_PER_INSERT,
+from gateway.journal.checkpointer import Checkpointer
+from gateway.journal.protocol import (
     PIPE_READ_SIZE,
-    SCHEMA_VERSION,
-    WAL_RESTART_PAGES,
-    WAL_WRITER_CHECKPOINT_PAGES,
     JournalCounters,
     _AlarmLog,
     _Append,
     _BedEntry,
-    _encode_json,
     _Frames,
     _Job,
     _job,
@@ -68,6 +64,18 @@ from gateway.journal.client import (
     refused,
 )
 from gateway.journal.resends import RecentMessages, key_of
+from gateway.journal.schema import (
+    _MESSAGE_COLUMNS,
+    _MESSAGE_WIDTH,
+    _SCHEMA,
+    _ZLIB_LEVEL,
+    BED_INDEX_LAG,
+    MAX_BATCH,
+    MESSAGES_PER_INSERT,
+    SCHEMA_VERSION,
+    WAL_WRITER_CHECKPOINT_PAGES,
+    _encode_json,
+)
 
 log = logging.getLogger("gateway.journal")
 
@@ -95,7 +103,7 @@ class _Writer:
         self._identity: tuple[int, int] | None = None
         """(device, inode) of the file the connection has open: a path that names another
         file, or none, means the journal was deleted, replaced or moved under it."""
-        self._checkpointer = _Checkpointer(
+        self._checkpointer = Checkpointer(
             self.path, self.busy_timeout_s, settings["checkpoint_interval_s"]
         )
         self.counters = JournalCounters()
@@ -518,74 +526,6 @@ class _Writer:
         self._unindexed = [entry for entry in self._unindexed if entry[1] > last]
         self.counters.pruned += count
         return count
-
-
-class _Checkpointer:
-    """Copies the WAL into the database file from a thread and connection of its own.
-
-    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so the
-    messages of that batch wait for ~1,000 pages to be copied and the file fsynced (4–5 ms
-    here), a stall every second or so at 1,000 msg/s. A PASSIVE checkpoint from another
-    connection copies the same pages while the writer goes on committing, and never waits
-    for anyone. But the WAL only starts over at a commit that finds all of it copied, which
-    a writer that never pauses never does: past :data:`WAL_RESTART_PAGES` the checkpointer
-    asks the writer (``restart_wanted``) to run one PASSIVE checkpoint itself between two
-    batches — it copies the little that is left, and the next commit starts the WAL over.
-    (A RESTART checkpoint from here would hold the writer while it waits for readers.)
-    """
-
-    def __init__(self, path: Path, busy_timeout_s: float, interval_s: float) -> None:
-        self.path = path
-        self.busy_timeout_s = busy_timeout_s
-        self.interval_s = interval_s
-        self.restart_wanted = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failure: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="journal-checkpoint", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        while not self._stop.wait(self.interval_s):
-            try:
-                if conn is None:
-                    # rw, never create: a journal that could not be created stays absent.
-                    conn = sqlite3.connect(
-                        f"{self.path.resolve().as_uri()}?mode=rw",
-                        uri=True,
-                        timeout=self.busy_timeout_s,
-                        isolation_level=None,
-                    )
-                _, pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if pages >= WAL_RESTART_PAGES:
-                    self.restart_wanted = True
-                self._failure = None
-            except sqlite3.Error as exc:
-                # The writer reports storage failures to devices and staff; here they only
-                # mean the WAL is copied later (or by the writer itself, past its limit).
-                text = describe_failure(self.path, exc)
-                if self._failure != text:
-                    log.warning("journal: checkpoint: %s", text)
-                self._failure = text
-                if conn is not None:
-                    conn.close()
-                    conn = None
-        if conn is not None:
-            conn.close()
 
 
 def _keep_bundle(conn: sqlite3.Connection, last: int) -> None:

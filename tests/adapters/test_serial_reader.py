@@ -33,7 +33,9 @@ from gateway.domain import (
     ObservationStatus,
 )
 from gateway.hub import Hub
-from gateway.journal.client import Journal, JournalReader, Outcome
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
 from gateway.ward.routing import BedBinding, Router
 from gateway.ward.state import BedSnapshot, WardState
 from simulators.serial_emitter import serial_devices

@@ -24,7 +24,8 @@ from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, OversizeFrame, frame
 from gateway.admission import DEFAULT_MAX_AUTO_BEDS
 from gateway.domain import AlarmChange
-from gateway.journal.client import JournalReader, Outcome
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
 
 FAKE_IDENTITIES = 2000
 HONEST_MONITORS = 4

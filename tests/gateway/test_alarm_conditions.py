@@ -24,7 +24,7 @@ from gateway.domain import (
     DeviceReport,
 )
 from gateway.hub import Hub
-from gateway.journal.client import RoutedReport
+from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 

@@ -19,7 +19,7 @@ from gateway.app.service import flush_alarm_log, rebuild
 from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, AlarmPriority, BedId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal.client import JournalReader
+from gateway.journal.reader import JournalReader
 from gateway.ward.routing import Router, location_key
 from gateway.ward.state import WardState
 

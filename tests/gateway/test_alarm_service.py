@@ -14,7 +14,7 @@ from waiting import eventually
 from gateway.app.service import build_hub, build_sound, serve, sound_markers
 from gateway.config.model import parse_config
 from gateway.domain import BedId
-from gateway.journal.client import JournalReader
+from gateway.journal.reader import JournalReader
 
 
 def config_text(tmp_path: Path, played: Path) -> str:

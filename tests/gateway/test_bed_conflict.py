@@ -16,8 +16,8 @@ from journal_support import Gateway, Monitor, running_gateway
 from gateway.app.service import rebuild
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import AlarmChange, AlarmKind, AlarmPriority, BedId, DeviceId
-from gateway.journal.client import JournalReader
 from gateway.journal.export import Selection, export
+from gateway.journal.reader import JournalReader
 from gateway.ward.bed_conflicts import MAX_BEDS
 from gateway.ward.routing import BedBinding, Router
 from tui.app import WardApp

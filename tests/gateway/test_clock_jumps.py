@@ -19,7 +19,7 @@ from gateway.app.service import retention_horizon
 from gateway.clock import NS_PER_S, ClockSteps, ManualClock, monotonic_of
 from gateway.domain import AlarmPriority, BedId, Connectivity, DeviceId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal.client import read_reports
+from gateway.journal.reader import read_reports
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 

@@ -15,7 +15,8 @@ import pytest
 from journal_support import Monitor, oru
 from waiting import eventually
 
-from gateway.journal.client import JournalReader, Outcome
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
 
 CONNECTIONS = 4
 KILL_AFTER_ACKS = 400

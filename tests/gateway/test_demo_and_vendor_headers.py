@@ -18,7 +18,7 @@ from adapters.hl7 import er7
 from gateway.clock import ManualClock
 from gateway.domain import AlarmKind, AlarmPriority, BedId
 from gateway.journal import export
-from gateway.journal.client import JournalReader
+from gateway.journal.reader import JournalReader
 from gateway.ward.routing import location_key
 
 HIGH, MEDIUM, LOW = AlarmPriority.HIGH, AlarmPriority.MEDIUM, AlarmPriority.LOW

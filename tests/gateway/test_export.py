@@ -26,8 +26,10 @@ from samples import load_sample
 from adapters.hl7.batch import samples_text, split_batch
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, WaveformChunk
-from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal
 from gateway.journal.export import Selection, export, parse_when
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
 
 HOUR = 3600 * NS_PER_S
 # 2023-11-14 22:13:20 UTC: the ManualClock's default start.

@@ -23,7 +23,9 @@ from gateway.domain import (
     ReceivedMessage,
     WaveformChunk,
 )
-from gateway.journal.client import Journal, JournalReader, Outcome, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome, RoutedReport
 
 
 async def test_an_acknowledged_message_is_in_the_journal_with_what_it_said(

@@ -18,7 +18,8 @@ from journal_support import Monitor, oru, running_gateway
 from test_crash import connect_when_listening, free_port, start_gateway
 
 from gateway.domain import AlarmKind, AlarmPriority
-from gateway.journal.client import JournalReader, Outcome
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
 
 
 def accepted(path: Path) -> list[str]:

@@ -15,7 +15,8 @@ from journal_support import oru, running_gateway
 
 from gateway.clock import ManualClock
 from gateway.domain import BedId
-from gateway.journal.client import Journal, JournalReader
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
 from tui.widgets import header_line
 
 HR = 147842

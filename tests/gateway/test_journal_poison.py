@@ -35,16 +35,12 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import MessageRefused
-from gateway.journal.client import (
-    Journal,
-    JournalReader,
-    Outcome,
-    RoutedReport,
-    _Append,
-    _encode_json,
-    _job,
-    _prepare,
-)
+from gateway.journal.client import Journal
+from gateway.journal.encode import _prepare
+from gateway.journal.protocol import _Append, _job
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome, RoutedReport
+from gateway.journal.schema import _encode_json
 from gateway.journal.values import INT64_MAX, MAX_TEXT
 from gateway.journal.writer import _Writer
 

@@ -15,7 +15,9 @@ from gateway.config.model import parse_config
 from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
 from gateway.hub import Hub
-from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router, location_key
 from gateway.ward.state import WardState
 

@@ -34,7 +34,10 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import JournalError
-from gateway.journal.client import BED_INDEX_LAG, Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
+from gateway.journal.schema import BED_INDEX_LAG
 
 DEVICE = DeviceId(f"EUI-64:{EUI}", "MON")
 

@@ -20,7 +20,9 @@ import gateway.journal.client as journal_module
 from gateway.clock import ManualClock
 from gateway.domain import BedId, ReceivedMessage, WaveformChunk
 from gateway.errors import JournalError
-from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
 
 
 def routed_message(

@@ -25,7 +25,8 @@ from waiting import eventually
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity
-from gateway.journal.client import Journal, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
 from gateway.journal.replay import REPLAY_MARKER, TICK_S, Replay, replay_app
 from tui import vitals
 from tui.widgets import WardHeader

@@ -18,7 +18,8 @@ from gateway.app.service import rebuild, trend_backfill
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal.client import Journal, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 

@@ -17,7 +17,9 @@ from waiting import eventually
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId
-from gateway.journal.client import Journal, JournalReader, RoutedReport
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
 
 
 def free_port() -> int:

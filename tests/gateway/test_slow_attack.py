@@ -16,7 +16,8 @@ import pytest
 from journal_support import Monitor, oru
 from test_crash import free_port
 
-from gateway.journal.client import JournalReader, Outcome
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
 from simulators.slow_connections import SlowAttack, loopback_addresses
 
 ROOT = Path(__file__).resolve().parents[2]

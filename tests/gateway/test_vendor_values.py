@@ -25,8 +25,8 @@ from gateway.domain import (
     ReceivedMessage,
 )
 from gateway.hub import Hub
-from gateway.journal.client import JournalReader
 from gateway.journal.export import Selection, export
+from gateway.journal.reader import JournalReader
 from gateway.ward.routing import Router, location_key
 from gateway.ward.state import BedSnapshot, WardState
 from tui import vitals

@@ -16,7 +16,7 @@ from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, BedId, DeviceId, DeviceReport, Observation
 from gateway.domain import ObservationStatus as Status
 from gateway.hub import Hub
-from gateway.journal.client import RoutedReport
+from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 from tui.alarm_lines import FLASH_TICK_S, FLASH_TICKS
