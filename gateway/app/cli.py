@@ -20,14 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import __version__
-from gateway.config.model import (
-    GatewayConfig,
-    check_config,
-    default_config,
-    load_config,
-    parse_bind,
-    parse_config,
-)
+from gateway.config.load import check_config, default_config, load_config, parse_bind, parse_config
+from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
 
 log = logging.getLogger("icu-gateway")

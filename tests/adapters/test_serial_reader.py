@@ -24,7 +24,8 @@ from adapters.serial.reader import SerialReader
 from adapters.serial.registry import PROTOCOLS
 from gateway.app.service import build_hub, serve
 from gateway.clock import ManualClock
-from gateway.config.model import SerialKind, parse_config
+from gateway.config.load import parse_config
+from gateway.config.model import SerialKind
 from gateway.domain import (
     AlarmPriority,
     AlarmSource,

@@ -30,7 +30,7 @@ from gateway.alarms.rules import (
     RuleSettings,
     effective_limits,
 )
-from gateway.config.model import load_config
+from gateway.config.load import load_config
 from gateway.domain import AlarmPriority, BedId, ObservationStatus
 
 NO_DELAY = AlarmSettings(limits=lambda bed: _limits(delay_s=0.0))

@@ -12,7 +12,7 @@ from journal_support import Monitor, oru
 from waiting import eventually
 
 from gateway.app.service import build_hub, build_sound, serve, sound_markers
-from gateway.config.model import parse_config
+from gateway.config.load import parse_config
 from gateway.domain import BedId
 from gateway.journal.reader import JournalReader
 

@@ -125,7 +125,7 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], messag
 
 def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Path) -> None:
     from gateway.app.service import not_yet_supported
-    from gateway.config.model import load_config
+    from gateway.config.load import load_config
 
     config = tmp_path / "ward.toml"
     config.write_text(

@@ -8,6 +8,7 @@ from textwrap import dedent
 
 import pytest
 
+from gateway.config.load import check_config, default_config, load_config, parse_config
 from gateway.config.model import (
     AlarmConfig,
     BedConfig,
@@ -17,10 +18,6 @@ from gateway.config.model import (
     ListenerConfig,
     MqttConfig,
     SerialConfig,
-    check_config,
-    default_config,
-    load_config,
-    parse_config,
 )
 from gateway.domain import BedId
 from gateway.errors import ConfigError

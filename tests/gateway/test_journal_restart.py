@@ -11,7 +11,7 @@ from samples import load_sample
 
 from gateway.app.service import flush_alarm_log, rebuild
 from gateway.clock import ManualClock
-from gateway.config.model import parse_config
+from gateway.config.load import parse_config
 from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
 from gateway.hub import Hub

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ward_rig import ECG_II, HR, LOST_S, Rig, monitor, screen_text, wait_for
 
-from gateway.config.model import parse_config
+from gateway.config.load import parse_config
 from gateway.domain import BedId, DeviceId, DeviceReport, Location
 from gateway.ward.routing import Router
 from gateway.ward.state import UnassignedDevice, WardState
