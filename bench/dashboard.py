@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.rules import default_limits
+from gateway.alarms.settings import AlarmSettings
 from gateway.clock import NS_PER_S, SystemClock
 from gateway.domain import (
     BedId,

@@ -28,7 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from gateway import nomenclature as mdc
-from gateway.alarms.engine import ActiveAlarm
+from gateway.alarms.snapshot import ActiveAlarm
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Connectivity
 from gateway.ward.state import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow

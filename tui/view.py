@@ -19,7 +19,7 @@ from typing import Protocol
 from textual.reactive import var
 from textual.screen import Screen
 
-from gateway.alarms.engine import AlarmSnapshot
+from gateway.alarms.snapshot import AlarmSnapshot
 from gateway.domain import AlarmTransition, BedId
 from gateway.ward.state import WardSnapshot, WaveKey, WaveWindow
 from gateway.ward.trends import TrendEnvelope

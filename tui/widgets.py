@@ -28,7 +28,7 @@ from textual.reactive import reactive, var
 from textual.strip import Strip
 from textual.widget import Widget
 
-from gateway.alarms.engine import ActiveAlarm, AlarmSnapshot
+from gateway.alarms.snapshot import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority, BedId, Connectivity
 from gateway.ward.state import BedSnapshot, WardSnapshot, WaveKey, WaveWindow

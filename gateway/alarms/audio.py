@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from gateway.alarms.engine import Audible
+from gateway.alarms.snapshot import Audible
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority
 

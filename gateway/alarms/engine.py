@@ -46,6 +46,14 @@ latching, the ``now_ns`` its methods take — is on the clock's monotonic scale
 (:mod:`gateway.clock`): a wall clock stepped an hour either way raises, ends or prolongs
 no alarm. Only the transitions it journals carry wall time (what happened when, as the
 records and the history show it).
+
+Around it: what views see (:mod:`gateway.alarms.snapshot`), its settings
+(:mod:`gateway.alarms.settings`), the rules (:mod:`gateway.alarms.rules`) and which alarms
+are one condition (:mod:`gateway.alarms.conditions`). The engine itself stays one module:
+it is one state machine — the ingest fast path, every alarm's lifecycle, the timer, the
+operator's actions and the sound all read and write the same alarm table under the same
+invariants (the members of a condition, the pause's ceiling, the journal's outbox), so a
+part taken out would have to reach into the others' private state.
 """
 
 from __future__ import annotations
@@ -56,7 +64,6 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from gateway.alarms.conditions import condition_key, device_condition
 from gateway.alarms.rules import (
@@ -68,14 +75,12 @@ from gateway.alarms.rules import (
     EffectiveLimits,
     InvalidWatch,
     LimitWatch,
-    RuleSettings,
     WatchedParameter,
-    default_limits,
-    effective_limits,
     in_unit,
 )
+from gateway.alarms.settings import AlarmSettings
+from gateway.alarms.snapshot import MARKERS, UNKNOWN_OPERATOR, ActiveAlarm, AlarmSnapshot, Audible
 from gateway.clock import NS_PER_S, Clock, SystemClock, wall_offset_ns
-from gateway.config.model import GatewayConfig
 from gateway.domain import (
     AlarmChange,
     AlarmEvent,
@@ -104,11 +109,8 @@ PHYSIOLOGICAL, TECHNICAL = AlarmKind.PHYSIOLOGICAL, AlarmKind.TECHNICAL
 GATEWAY, DEVICE = AlarmSource.GATEWAY, AlarmSource.DEVICE
 _VALID, _INVALID = ObservationStatus.VALID, ObservationStatus.INVALID
 
-UNKNOWN_OPERATOR = "unknown"
 WARD = "ward"
 """The bed part of the key of a ward-wide alarm."""
-MARKERS: Mapping[AlarmPriority, str] = MappingProxyType({HIGH: "!!!", MEDIUM: "!!", LOW: "!"})
-"""The text priority marker shown with every alarm, so colour is never the only cue."""
 
 _ENDED_PHASES = frozenset(("end", "stop", "reset"))
 _PRESENCE_PHASES = frozenset(("present", "start_only", "tpoint"))
@@ -118,141 +120,6 @@ FAULT_EVERY_S = 60.0
 """A rule that keeps failing is reported again at most this often (with a count)."""
 MAX_OUTBOX = 10_000
 """Transitions waiting for the journal; past it the oldest are dropped, as a fault."""
-
-
-# --------------------------------------------------------------------------- what views see
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveAlarm:
-    """An alarm shown on the dashboard: active, or latched until acknowledged."""
-
-    key: str
-    bed: BedId | None
-    """None for a ward-wide alarm (recording failure, unassigned device)."""
-    bed_label: str
-    priority: AlarmPriority
-    kind: AlarmKind
-    source: AlarmSource
-    text: str
-    onset_ns: int
-    """When the gateway raised it (its age counts from here)."""
-    latched: bool
-    """The condition has ended; shown until acknowledged."""
-    acknowledged: bool
-    silenced: bool
-    """Silent at the gateway because the device says its audio is paused or off."""
-    device: DeviceId | None = None
-    parameter_code: int | None = None
-    members: tuple[str, ...] = ()
-    """The keys of the engine's alarms this one shows (as the journal names them): more
-    than one when a device's alarm and the gateway's are one condition
-    (:mod:`gateway.alarms.conditions`)."""
-
-    @property
-    def marker(self) -> str:
-        return MARKERS.get(self.priority, "")
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmSnapshot:
-    """Every alarm shown, by priority (highest first) then age (oldest first), and the
-    state of the sound, at ``time_ns``. Its times (``time_ns``, ``paused_until_ns``, each
-    alarm's ``onset_ns``) are on the engine's monotonic scale: compare them with each
-    other (an alarm's age is ``time_ns - onset_ns``), never with a wall time."""
-
-    time_ns: int
-    alarms: tuple[ActiveAlarm, ...] = ()
-    paused_until_ns: int | None = None
-    audio: str = "bell"
-    """The configured sound: ``bell``, ``command`` or ``off``."""
-    muted: bool = False
-    operator: str = UNKNOWN_OPERATOR
-
-    @property
-    def paused_remaining_s(self) -> float | None:
-        """Seconds of audio pause left; None when the sound is not paused."""
-        if self.paused_until_ns is None or self.paused_until_ns <= self.time_ns:
-            return None
-        return (self.paused_until_ns - self.time_ns) / NS_PER_S
-
-    def of_bed(self, bed: BedId | None) -> tuple[ActiveAlarm, ...]:
-        """A bed's alarms (None: the ward-wide ones), in the snapshot's order."""
-        return tuple(alarm for alarm in self.alarms if alarm.bed == bed)
-
-    def top(self, bed: BedId | None) -> ActiveAlarm | None:
-        """The alarm a bed's tile takes its colour from: its highest, unacknowledged first."""
-        best: ActiveAlarm | None = None
-        for alarm in self.alarms:
-            if alarm.bed != bed:
-                continue
-            if best is None or (alarm.priority, not alarm.acknowledged) > (
-                best.priority,
-                not best.acknowledged,
-            ):
-                best = alarm
-        return best
-
-
-@dataclass(frozen=True, slots=True)
-class Audible:
-    """What should sound now: the highest audible priority, and whether a low-priority
-    alarm is new (low alarms sound once)."""
-
-    priority: AlarmPriority | None
-    new_low: bool = False
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def _builtin_limits(bed: BedId) -> Mapping[str, EffectiveLimits]:
-    return _DEFAULT_LIMITS
-
-
-_DEFAULT_LIMITS: Mapping[str, EffectiveLimits] = MappingProxyType(default_limits())
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmSettings:
-    rules: RuleSettings = field(default_factory=RuleSettings)
-    lost_after_s: float = 60.0
-    """A device silent this long escalates DEVICE LOST to high priority."""
-    audio_pause_s: float = 120.0
-    present_timeout_s: float = 10.0
-    """A device alarm without a lifecycle ends this long after its last repeat."""
-    limits: Callable[[BedId], Mapping[str, EffectiveLimits]] = _builtin_limits
-    """The limits in force for a bed (asked once per bed)."""
-    audio: str = "bell"
-    muted: bool = False
-
-    @classmethod
-    def from_config(cls, config: GatewayConfig) -> tuple[AlarmSettings, list[str]]:
-        """Settings from a configuration, and what is wrong in its limits (each a fault)."""
-        problems: list[str] = []
-        for bed in config.beds:
-            problems += effective_limits(config, bed.id)[1]
-        cache: dict[BedId, Mapping[str, EffectiveLimits]] = {}
-
-        def limits(bed: BedId) -> Mapping[str, EffectiveLimits]:
-            found = cache.get(bed)
-            if found is None:
-                found = cache[bed] = MappingProxyType(effective_limits(config, bed.key)[0])
-            return found
-
-        settings = cls(
-            rules=RuleSettings(
-                hysteresis_pct=config.alarms.hysteresis_pct,
-                stale_timeout_s=config.stale_timeout_s,
-            ),
-            lost_after_s=config.lost_after_s,
-            audio_pause_s=config.alarms.audio_pause_s,
-            present_timeout_s=config.stale_timeout_s,
-            limits=limits,
-            audio=config.alarms.audio,
-            muted=config.dashboard.mute,
-        )
-        return settings, problems
 
 
 # --------------------------------------------------------------------------- engine state

@@ -29,7 +29,8 @@ from typing import Any
 from adapters.hl7.listener import MllpListener
 from adapters.serial.reader import SerialReader
 from gateway.alarms.audio import AlarmSound
-from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.settings import AlarmSettings
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport

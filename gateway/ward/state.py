@@ -63,7 +63,7 @@ from gateway.ward.trends import TrendBuffer, TrendEnvelope, TrendStage
 from gateway.ward.waveforms import WaveBuffer
 
 if TYPE_CHECKING:  # the alarm engine imports the configuration, which imports this module
-    from gateway.alarms.engine import AlarmSnapshot
+    from gateway.alarms.snapshot import AlarmSnapshot
 
 log = logging.getLogger("gateway.ward")  # the name its log lines have always carried
 

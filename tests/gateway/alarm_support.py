@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.alarms.engine import ActiveAlarm, AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.rules import BY_NAME
+from gateway.alarms.settings import AlarmSettings
+from gateway.alarms.snapshot import ActiveAlarm
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmEvent,

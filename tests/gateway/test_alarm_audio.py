@@ -11,7 +11,7 @@ import pytest
 from waiting import eventually
 
 from gateway.alarms.audio import AlarmSound
-from gateway.alarms.engine import Audible
+from gateway.alarms.snapshot import Audible
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority
 

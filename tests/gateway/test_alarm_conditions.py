@@ -12,8 +12,10 @@ from samples import load_sample
 
 from adapters.hl7 import er7, pcd
 from gateway.alarms.conditions import device_condition, device_direction
-from gateway.alarms.engine import AlarmEngine, AlarmSettings, Audible
+from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.rules import BY_NAME, EffectiveLimits
+from gateway.alarms.settings import AlarmSettings
+from gateway.alarms.snapshot import Audible
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmEvent,

@@ -20,8 +20,9 @@ from alarm_support import (
     vitals,
 )
 
-from gateway.alarms.engine import AlarmSettings, Audible
 from gateway.alarms.rules import BY_NAME, EffectiveLimits
+from gateway.alarms.settings import AlarmSettings
+from gateway.alarms.snapshot import Audible
 from gateway.domain import AlarmKind, AlarmPriority, BedId, DeviceId, DeviceReport, Location
 
 NO_DELAY = AlarmSettings(

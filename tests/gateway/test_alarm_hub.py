@@ -13,8 +13,9 @@ from journal_support import oru, received, running_gateway
 from samples import load_sample
 
 from adapters.hl7 import er7, pcd
-from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.rules import EffectiveLimits
+from gateway.alarms.settings import AlarmSettings
 from gateway.app.service import flush_alarm_log, rebuild
 from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, AlarmPriority, BedId, ReceivedMessage

@@ -22,7 +22,6 @@ from alarm_support import (
     vitals,
 )
 
-from gateway.alarms.engine import AlarmSettings
 from gateway.alarms.rules import (
     BY_NAME,
     EffectiveLimits,
@@ -30,6 +29,7 @@ from gateway.alarms.rules import (
     RuleSettings,
     effective_limits,
 )
+from gateway.alarms.settings import AlarmSettings
 from gateway.config.load import load_config
 from gateway.domain import AlarmPriority, BedId, ObservationStatus
 

@@ -14,7 +14,7 @@ import pytest
 from alarm_support import MONITOR, VENTILATOR, vitals
 from journal_support import oru, running_gateway
 
-from gateway.alarms.engine import Audible
+from gateway.alarms.snapshot import Audible
 from gateway.app.service import retention_horizon
 from gateway.clock import NS_PER_S, ClockSteps, ManualClock, monotonic_of
 from gateway.domain import AlarmPriority, BedId, Connectivity, DeviceId, ReceivedMessage

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 from ward_rig import screen_text, wait_for
 
-from gateway.alarms.engine import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.rules import BY_NAME, EffectiveLimits
+from gateway.alarms.settings import AlarmSettings
 from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, BedId, DeviceId, DeviceReport, Observation
 from gateway.domain import ObservationStatus as Status
