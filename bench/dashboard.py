@@ -52,7 +52,8 @@ from gateway.domain import (
     ObservationStatus,
     WaveformChunk,
 )
-from gateway.ward.state import WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import WardState
 
 BEDS = 64
 SIZE = (200, 60)

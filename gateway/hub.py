@@ -61,7 +61,8 @@ from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
 from gateway.ward.bed_conflicts import BedConflicts
 from gateway.ward.routing import REFUSED, Router
-from gateway.ward.state import MAX_UNASSIGNED, WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import MAX_UNASSIGNED, WardState
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from gateway import nomenclature as mdc
 from gateway.alarms.snapshot import ActiveAlarm
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Connectivity
-from gateway.ward.state import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
+from gateway.ward.snapshot import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
 from tui import traces
 from tui.alarm_lines import bar_line, history_line
 from tui.devices import link_style

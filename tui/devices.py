@@ -20,7 +20,7 @@ from gateway.clock import NS_PER_S
 from gateway.domain import Connectivity, Fault
 from gateway.plausibility import RejectedValues
 from gateway.ward.routing import peer_host
-from gateway.ward.state import PeerRejects, UnassignedDevice, WardSnapshot
+from gateway.ward.snapshot import PeerRejects, UnassignedDevice, WardSnapshot
 from tui.vitals import format_age
 
 UNASSIGNED = "UNASSIGNED"

@@ -21,7 +21,7 @@ from textual.screen import Screen
 
 from gateway.alarms.snapshot import AlarmSnapshot
 from gateway.domain import AlarmTransition, BedId
-from gateway.ward.state import WardSnapshot, WaveKey, WaveWindow
+from gateway.ward.snapshot import WardSnapshot, WaveKey, WaveWindow
 from gateway.ward.trends import TrendEnvelope
 
 

@@ -31,7 +31,7 @@ from textual.widget import Widget
 from gateway.alarms.snapshot import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority, BedId, Connectivity
-from gateway.ward.state import BedSnapshot, WardSnapshot, WaveKey, WaveWindow
+from gateway.ward.snapshot import BedSnapshot, WardSnapshot, WaveKey, WaveWindow
 from tui import traces
 from tui.alarm_lines import (
     CLASS_OF,

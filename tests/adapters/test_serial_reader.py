@@ -38,7 +38,8 @@ from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import Outcome
 from gateway.ward.routing import BedBinding, Router
-from gateway.ward.state import BedSnapshot, WardState
+from gateway.ward.snapshot import BedSnapshot
+from gateway.ward.state import WardState
 from simulators.serial_emitter import serial_devices
 from simulators.serial_formats import SERIAL_KINDS
 

@@ -28,7 +28,8 @@ from gateway.hub import Hub
 from gateway.journal.export import Selection, export
 from gateway.journal.reader import JournalReader
 from gateway.ward.routing import Router, location_key
-from gateway.ward.state import BedSnapshot, WardState
+from gateway.ward.snapshot import BedSnapshot
+from gateway.ward.state import WardState
 from tui import vitals
 from tui.devices import device_rows
 

@@ -33,7 +33,8 @@ from gateway.domain import (
     ObservationStatus,
     ReceivedMessage,
 )
-from gateway.ward.state import WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import WardState
 from tui import vitals
 from tui.app import WardApp
 from tui.widgets import BedGrid, BedTile, FaultBar, WardHeader
