@@ -323,8 +323,9 @@ def _when(option: str, text: str | None, now_ns: int) -> int | None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from gateway.app.export import export
     from gateway.domain import BedId
-    from gateway.journal.export import Selection, export
+    from gateway.journal.export import Selection
     from gateway.journal.reader import JournalReader
 
     now = time.time_ns()
@@ -346,8 +347,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from gateway.app.replay import replay
     from gateway.domain import BedId
-    from gateway.journal.replay import replay
 
     config = load_config(args.config) if args.config else default_config()
     now = time.time_ns()

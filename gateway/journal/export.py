@@ -3,11 +3,6 @@
 * ``csv`` / ``jsonl`` — one observation per row / line: bed, device, MDC code, label,
   value, unit, status, device time, receive time (ISO 8601, UTC), MSH-10, and ``demo``
   (``1``/``true`` for demo or test data, which is never a patient's value).
-* ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) to re-import into the patient record
-  when the network returns (:mod:`adapters.hl7.batch`): per stored report an IHE PCD-01
-  ORU^R01 (observations, waveforms, Philips text alarms) and an IHE PCD-04 ORU^R40 (the
-  device's other alarms), each keeping the sender (MSH-3), the patient (PID), the location
-  (PV1-3), so re-ingesting it gives the same observations, waveforms and alarms.
 * ``flowsheet`` — a printable HTML vitals chart per bed: one column per hour, one row per
   parameter (the hour's mean of valid readings, with its range), and the hour's alarms, for
   nurses charting on paper during the outage. A row is one parameter of one patient from
@@ -15,6 +10,10 @@
   never averaged together, and the row names its patient and device when the bed has more.
   Demo or test data is left out of the means and counted on a row of its own
   (``DEMO/TEST data (not charted)``).
+
+The fourth format, ``hl7`` (an HL7 v2 batch file to re-import into the patient record), is
+a wire format and lives with the HL7 adapter (:mod:`adapters.hl7.batch`); the choice of a
+format by name, which knows all four, is :mod:`gateway.app.export`.
 
 Exports only read the journal (its own read-only connection); they are blocking and run
 from the command line, never on the gateway's event loop.
@@ -32,14 +31,11 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from adapters.hl7 import batch as export_hl7
 from gateway import nomenclature
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Observation
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import HourlySummary, StoredAlarm
-
-FORMATS = ("csv", "jsonl", "hl7", "flowsheet")
 
 CSV_COLUMNS = (
     "bed",
@@ -107,19 +103,6 @@ class Selection:
     until_ns: int | None = None
 
 
-def export(reader: JournalReader, out: TextIO, fmt: str, selection: Selection) -> int:
-    """Write ``fmt`` to ``out``; return how many items (rows, messages, beds) were written."""
-    if fmt == "csv":
-        return write_csv(reader, out, selection)
-    if fmt == "jsonl":
-        return write_jsonl(reader, out, selection)
-    if fmt == "hl7":
-        return write_hl7_batch(reader, out, selection)
-    if fmt == "flowsheet":
-        return write_flowsheet(reader, out, selection)
-    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
 # --------------------------------------------------------------------------- CSV / JSON lines
 
 
@@ -168,16 +151,6 @@ def write_jsonl(reader: JournalReader, out: TextIO, selection: Selection) -> int
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
-
-
-# --------------------------------------------------------------------------- HL7 batch
-
-
-def write_hl7_batch(reader: JournalReader, out: TextIO, selection: Selection) -> int:
-    """The HL7 batch file (:mod:`adapters.hl7.batch`); returns how many messages it holds."""
-    return export_hl7.write_hl7_batch(
-        reader, out, bed=selection.bed, since_ns=selection.since_ns, until_ns=selection.until_ns
-    )
 
 
 # --------------------------------------------------------------------------- flowsheet

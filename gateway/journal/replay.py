@@ -5,7 +5,8 @@ The stored reports are fed, in arrival order and at their recorded pace (times `
 through the hub's normal apply path into a fresh ward state, so the screen shows exactly
 what it showed then: values, their freshness, devices going silent, trends. Time on screen
 is the record's time: a :class:`~gateway.clock.ManualClock` moved by the replay, never the
-wall clock, so every age is an age *in the record*. The screen says REPLAY.
+wall clock, so every age is an age *in the record*. On the dashboard
+(:mod:`gateway.app.replay`) the screen says REPLAY.
 
 This module must not open a listener, write the journal, or touch a device: a replay is
 read-only from end to end.
@@ -17,22 +18,16 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId
-from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal.reader import JournalReader, read_reports
 from gateway.ward.routing import Router
 from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S, WardState
 
-if TYPE_CHECKING:
-    from tui.app import WardApp
-
 log = logging.getLogger("gateway.replay")  # the name its log lines have always carried
 
-REPLAY_MARKER = "REPLAY"
 TICK_S = 0.05
 """How often the record's clock moves while nothing is due (the screen's ages advance)."""
 
@@ -120,59 +115,3 @@ class Replay:
                 self._move_clock(max(due, self.position_ns()))
                 self.hub.apply([stored.routed])
                 self.fed += 1
-
-
-def replay_app(player: Replay, *, title: str, refresh_hz: float = 4.0, columns: int = 0) -> WardApp:
-    """The dashboard on a replay: the ward it fills, marked REPLAY and its speed."""
-    from tui.app import WardApp
-
-    return WardApp(
-        player.hub.snapshot,
-        traces=player.hub.ward,
-        title=title,
-        markers=(REPLAY_MARKER, f"x{player.speed:g}"),
-        refresh_hz=refresh_hz,
-        columns=columns,
-    )
-
-
-async def replay(
-    path: Path,
-    *,
-    speed: float,
-    bed: BedId | None,
-    since_ns: int | None,
-    until_ns: int | None,
-    title: str,
-    stale_timeout_s: float = DEFAULT_STALE_TIMEOUT_S,
-    lost_after_s: float = DEFAULT_LOST_AFTER_S,
-    refresh_hz: float = 4.0,
-    columns: int = 0,
-) -> None:
-    """The replay on the dashboard, until the user quits (``q``)."""
-    if not await asyncio.to_thread(path.is_file):
-        raise JournalError(f"no journal at {path}")
-    player = Replay(
-        path,
-        speed=speed,
-        bed=bed,
-        since_ns=since_ns,
-        until_ns=until_ns,
-        stale_timeout_s=stale_timeout_s,
-        lost_after_s=lost_after_s,
-    )
-    app = replay_app(player, title=title, refresh_hz=refresh_hz, columns=columns)
-    playing = asyncio.create_task(player.run())
-
-    def stopped(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            player.hub.fault("replay", f"replay stopped: {error}")  # on screen, never silent
-
-    playing.add_done_callback(stopped)
-    try:
-        await app.run_async()
-    finally:
-        playing.cancel()
-        await asyncio.wait([playing])
-    if not playing.cancelled() and (error := playing.exception()) is not None:
-        raise error

@@ -13,10 +13,11 @@ import numpy as np
 import numpy.typing as npt
 from journal_support import Gateway, Monitor, running_gateway
 
+from gateway.app.export import export
 from gateway.app.service import rebuild
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import AlarmChange, AlarmKind, AlarmPriority, BedId, DeviceId
-from gateway.journal.export import Selection, export
+from gateway.journal.export import Selection
 from gateway.journal.reader import JournalReader
 from gateway.ward.bed_conflicts import MAX_BEDS
 from gateway.ward.routing import BedBinding, Router

@@ -24,10 +24,11 @@ from journal_support import oru, received, running_gateway
 from samples import load_sample
 
 from adapters.hl7.batch import samples_text, split_batch
+from gateway.app.export import export
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, WaveformChunk
 from gateway.journal.client import Journal
-from gateway.journal.export import Selection, export, parse_when
+from gateway.journal.export import Selection, parse_when
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import RoutedReport
 

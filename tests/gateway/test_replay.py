@@ -23,11 +23,12 @@ import pytest
 from journal_support import oru, received
 from waiting import eventually
 
+from gateway.app.replay import REPLAY_MARKER, replay_app
 from gateway.clock import NS_PER_S, ManualClock
 from gateway.domain import BedId, Connectivity
 from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
-from gateway.journal.replay import REPLAY_MARKER, TICK_S, Replay, replay_app
+from gateway.journal.replay import TICK_S, Replay
 from tui import vitals
 from tui.widgets import WardHeader
 

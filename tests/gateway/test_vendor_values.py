@@ -14,6 +14,7 @@ from samples import load_sample
 
 from adapters.hl7 import er7
 from adapters.hl7.validate import Severity, validate_bytes
+from gateway.app.export import export
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmKind,
@@ -25,7 +26,7 @@ from gateway.domain import (
     ReceivedMessage,
 )
 from gateway.hub import Hub
-from gateway.journal.export import Selection, export
+from gateway.journal.export import Selection
 from gateway.journal.reader import JournalReader
 from gateway.ward.routing import Router, location_key
 from gateway.ward.snapshot import BedSnapshot
