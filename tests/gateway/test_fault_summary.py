@@ -85,7 +85,7 @@ from gateway.app.cli import log_to_file
 from gateway.clock import ManualClock
 from gateway.hub import Hub
 from gateway.ward.routing import Router
-from gateway.ward import WardState
+from gateway.ward.state import WardState
 
 log_to_file(Path(sys.argv[1]), max_bytes=50_000, backups=2)
 hub = Hub(WardState(), Router(), ManualClock())
