@@ -16,8 +16,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from gateway_process import connect_when_listening, free_port, start_gateway
 from journal_support import Monitor, oru
-from test_crash import connect_when_listening, free_port, start_gateway
 from waiting import eventually
 
 from adapters.hl7 import er7

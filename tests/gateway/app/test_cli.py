@@ -15,7 +15,7 @@ from samples import load_sample
 from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "gateway.app.cli"]
 
 

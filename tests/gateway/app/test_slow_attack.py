@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from gateway_process import free_port
 from journal_support import Monitor, oru
-from test_crash import free_port
 
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import Outcome
 from simulators.slow_connections import SlowAttack, loopback_addresses
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ATTACKERS = 200
 ATTACK_ADDRESSES = 50
 HONEST = 4

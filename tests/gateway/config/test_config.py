@@ -23,7 +23,7 @@ from gateway.domain import BedId
 from gateway.errors import ConfigError
 from gateway.ward.routing import BedBinding
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ward.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ward.toml"
 
 
 def problems(text: str) -> list[str]:

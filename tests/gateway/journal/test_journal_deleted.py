@@ -14,8 +14,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from gateway_process import connect_when_listening, free_port, start_gateway
 from journal_support import Monitor, oru, running_gateway
-from test_crash import connect_when_listening, free_port, start_gateway
 
 from gateway.domain import AlarmKind, AlarmPriority
 from gateway.journal.reader import JournalReader

@@ -34,7 +34,7 @@ from tui.widgets import WardHeader
 
 HR = 147842
 START = ManualClock().now_ns()  # November 2023: far from the wall clock
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def record(path: Path) -> None:
