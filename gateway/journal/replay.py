@@ -1,4 +1,4 @@
-"""Replay: a journal played back into the dashboard as if live — handover, incident review,
+"""Replay: a journal played back into a fresh ward as if live — handover, incident review,
 training.
 
 The stored reports are fed, in arrival order and at their recorded pace (times ``speed``),
