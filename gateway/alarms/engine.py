@@ -13,7 +13,7 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
   (``Observation.demo``), which is not a patient's;
 * **technical alarms** from the gateway's own state: a device lost (silent past the stale
   timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
-  device that matches no bed (low, ward-wide; at most :data:`gateway.ward.MAX_UNASSIGNED`
+  device that matches no bed (low, ward-wide; at most :data:`gateway.ward.state.MAX_UNASSIGNED`
   of them), BED CONFLICT (medium: live devices of different patients at one location,
   :mod:`gateway.ward.bed_conflicts`; it ends with the conflict), a peer refused new beds or
   devices by the admission limits (ADMISSION LIMIT, medium, ward-wide, one per peer:

@@ -28,7 +28,7 @@ def _prepare(
     *,
     refused: str | None = None,
 ) -> tuple[object, ...]:
-    """An :class:`_Append` as sent, every value made storable (:mod:`journal_values`).
+    """An :class:`_Append` as sent, every value made storable (:mod:`gateway.journal.values`).
     Raises TypeError, ValueError or OverflowError for a report it cannot take apart
     (waveform samples that are not numbers)."""
     raw = message.raw
