@@ -32,9 +32,9 @@ from gateway.admission import AdmissionLimits
 from gateway.clock import ManualClock
 from gateway.domain import BedId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal import JournalReader
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.journal.reader import JournalReader
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 FAKE_IDENTITIES = 10_000
 HONEST_BEDS = 16
@@ -132,7 +132,7 @@ async def _attack(folder: Path) -> _Attack:
     port, journal = _free_port(), folder / "journal.sqlite"
     with (folder / "gateway.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "run", "--headless",
+            sys.executable, "-m", "gateway.app.cli", "run", "--headless",
             "--listen", f"127.0.0.1:{port}", "--journal", str(journal),
             cwd=folder, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=log,

@@ -103,10 +103,10 @@ async def _probe(number: int, port: int, sent: multiprocessing.Queue[Sent]) -> N
 
 async def measure(*, wake: bool, waves: bool) -> tuple[list[tuple[float, float]], int, float]:
     from adapters.hl7.listener import MllpListener
-    from gateway.config import parse_config
+    from gateway.app.service import build_hub, open_journal
+    from gateway.config.load import parse_config
     from gateway.domain import BedId
-    from gateway.routing import location_key
-    from gateway.service import build_hub, open_journal
+    from gateway.ward.routing import location_key
     from tui.app import WardApp
     from tui.widgets import BedGrid
 

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from gateway.alarm_rules import default_limits
-from gateway.alarms import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.rules import default_limits
+from gateway.alarms.settings import AlarmSettings
 from gateway.clock import NS_PER_S, SystemClock
 from gateway.domain import (
     BedId,
@@ -51,7 +52,8 @@ from gateway.domain import (
     ObservationStatus,
     WaveformChunk,
 )
-from gateway.ward import WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import WardState
 
 BEDS = 64
 SIZE = (200, 60)

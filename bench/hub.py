@@ -52,8 +52,8 @@ def decoded_messages(beds: int, rounds: int, start_ns: int) -> list[Message]:
 def run(beds: int = 16, rounds: int = 1025, repeats: int = 5) -> float:
     """Best µs per message through ``Hub.submit`` over ``repeats`` fresh hubs, after the
     first of ``rounds`` seconds."""
-    from gateway.routing import Router
-    from gateway.ward import WardState
+    from gateway.ward.routing import Router
+    from gateway.ward.state import WardState
 
     start_ns = 1_700_000_000 * NS_PER_S
     messages = decoded_messages(beds, rounds, start_ns)

@@ -53,8 +53,8 @@ class _Nothing:
 @contextlib.asynccontextmanager
 async def _ours() -> AsyncIterator[int]:
     from gateway.hub import Hub
-    from gateway.routing import Router
-    from gateway.ward import WardState
+    from gateway.ward.routing import Router
+    from gateway.ward.state import WardState
 
     async with listening(Hub(WardState(), Router())) as port:
         yield port

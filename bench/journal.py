@@ -45,9 +45,9 @@ PACED_RATE = 1000.0
 
 async def _journal_ingest(folder: Path, rate: float) -> tuple[int, list[float], int, int]:
     from gateway.hub import Hub
-    from gateway.journal import Journal
-    from gateway.routing import Router
-    from gateway.ward import WardState
+    from gateway.journal.client import Journal
+    from gateway.ward.routing import Router
+    from gateway.ward.state import WardState
 
     path = folder / f"ingest-{rate:g}.sqlite"
     async with Journal(path) as journal:
@@ -107,9 +107,9 @@ async def _bed_hour_size(
 ) -> tuple[float, dict[str, float], int]:
     from gateway.domain import BedId, DeviceId, ReceivedMessage, WaveformChunk
     from gateway.hub import Hub
-    from gateway.journal import Journal
-    from gateway.routing import Router
-    from gateway.ward import WardState
+    from gateway.journal.client import Journal
+    from gateway.ward.routing import Router
+    from gateway.ward.state import WardState
 
     path = folder / ("size.sqlite" if waves else "size-numerics.sqlite")
     device = DeviceId("EUI-64:0012211839000001", "MON")

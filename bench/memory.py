@@ -52,7 +52,7 @@ def writer_of(journal: Path) -> int | None:
             continue
         with contextlib.suppress(OSError):
             command = (entry / "cmdline").read_bytes()
-            if b"gateway.journal_writer" in command and str(journal).encode() in command:
+            if b"gateway.journal.writer" in command and str(journal).encode() in command:
                 return int(entry.name)
     return None
 
@@ -62,7 +62,7 @@ def run(minutes: float, every_s: float) -> list[tuple[float, float, float]]:
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-", dir=Path.cwd()))
     journal = folder / "journal.sqlite"
     port = _free_port()
-    cli = [sys.executable, "-m", "gateway.cli"]
+    cli = [sys.executable, "-m", "gateway.app.cli"]
     samples: list[tuple[float, float, float]] = []
     with (folder / "gateway.log").open("wb") as log:
         gateway = subprocess.Popen(

@@ -57,8 +57,8 @@ def _listener_path(data: bytes) -> Callable[[], object]:
     """One frame through ``MllpListener.handle`` (parse, decode, hub, ACK), no socket."""
     from adapters.hl7.listener import MllpListener
     from gateway.hub import Hub
-    from gateway.routing import Router
-    from gateway.ward import WardState
+    from gateway.ward.routing import Router
+    from gateway.ward.state import WardState
 
     listener = MllpListener(Hub(WardState(), Router()))
     loop = asyncio.new_event_loop()

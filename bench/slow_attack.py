@@ -125,7 +125,7 @@ async def _run() -> None:
             gateway = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "gateway.app.cli",
                 "run",
                 "--headless",
                 "--config",

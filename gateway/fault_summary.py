@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from gateway.routing import peer_host
+from gateway.ward.routing import peer_host
 
 WINDOW_S = 60.0
 MAX_KINDS = 4096

@@ -52,15 +52,17 @@ from collections.abc import Sequence
 
 from gateway import plausibility
 from gateway.admission import PeerRefusals
-from gateway.alarms import AlarmEngine
-from gateway.bed_conflicts import BedConflicts
+from gateway.alarms.engine import AlarmEngine
 from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
 from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError, MessageRefused
 from gateway.fault_summary import FaultSummary
-from gateway.journal import Journal, RoutedReport
-from gateway.routing import REFUSED, Router
-from gateway.ward import MAX_UNASSIGNED, WardSnapshot, WardState
+from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
+from gateway.ward.bed_conflicts import BedConflicts
+from gateway.ward.routing import REFUSED, Router
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import MAX_UNASSIGNED, WardState
 
 log = logging.getLogger(__name__)
 

@@ -70,7 +70,7 @@ def _spans(low: float, high: float, unit: str) -> dict[str, Span]:
         spans["kPa"] = Span(round(low / _MMHG_PER_KPA, 1), round(high / _MMHG_PER_KPA, 1), "kPa")
         spans["cmH2O"] = Span(round(low / _MMHG_PER_CMH2O), round(high / _MMHG_PER_CMH2O), "cmH2O")
     elif unit == "°C":
-        for spelling in ("°F", "degF", "[degF]"):  # as gateway.alarm_rules.in_unit reads them
+        for spelling in ("°F", "degF", "[degF]"):  # as gateway.alarms.rules.in_unit reads them
             spans[spelling] = Span(low * 9 / 5 + 32, high * 9 / 5 + 32, spelling)
     spans[""] = spans[unit]
     return spans

@@ -15,8 +15,8 @@ from gateway import nomenclature
 from gateway.clock import SystemClock
 from gateway.domain import Connectivity
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from simulators.ward import SimulatedWard
 from tui.app import WardApp
 from tui.widgets import BedGrid

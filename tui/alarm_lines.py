@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from rich.cells import cell_len
 from rich.text import Text
 
-from gateway.alarms import ActiveAlarm, AlarmSnapshot
+from gateway.alarms.snapshot import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmChange, AlarmPriority, AlarmTransition
 from tui.vitals import format_age

@@ -17,7 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
-from gateway.ward import WardSnapshot
+from gateway.ward.snapshot import WardSnapshot
 from tui.alarm_lines import history_line
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE

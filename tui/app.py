@@ -30,7 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import var
 from textual.screen import Screen
 
-from gateway.ward import WardSnapshot
+from gateway.ward.snapshot import WardSnapshot
 from tui.alarms_screen import AlarmHistoryScreen, OperatorScreen
 from tui.bed_screen import BedScreen
 from tui.devices_screen import DevicesScreen

@@ -28,10 +28,10 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from gateway import nomenclature as mdc
-from gateway.alarms import ActiveAlarm
+from gateway.alarms.snapshot import ActiveAlarm
 from gateway.clock import NS_PER_S
 from gateway.domain import BedId, Connectivity
-from gateway.ward import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
+from gateway.ward.snapshot import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
 from tui import traces
 from tui.alarm_lines import bar_line, history_line
 from tui.devices import link_style

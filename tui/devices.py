@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from gateway.clock import NS_PER_S
 from gateway.domain import Connectivity, Fault
 from gateway.plausibility import RejectedValues
-from gateway.routing import peer_host
-from gateway.ward import PeerRejects, UnassignedDevice, WardSnapshot
+from gateway.ward.routing import peer_host
+from gateway.ward.snapshot import PeerRejects, UnassignedDevice, WardSnapshot
 from tui.vitals import format_age
 
 UNASSIGNED = "UNASSIGNED"

@@ -23,7 +23,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from gateway.domain import BedId
-from gateway.ward import WardSnapshot
+from gateway.ward.snapshot import WardSnapshot
 from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE

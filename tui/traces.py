@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from gateway.ward import WaveInfo
+from gateway.ward.snapshot import WaveInfo
 
 FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 

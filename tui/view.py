@@ -19,10 +19,10 @@ from typing import Protocol
 from textual.reactive import var
 from textual.screen import Screen
 
-from gateway.alarms import AlarmSnapshot
+from gateway.alarms.snapshot import AlarmSnapshot
 from gateway.domain import AlarmTransition, BedId
-from gateway.trends import TrendEnvelope
-from gateway.ward import WardSnapshot, WaveKey, WaveWindow
+from gateway.ward.snapshot import WardSnapshot, WaveKey, WaveWindow
+from gateway.ward.trends import TrendEnvelope
 
 
 class TraceSource(Protocol):

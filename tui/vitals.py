@@ -50,7 +50,7 @@ from rich.text import Text
 
 from gateway import nomenclature as mdc
 from gateway.domain import Connectivity, ObservationStatus
-from gateway.ward import BedSnapshot, Reading
+from gateway.ward.snapshot import BedSnapshot, Reading
 
 MISSING = "--"
 INVALID = "***"

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 
 from gateway.domain import BedId
-from gateway.ward import WardSnapshot
+from gateway.ward.snapshot import WardSnapshot
 from tui.view import Dashboard, WardView
 from tui.widgets import AlarmBar, BedGrid, BedTile, FaultBar, WardHeader
 

@@ -28,10 +28,10 @@ from textual.reactive import reactive, var
 from textual.strip import Strip
 from textual.widget import Widget
 
-from gateway.alarms import ActiveAlarm, AlarmSnapshot
+from gateway.alarms.snapshot import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority, BedId, Connectivity
-from gateway.ward import BedSnapshot, WardSnapshot, WaveKey, WaveWindow
+from gateway.ward.snapshot import BedSnapshot, WardSnapshot, WaveKey, WaveWindow
 from tui import traces
 from tui.alarm_lines import (
     CLASS_OF,

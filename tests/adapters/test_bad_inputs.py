@@ -17,8 +17,8 @@ from adapters.hl7.mllp import MllpFramer, OversizeFrame
 from gateway.clock import ManualClock
 from gateway.errors import ParseError
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 BAD = FIXTURES / "bad"
 

@@ -16,12 +16,12 @@ from adapters.hl7 import er7
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer, OversizeFrame, frame
 from gateway.clock import ManualClock
-from gateway.config import ListenerConfig
+from gateway.config.model import ListenerConfig
 from gateway.domain import DeviceReport, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 ORU = (
     b"MSH|^~\\&|MON^0012211839000001^EUI-64|W|||20240101120000+0000||ORU^R01^ORU_R01|{id}|P|2.6"

@@ -22,8 +22,10 @@ from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
 from adapters.serial.reader import SerialReader
 from adapters.serial.registry import PROTOCOLS
+from gateway.app.service import build_hub, serve
 from gateway.clock import ManualClock
-from gateway.config import SerialKind, parse_config
+from gateway.config.load import parse_config
+from gateway.config.model import SerialKind
 from gateway.domain import (
     AlarmPriority,
     AlarmSource,
@@ -32,10 +34,12 @@ from gateway.domain import (
     ObservationStatus,
 )
 from gateway.hub import Hub
-from gateway.journal import Journal, JournalReader, Outcome
-from gateway.routing import BedBinding, Router
-from gateway.service import build_hub, serve
-from gateway.ward import BedSnapshot, WardState
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import Outcome
+from gateway.ward.routing import BedBinding, Router
+from gateway.ward.snapshot import BedSnapshot
+from gateway.ward.state import WardState
 from simulators.serial_emitter import serial_devices
 from simulators.serial_formats import SERIAL_KINDS
 

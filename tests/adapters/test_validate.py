@@ -11,7 +11,7 @@ from samples import load_sample, sample_path
 from adapters.hl7 import validate
 from adapters.hl7.mllp import frame
 from adapters.hl7.validate import Severity
-from gateway.cli import main
+from gateway.app.cli import main
 
 
 def findings(report: validate.MessageReport, severity: Severity) -> list[str]:
@@ -174,7 +174,7 @@ def test_hl7apy_is_not_imported_on_the_ingest_path() -> None:
     import sys
 
     code = (
-        "import sys; import adapters.hl7.listener, adapters.hl7.pcd, gateway.service; "
+        "import sys; import adapters.hl7.listener, adapters.hl7.pcd, gateway.app.service; "
         "print('hl7apy' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

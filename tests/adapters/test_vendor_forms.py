@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.hl7 import obx
+from adapters.hl7.batch import _units as export_units
 from gateway import nomenclature
-from gateway.export_hl7 import _units as export_units
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from gateway.admission import AdmissionLimits
 from gateway.clock import ManualClock
 from gateway.domain import BedId, DeviceReport, ReceivedMessage
 from gateway.hub import ADMISSION_QUIET_S, ADMISSION_SUMMARY_EVERY_S, Hub
-from gateway.routing import REFUSED, BedBinding, Route, Router
-from gateway.ward import MAX_UNASSIGNED, WardState
+from gateway.ward.routing import REFUSED, BedBinding, Route, Router
+from gateway.ward.state import MAX_UNASSIGNED, WardState
 
 FLOOD = "10.0.0.9:5000"
 HONEST = "10.0.0.5:4001"

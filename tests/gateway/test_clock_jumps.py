@@ -14,14 +14,14 @@ import pytest
 from alarm_support import MONITOR, VENTILATOR, vitals
 from journal_support import oru, running_gateway
 
-from gateway.alarms import Audible
+from gateway.alarms.snapshot import Audible
+from gateway.app.service import retention_horizon
 from gateway.clock import NS_PER_S, ClockSteps, ManualClock, monotonic_of
 from gateway.domain import AlarmPriority, BedId, Connectivity, DeviceId, ReceivedMessage
 from gateway.hub import Hub
-from gateway.journal import read_reports
-from gateway.routing import Router
-from gateway.service import retention_horizon
-from gateway.ward import WardState
+from gateway.journal.reader import read_reports
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 HOUR_S = 3600.0
 SILENT = DeviceId("EUI-64:00A037EB21750001", "MR-SILENT")

@@ -17,8 +17,8 @@ from waiting import eventually
 from adapters.hl7.listener import MllpListener
 from gateway.clock import ManualClock
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 
 @pytest.fixture

@@ -13,12 +13,13 @@ from pathlib import Path
 from journal_support import running_gateway
 from samples import FIXTURES, load_sample
 
-from adapters.hl7 import er7
-from gateway import export, export_hl7
+from adapters.hl7 import batch, er7
+from gateway.app.export import export
 from gateway.clock import ManualClock
 from gateway.domain import AlarmKind, AlarmPriority, BedId
-from gateway.journal import JournalReader
-from gateway.routing import location_key
+from gateway.journal.export import Selection
+from gateway.journal.reader import JournalReader
+from gateway.ward.routing import location_key
 
 HIGH, MEDIUM, LOW = AlarmPriority.HIGH, AlarmPriority.MEDIUM, AlarmPriority.LOW
 TECHNICAL, ADVISORY = AlarmKind.TECHNICAL, AlarmKind.ADVISORY
@@ -78,7 +79,7 @@ async def test_demo_values_are_acked_shown_marked_never_limit_alarmed_and_export
         await monitor.close()
     with JournalReader(path) as reader:
         out = io.StringIO()
-        export.export(reader, out, "csv", export.Selection())
+        export(reader, out, "csv", Selection())
         rows = list(csv.DictReader(io.StringIO(out.getvalue())))
         first = [(r["mdc_code"], r["demo"]) for r in rows if r["message_id"] == "DEMO-50"][:5]
         assert first == [
@@ -90,16 +91,16 @@ async def test_demo_values_are_acked_shown_marked_never_limit_alarmed_and_export
         ]
         assert {r["demo"] for r in rows if r["message_id"].startswith("LIVE-")} == {"0"}
         out = io.StringIO()
-        export.export(reader, out, "jsonl", export.Selection())
+        export(reader, out, "jsonl", Selection())
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
         assert [line["demo"] for line in lines[:5]] == [True, True, True, True, False]
         out = io.StringIO()
-        export.export(reader, out, "hl7", export.Selection())
-        first_oru = export_hl7.split_batch(out.getvalue())[0]
+        export(reader, out, "hl7", Selection())
+        first_oru = batch.split_batch(out.getvalue())[0]
         flags = [seg.get(8) for seg in er7.parse(first_oru.encode()).all("OBX") if seg.get(5)]
         assert flags == ["DEMO", "DEMO", "DEMO", "DEMO", ""]
         out = io.StringIO()
-        export.export(reader, out, "flowsheet", export.Selection(bed=bed))
+        export(reader, out, "flowsheet", Selection(bed=bed))
         sheet = out.getvalue()
         assert "DEMO/TEST data (not charted)" in sheet
         # The 8 demo messages are one (a resent duplicate is stored once): its 4 demo values.

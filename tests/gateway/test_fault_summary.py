@@ -15,8 +15,8 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.fault_summary import FaultSummary
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from tui.widgets import fault_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,11 +81,11 @@ def test_distinct_faults_with_different_numbers_are_each_shown() -> None:
 FLOOD = """
 import sys
 from pathlib import Path
-from gateway.cli import log_to_file
+from gateway.app.cli import log_to_file
 from gateway.clock import ManualClock
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 
 log_to_file(Path(sys.argv[1]), max_bytes=50_000, backups=2)
 hub = Hub(WardState(), Router(), ManualClock())

@@ -14,6 +14,7 @@ from samples import load_sample
 
 from adapters.hl7 import er7
 from adapters.hl7.validate import Severity, validate_bytes
+from gateway.app.export import export
 from gateway.clock import ManualClock
 from gateway.domain import (
     AlarmKind,
@@ -24,11 +25,12 @@ from gateway.domain import (
     ObservationStatus,
     ReceivedMessage,
 )
-from gateway.export import Selection, export
 from gateway.hub import Hub
-from gateway.journal import JournalReader
-from gateway.routing import Router, location_key
-from gateway.ward import BedSnapshot, WardState
+from gateway.journal.export import Selection
+from gateway.journal.reader import JournalReader
+from gateway.ward.routing import Router, location_key
+from gateway.ward.snapshot import BedSnapshot
+from gateway.ward.state import WardState
 from tui import vitals
 from tui.devices import device_rows
 

@@ -12,7 +12,7 @@ import serial  # pyserial
 from sim_scripted_gateway import ScriptedGateway
 from waiting import eventually
 
-from gateway.cli import main
+from gateway.app.cli import main
 from simulators import launch
 from simulators.scenario import load_scenario
 from simulators.ward import build_monitors

@@ -19,8 +19,8 @@ from adapters.hl7 import er7
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from simulators.mqtt_emitter import MqttWard, bed_topic
 from simulators.scenario import WardScenario, parse_scenario
 from simulators.serial_emitter import PtyPort, serial_devices

@@ -10,15 +10,16 @@ from collections.abc import Callable
 import pytest
 from ward_rig import screen_text, wait_for
 
-from gateway.alarm_rules import BY_NAME, EffectiveLimits
-from gateway.alarms import AlarmEngine, AlarmSettings
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.rules import BY_NAME, EffectiveLimits
+from gateway.alarms.settings import AlarmSettings
 from gateway.clock import ManualClock
 from gateway.domain import AlarmChange, BedId, DeviceId, DeviceReport, Observation
 from gateway.domain import ObservationStatus as Status
 from gateway.hub import Hub
-from gateway.journal import RoutedReport
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.journal.records import RoutedReport
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from tui.alarm_lines import FLASH_TICK_S, FLASH_TICKS
 from tui.alarms_screen import AlarmHistoryScreen, OperatorScreen
 from tui.app import WardApp

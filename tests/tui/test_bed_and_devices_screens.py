@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from ward_rig import ECG_II, HR, LOST_S, Rig, monitor, screen_text, wait_for
 
-from gateway.config import parse_config
+from gateway.config.load import parse_config
 from gateway.domain import BedId, DeviceId, DeviceReport, Location
-from gateway.routing import Router
-from gateway.ward import UnassignedDevice, WardState
+from gateway.ward.routing import Router
+from gateway.ward.snapshot import UnassignedDevice
+from gateway.ward.state import WardState
 from tui.app import WardApp
 from tui.bed_screen import NO_ALARM_ENGINE, BedScreen
 from tui.devices import UNASSIGNED, bed_snippet, device_rows

@@ -14,8 +14,8 @@ from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer, frame
 from gateway.clock import ManualClock
 from gateway.hub import Hub
-from gateway.routing import Router
-from gateway.ward import WardState
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
 from tui.app import WardApp
 from tui.bed_screen import BedScreen
 

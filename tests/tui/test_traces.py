@@ -91,7 +91,7 @@ def test_the_time_axis_reads_back_from_now() -> None:
 
 
 def test_tiles_prefer_ecg_ii_then_pleth() -> None:
-    from gateway.ward import WaveInfo
+    from gateway.ward.snapshot import WaveInfo
 
     pleth = WaveInfo((traces.PLETH, ""), "Pleth", "", 125, 0, False)
     ecg = WaveInfo((traces.ECG_II, ""), "ECG II", "mV", 250, 0, False)

@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from gateway.domain import BedId, Connectivity, ObservationStatus
-from gateway.ward import BedSnapshot, Reading
+from gateway.ward.snapshot import BedSnapshot, Reading
 from tui import vitals
 from tui.widgets import TILE_MIN_WIDTH
 

@@ -33,7 +33,8 @@ from gateway.domain import (
     ObservationStatus,
     ReceivedMessage,
 )
-from gateway.ward import WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import WardState
 from tui import vitals
 from tui.app import WardApp
 from tui.widgets import BedGrid, BedTile, FaultBar, WardHeader
@@ -330,7 +331,7 @@ async def test_tiles_follow_the_beds_order_and_a_removed_bed_loses_its_tile() ->
 
 async def test_faults_and_unassigned_devices_are_on_screen() -> None:
     from gateway.hub import Hub
-    from gateway.routing import Router
+    from gateway.ward.routing import Router
 
     clock = ManualClock()
     hub = Hub(WardState(), Router(auto_beds=False), clock)

@@ -32,7 +32,8 @@ from gateway.domain import (
     ReceivedMessage,
     WaveformChunk,
 )
-from gateway.ward import WardSnapshot, WardState
+from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.state import WardState
 from tui.app import WardApp
 
 STALE_S = 10.0

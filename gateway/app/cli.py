@@ -1,0 +1,407 @@
+"""The ``icu-gateway`` command line.
+
+Each sub-command parses its options, builds what it needs from the other modules and runs
+it; no sub-command holds logic of its own. Exit status: 0 success, 2 bad usage or an
+invalid configuration, 1 a runtime failure (a port in use, say), reported in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import logging.handlers
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config.load import check_config, default_config, load_config, parse_bind, parse_config
+from gateway.config.model import GatewayConfig
+from gateway.errors import ConfigError, GatewayError
+
+log = logging.getLogger("icu-gateway")
+
+DASHBOARD_LOG = "icu-gateway.log"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except (GatewayError, BaseExceptionGroup) as exc:
+        errors = _leaves(exc)
+        if not all(isinstance(e, GatewayError) for e in errors):
+            raise
+        for error in errors:
+            for line in error.problems if isinstance(error, ConfigError) else [str(error)]:
+                print(f"icu-gateway: {line}", file=sys.stderr)
+        return 2 if any(isinstance(e, ConfigError) for e in errors) else 1
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The errors inside (nested) exception groups, as the TaskGroup raised them."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icu-gateway",
+        description="Collect bedside monitors' HL7 feeds and watch every bed on one screen.",
+    )
+    parser.add_argument("--version", action="version", version=f"icu-gateway {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="gateway + simulated ward + dashboard in one process, no setup"
+    )
+    demo.add_argument("--beds", type=_positive_int, default=8, help="simulated beds (8)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
+    demo.add_argument("--mute", action="store_true", help=_MUTE_HELP)
+    demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser("run", help="run the gateway (dashboard, or --headless service)")
+    run.add_argument("--config", type=Path, help="TOML configuration (default: zero-config)")
+    run.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="listen for HL7/MLLP here instead of the configured listeners (0.0.0.0:2575)",
+    )
+    run.add_argument(
+        "--headless", action="store_true", help="no dashboard; log to stderr; stop on SIGTERM"
+    )
+    run.add_argument(
+        "--journal", type=Path, metavar="PATH", help="journal file (default: the config's)"
+    )
+    run.add_argument("--mute", action="store_true", help=_MUTE_HELP)
+    run.set_defaults(handler=_run)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulated bedside monitors for testing (see docs/simulators.md)",
+    )
+    simulate.add_argument("--beds", type=_positive_int, default=8, help="simulated beds (8)")
+    where = simulate.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--to", metavar="mllp://HOST:PORT", help="HL7/MLLP: where the gateway listens"
+    )
+    where.add_argument(
+        "--serial",
+        metavar="KIND",
+        help="serial devices on pseudo-terminals (masimo, nonin, ivy, hl7); prints each pty",
+    )
+    where.add_argument("--mqtt", metavar="mqtt://HOST[:PORT]", help="publish to this MQTT broker")
+    simulate.add_argument(
+        "--scenario", default="stable", metavar="NAME|FILE", help="built-in name or TOML (stable)"
+    )
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
+    simulate.add_argument(
+        "--period", type=float, default=1.0, metavar="S", help="seconds between messages (1)"
+    )
+    simulate.add_argument(
+        "--waveforms", action="store_true", help="send ECG, pleth and respiration waves too"
+    )
+    simulate.add_argument(
+        "--vendor-gateway", action="store_true", help="all beds over one MLLP connection"
+    )
+    simulate.set_defaults(handler=_simulate)
+
+    export = commands.add_parser(
+        "export", help="journal → CSV, JSON lines, HL7 batch or printable hourly flowsheet"
+    )
+    export.add_argument("--journal", type=Path, required=True, metavar="PATH")
+    export.add_argument("--bed", help="one bed (its id, as in exports); default: all beds")
+    export.add_argument("--since", metavar="T", help="ISO 8601 time, or relative: -2h, -30m")
+    export.add_argument("--until", metavar="T", help="ISO 8601 time, or relative: -2h, -30m")
+    export.add_argument("--format", required=True, choices=("csv", "jsonl", "hl7", "flowsheet"))
+    export.add_argument("--out", type=Path, metavar="PATH", help="output file (default: stdout)")
+    export.set_defaults(handler=_export)
+
+    replay = commands.add_parser("replay", help="play a journal into the dashboard, as if live")
+    replay.add_argument("--journal", type=Path, required=True, metavar="PATH")
+    replay.add_argument(
+        "--speed", type=_positive_float, default=1.0, metavar="X", help="times real time (1)"
+    )
+    replay.add_argument("--bed", help="one bed (its id); default: all beds")
+    replay.add_argument("--since", metavar="T", help="start here: ISO 8601 or relative (-2h)")
+    replay.add_argument("--until", metavar="T", help="stop here: ISO 8601 or relative (-2h)")
+    replay.add_argument("--config", type=Path, help="ward name, timeouts and dashboard options")
+    replay.set_defaults(handler=_replay)
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=_check_config)
+
+    validate = commands.add_parser(
+        "validate",
+        help="conformance report for a captured HL7 message file (exit 0 conformant, "
+        "1 not conformant, 2 unreadable)",
+    )
+    validate.add_argument("file", type=Path, help="a capture: one or more messages, MLLP or not")
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+_MUTE_HELP = "no alarm sound (for testing); the screen says MUTED, alarms still show"
+
+
+def _muted(config: GatewayConfig, mute: bool) -> GatewayConfig:
+    if not mute:
+        return config
+    return dataclasses.replace(config, dashboard=dataclasses.replace(config.dashboard, mute=True))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+LOG_MAX_BYTES = 10 << 20
+LOG_BACKUPS = 5
+"""The dashboard's log file rotates at 10 MiB and keeps 5 old files: at most 60 MiB, so a
+flood of events can never fill the disk (repeated faults are summarised besides)."""
+
+
+def _logging(args: argparse.Namespace, *, to_file: bool) -> None:
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if to_file:
+        # The dashboard owns the terminal; faults also show on screen.
+        log_to_file(Path(DASHBOARD_LOG), level=level)
+    else:
+        logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_to_file(
+    path: Path,
+    *,
+    level: int = logging.INFO,
+    max_bytes: int = LOG_MAX_BYTES,
+    backups: int = LOG_BACKUPS,
+) -> logging.Handler:
+    """Log to ``path``, rotated at ``max_bytes`` with ``backups`` old files kept
+    (``path.1`` … ``path.N``): the log's size on disk is bounded by their sum."""
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+    return handler
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gateway.app.service import serve
+
+    config = load_config(args.config) if args.config else default_config()
+    if args.listen:
+        config = _listen_on(config, args.listen)
+    if args.journal:
+        config = dataclasses.replace(config, journal=args.journal)
+    config = _muted(config, args.mute)
+    _logging(args, to_file=not args.headless)
+    asyncio.run(serve(config, dashboard=not args.headless))
+    return 0
+
+
+def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
+    try:
+        host, port = parse_bind(bind)
+    except ValueError as error:
+        raise ConfigError([f"--listen: {error}"]) from None
+    template = config.listeners[0]
+    return dataclasses.replace(
+        config, listeners=(dataclasses.replace(template, host=host, port=port),)
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.app.service import serve
+    from simulators.scenario import load_scenario
+    from simulators.serial_emitter import run_serial, serial_devices
+    from simulators.ward import SimulatedWard
+
+    scenario = load_scenario("mixed-ward")
+    # One more bed whose oximeter speaks Masimo ASCII over a pseudo-terminal: the serial
+    # path (USB-serial hub) runs in the demo too, bound to its bed as an engineer would.
+    oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
+    serial_bed = _demo_serial_config(oximeters[0].path)
+    config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
+    config = _muted(config, args.mute)
+    _logging(args, to_file=True)
+
+    async def simulated_ward(port: int) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_serial(oximeters))
+            group.create_task(
+                SimulatedWard(
+                    "127.0.0.1",
+                    port,
+                    beds=args.beds,
+                    seed=args.seed,
+                    scenario=scenario,
+                    waveforms=True,
+                ).run()
+            )
+
+    # Simulated patients must never land in a real ward's journal: a throw-away one.
+    try:
+        with tempfile.TemporaryDirectory(prefix="icu-gateway-demo-") as scratch:
+            config = dataclasses.replace(config, journal=Path(scratch) / "demo.sqlite")
+            asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
+    finally:
+        for oximeter in oximeters:
+            oximeter.close()
+    return 0
+
+
+def _demo_serial_config(port: str) -> GatewayConfig:
+    """The zero-config gateway plus one bed with a serial oximeter on ``port``."""
+    text = (
+        f'[[serial]]\nkind = "masimo"\nport = "{port}"\nbed = "demo-serial"\n'
+        '[[beds]]\nid = "demo-serial"\nlabel = "Oximeter (serial)"\n'
+    )
+    return parse_config(text, "<demo>")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulators import launch
+
+    simulation = launch.Simulation(
+        beds=args.beds,
+        seed=args.seed,
+        period_s=args.period,
+        scenario=args.scenario,
+        to=args.to,
+        serial=args.serial,
+        mqtt=args.mqtt,
+        waveforms=args.waveforms,
+        vendor_gateway=args.vendor_gateway,
+    )
+    launch.check(simulation)  # bad options: exit 2 with every reason, before any logging
+    _logging(args, to_file=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        launch.run(simulation)
+    return 0
+
+
+def _when(option: str, text: str | None, now_ns: int) -> int | None:
+    from gateway.journal.export import parse_when
+
+    if text is None:
+        return None
+    try:
+        return parse_when(text, now_ns)
+    except ValueError as error:
+        raise ConfigError([f"{option}: {error}"]) from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gateway.app.export import export
+    from gateway.domain import BedId
+    from gateway.journal.export import Selection
+    from gateway.journal.reader import JournalReader
+
+    now = time.time_ns()
+    selection = Selection(
+        BedId(args.bed) if args.bed else None,
+        _when("--since", args.since, now),
+        _when("--until", args.until, now),
+    )
+    _logging(args, to_file=False)
+    with JournalReader(args.journal) as reader:
+        if args.out is None:
+            count = export(reader, sys.stdout, args.format, selection)
+        else:
+            with args.out.open("w", encoding="utf-8", newline="") as out:
+                count = export(reader, out, args.format, selection)
+    what = {"csv": "observations", "jsonl": "observations", "hl7": "messages"}
+    print(f"exported {count} {what.get(args.format, 'beds')}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from gateway.app.replay import replay
+    from gateway.domain import BedId
+
+    config = load_config(args.config) if args.config else default_config()
+    now = time.time_ns()
+    since, until = _when("--since", args.since, now), _when("--until", args.until, now)
+    _logging(args, to_file=True)
+    asyncio.run(
+        replay(
+            args.journal,
+            speed=args.speed,
+            bed=BedId(args.bed) if args.bed else None,
+            since_ns=since,
+            until_ns=until,
+            title=config.name,
+            stale_timeout_s=config.stale_timeout_s,
+            lost_after_s=config.lost_after_s,
+            refresh_hz=config.dashboard.refresh_hz,
+            columns=config.dashboard.columns,
+        )
+    )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    problems = check_config(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 2
+    config = load_config(args.file)
+    print(
+        f"{args.file}: valid — ward {config.name!r}, {len(config.beds)} beds, "
+        f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
+    )
+    limits = config.admission
+    automatic = f"at most {limits.max_auto_beds} automatic beds, " if config.auto_beds else ""
+    print(
+        f"admission: {automatic}{limits.max_devices} devices,"
+        f" {limits.new_identities_per_minute} new beds/devices a minute per peer"
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from adapters.hl7.validate import UnreadableCapture, render, validate_file
+
+    try:
+        report = validate_file(args.file)
+    except UnreadableCapture as error:
+        print(f"icu-gateway: {error}", file=sys.stderr)
+        return 2
+    print(render(report), end="")
+    return 0 if report.conformant else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""The running gateway: the core, its listeners and its views under one asyncio TaskGroup.
+
+Assembles what a configuration describes — ward state, router, hub, journal, MLLP
+listeners — and runs it with the dashboard, headless until a signal, or (for ``demo``)
+with a simulated ward talking to it over real loopback sockets. Start-up failures (a port
+in use) reach the caller before anything is shown. The journal is opened first and closed
+last (what is queued is written); the ward's last minutes are rebuilt from it before a
+listener accepts anything, and the day of trends before them is back-filled beside the
+listeners (:mod:`gateway.journal.backfill`), as is retention pruning. The alarm engine's timer runs
+beside them too (:func:`keep_alarms`: condition delays, lost devices, the end of an audio
+pause and the sound happen even when no message arrives), and its transitions are
+journaled every second (:func:`keep_alarm_log`). It does no protocol work of its own.
+
+One reader per ``[[serial]]`` port runs beside the listeners. A serial port absent at
+start-up is not a start-up failure: its reader reports it and retries, as for a port lost
+later (a USB adapter plugged in afterwards is read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from adapters.hl7.listener import MllpListener
+from adapters.serial.reader import SerialReader
+from gateway.alarms.audio import AlarmSound
+from gateway.alarms.engine import AlarmEngine
+from gateway.alarms.settings import AlarmSettings
+from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
+from gateway.config.model import GatewayConfig
+from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
+from gateway.errors import JournalError
+from gateway.hub import Hub
+from gateway.journal.backfill import TrendBackfill
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader, read_reports
+from gateway.ward.routing import Router
+from gateway.ward.state import WardState
+from gateway.ward.trends import TREND_SPAN_S
+
+log = logging.getLogger("gateway.service")  # the name its log lines have always carried
+
+
+def build_hub(config: GatewayConfig, clock: Clock | None = None) -> Hub:
+    clock = clock or SystemClock()
+    ward = WardState(config.stale_timeout_s, config.lost_after_s)
+    router = Router(config.bindings(), auto_beds=config.auto_beds, admission=config.admission)
+    settings, problems = AlarmSettings.from_config(config)
+    hub = Hub(ward, router, clock, alarms=AlarmEngine(settings, clock=clock))
+    for problem in problems:
+        hub.fault("config", problem)
+    return hub
+
+
+def build_listeners(config: GatewayConfig, hub: Hub) -> list[MllpListener]:
+    return [
+        MllpListener(
+            hub,
+            host=spec.host,
+            port=spec.port,
+            clock=hub.clock,
+            max_connections=spec.max_connections,
+            max_frame_bytes=spec.max_frame_bytes,
+            idle_timeout_s=spec.idle_timeout_s,
+            frame_deadline_s=spec.frame_deadline_s,
+            quiet_after_s=spec.quiet_after_s,
+            max_connections_per_peer=spec.max_connections_per_peer,
+            allow=spec.allows if spec.allow else None,
+            facility=config.name,
+        )
+        for spec in config.listeners
+    ]
+
+
+def build_serial_readers(config: GatewayConfig, hub: Hub) -> list[SerialReader]:
+    """One reader per ``[[serial]]`` port; each keeps its port open (or retries) on its own."""
+    return [
+        SerialReader(
+            hub,
+            port=spec.port,
+            kind=spec.kind,
+            baud=spec.baud,
+            parity=spec.parity,
+            clock=hub.clock,
+            facility=config.name,
+            silent_after_s=config.lost_after_s,
+        )
+        for spec in config.serial
+    ]
+
+
+def not_yet_supported(config: GatewayConfig) -> list[str]:
+    """What a configuration asks for that this version does not do yet (each a fault)."""
+    gaps = []
+    if config.mqtt is not None:
+        gaps.append(f"MQTT publishing is not implemented yet; ignored: {config.mqtt.url}")
+    return gaps
+
+
+REBUILD_WINDOW_H = 10 / 60
+"""How far back a restart rebuilds the ward from the journal before listeners open: latest
+values (stale, with their true age), devices, waves, the alarm state. Short, because
+monitors wait meanwhile: 10 minutes of a 64-bed ward (38,400 reports) took 4–7 s on the
+loaded 2-core development machine, where the 2 h rebuilt before took 50 s. The trends of
+the day before it are back-filled in the background while ingest runs
+(:mod:`gateway.journal.backfill`)."""
+TREND_BACKFILL_H = TREND_SPAN_S / 3600
+"""How far back the trends are rebuilt: as far as they reach (24 h)."""
+RETENTION_EVERY_S = 60.0
+"""How often retention prunes (more often for a retention under ten minutes: a tenth of it)."""
+
+
+async def open_journal(config: GatewayConfig, hub: Hub) -> Journal:
+    """Start the journal and attach it to the hub. A journal that cannot be opened does not
+    stop the gateway — the ward must stay watchable — but shows RECORDING FAILED, devices
+    get negative ACKs (they keep their data), and every message retries the file."""
+    journal = Journal(config.journal, clock=hub.clock)
+    hub.journal = journal
+    try:
+        await journal.start()
+    except JournalError as exc:
+        hub.note_recording_failed(str(exc))
+    else:
+        log.info("journal: %s (retention %g h)", config.journal, config.retention_h)
+    return journal
+
+
+async def rebuild(
+    hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H, now_ns: int | None = None
+) -> int:
+    """Feed the journal's last ``window_h`` hours of reports back through the ward's normal
+    apply path, oldest first, before anything live arrives: latest values (stale, with
+    their true age), devices, waves, trends of those minutes and the alarm state come back
+    after a restart; the alarm history of the trends' day too. Returns how many reports
+    were fed. The older trends follow in the background (:func:`trend_backfill`)."""
+    if not await asyncio.to_thread(path.is_file):
+        return 0
+    now = hub.clock.now_ns() if now_ns is None else now_ns
+    since = now - round(window_h * 3600 * NS_PER_S)
+    day = now - round(TREND_BACKFILL_H * 3600 * NS_PER_S)
+    count = 0
+    try:
+        history = await asyncio.to_thread(_alarm_history, path, min(day, since))
+        hub.alarms.load_history(history)
+        still_open = await asyncio.to_thread(_open_device_alarms, path, history, since)
+        # Alarms that ended before the restart are not latched or journaled again; those
+        # still active afterwards are raised again, unacknowledged.
+        with hub.alarms.restoring():
+            for bed, label, report in still_open:
+                seen = monotonic_of(hub.clock, report.receive_time_ns)
+                hub.alarms.observe(bed, label, report, seen)
+            async for batch in read_reports(path, since_ns=since):
+                hub.apply([stored.routed for stored in batch])
+                count += len(batch)
+    except JournalError as exc:
+        hub.fault("journal", f"cannot rebuild the ward from the journal: {exc}")
+    if count:
+        log.info("rebuilt the ward from %d reports of the last %g h", count, window_h)
+    return count
+
+
+def _alarm_history(path: Path, since_ns: int) -> list[AlarmTransition]:
+    with JournalReader(path) as reader:
+        return reader.alarm_log(ward=True, since_ns=since_ns)
+
+
+_CLOSED = frozenset((AlarmChange.ENDED, AlarmChange.CLEARED, AlarmChange.LATCHED))
+
+
+def _open_device_alarms(
+    path: Path, history: list[AlarmTransition], until_ns: int
+) -> list[tuple[BedId, str, DeviceReport]]:
+    """The device alarm events, before ``until_ns``, of the devices whose alarms were
+    still open when the gateway stopped (their last transition in ``history`` did not end
+    them): a pump's occlusion ``start`` from an hour ago waits for its ``end``, and must be
+    raised again after a restart even though it is older than the minutes rebuilt.
+    Oldest first, each as a report of its own (alarms only), for the alarm engine."""
+    last: dict[str, AlarmTransition] = {}
+    for transition in history:
+        last[transition.alarm] = transition
+    devices: dict[tuple[BedId, str], str] = {}
+    for transition in last.values():
+        if (
+            transition.source is AlarmSource.DEVICE
+            and transition.change not in _CLOSED
+            and transition.bed is not None
+            and transition.device is not None
+        ):
+            devices[transition.bed, transition.device.key] = transition.bed_label
+    if not devices:
+        return []
+    events: list[tuple[int, BedId, str, DeviceReport]] = []
+    with JournalReader(path) as reader:
+        for bed in {bed for bed, _ in devices}:
+            # By the device's own time, which may be far off the gateway's: no lower bound
+            # (what the journal still holds), and an event of the minutes rebuilt next may
+            # come twice (the second changes nothing).
+            for stored in reader.alarms(bed, until_ns=until_ns):
+                event = stored.event
+                label = devices.get((bed, event.device.key))
+                if label is not None:
+                    report = DeviceReport(
+                        event.device, "journal", "", event.time_ns, alarms=(event,)
+                    )
+                    events.append((event.time_ns, bed, label, report))
+    events.sort(key=lambda item: item[0])
+    return [(bed, label, report) for _, bed, label, report in events]
+
+
+ALARM_TICK_S = 0.25
+"""The alarm timer's period: the precision of condition delays and lost-device timeouts."""
+ALARM_LOG_EVERY_S = 1.0
+
+
+async def keep_alarms(hub: Hub, sound: AlarmSound | None) -> None:
+    """The alarm engine's timer: time-driven rules (and the hub's counted summaries and the
+    watch on the wall clock: see :meth:`Hub.tick`), then what should sound (on the
+    monotonic clock), headless or not."""
+    engine = hub.alarms
+    while True:
+        now = hub.clock.monotonic_ns()
+        hub.tick(now)
+        if sound is not None:
+            sound.step(now, engine.audible(now))
+        await asyncio.sleep(ALARM_TICK_S)
+
+
+FAULT_SUMMARY_EVERY_S = 1.0
+
+
+async def keep_fault_summaries(hub: Hub) -> None:
+    """Say the repeats of a fault storm that stopped when its window ends, even if no other
+    fault or snapshot comes; when stopped, say what is still counted."""
+    try:
+        while True:
+            await asyncio.sleep(FAULT_SUMMARY_EVERY_S)
+            hub.summarise_faults()
+    finally:
+        hub.summarise_faults(everything=True)
+
+
+async def keep_alarm_log(hub: Hub, journal: Journal) -> None:
+    """Journal the alarm transitions every second (and what is left when stopped)."""
+    failed: list[str] = []
+    try:
+        while True:
+            await asyncio.sleep(ALARM_LOG_EVERY_S)
+            await flush_alarm_log(hub, journal, failed)
+    finally:
+        await asyncio.shield(flush_alarm_log(hub, journal, failed))
+
+
+async def flush_alarm_log(hub: Hub, journal: Journal, failed: list[str] | None = None) -> bool:
+    """Write the alarm transitions waiting in the engine; True when they are on disk.
+    When the journal cannot store them they are kept for the next try, and the reason is
+    a fault (once while it lasts, when given ``failed`` to remember it)."""
+    transitions = hub.alarms.take_transitions()
+    if not transitions:
+        return True
+    try:
+        await journal.record_alarm_log(transitions)
+    except JournalError as exc:
+        hub.alarms.return_transitions(transitions)
+        reason = str(exc)
+        if failed is None or reason not in failed:
+            hub.fault("journal", f"alarm transitions not recorded (kept for a retry): {reason}")
+            if failed is not None:
+                failed[:] = [reason]
+        return False
+    if failed:
+        failed.clear()
+    return True
+
+
+def trend_backfill(
+    hub: Hub, path: Path, *, now_ns: int, window_h: float = REBUILD_WINDOW_H
+) -> TrendBackfill:
+    """The back-fill of the trends of the day before the minutes :func:`rebuild` restored
+    after a restart at ``now_ns``: run it beside the listeners (``await …run()``)."""
+    return TrendBackfill(
+        hub,
+        path,
+        since_ns=now_ns - round(TREND_BACKFILL_H * 3600 * NS_PER_S),
+        until_ns=now_ns - round(window_h * 3600 * NS_PER_S),
+        now_ns=now_ns,
+    )
+
+
+def retention_horizon(
+    clock: Clock, retention_h: float, last: tuple[int, int] | None
+) -> tuple[int, int]:
+    """``(before_ns, at_monotonic_ns)``: what to prune before, by the journal's wall times.
+    ``last`` is the previous answer (None at start). The horizon moves forward no faster
+    than monotonic time: a wall clock stepped forward (a wrong BIOS clock, years ahead) is
+    never a reason to prune hours — or everything — at once; after a step forward the
+    journal keeps that much more, until the next restart. A step back prunes nothing until
+    the wall clock catches up."""
+    now = clock.monotonic_ns()
+    before = clock.now_ns() - round(retention_h * 3600 * NS_PER_S)
+    if last is not None:
+        last_before, last_now = last
+        before = min(before, last_before + (now - last_now))
+    return before, now
+
+
+async def keep_retention(hub: Hub, journal: Journal, retention_h: float) -> None:
+    """Prune what is older than the retention, now and every minute (a tenth of the
+    retention when that is shorter), in small steps (see :func:`retention_horizon`)."""
+    every_s = min(RETENTION_EVERY_S, retention_h * 3600 / 10)
+    horizon: tuple[int, int] | None = None
+    while True:
+        horizon = retention_horizon(hub.clock, retention_h, horizon)
+        before = horizon[0]
+        try:
+            removed = await journal.prune_before(before)
+        except JournalError as exc:
+            hub.fault("journal", f"retention pruning failed: {exc}")
+        else:
+            if removed:
+                log.info("journal: pruned %d messages older than %g h", removed, retention_h)
+        await asyncio.sleep(every_s)
+
+
+# A companion runs beside the gateway (the demo's simulated ward); it is told the port of
+# the first listener, which may have been chosen by the system.
+Companion = Callable[[int], Coroutine[Any, Any, None]]
+
+
+async def serve(
+    config: GatewayConfig,
+    *,
+    dashboard: bool,
+    markers: Sequence[str] = (),
+    companion: Companion | None = None,
+    hub: Hub | None = None,
+) -> None:
+    """Run until the dashboard quits (``q``) or, headless, until SIGINT/SIGTERM."""
+    hub = hub or build_hub(config)
+    for gap in not_yet_supported(config):
+        hub.fault("config", gap)
+    async with contextlib.AsyncExitStack() as stack:
+        journal = hub.journal
+        backfill: TrendBackfill | None = None
+        if journal is None:
+            journal = await open_journal(config, hub)
+            stack.push_async_callback(journal.close)  # last out: what is queued is written
+            restarted_ns = hub.clock.now_ns()
+            await rebuild(hub, config.journal, now_ns=restarted_ns)
+            backfill = trend_backfill(hub, config.journal, now_ns=restarted_ns)
+        listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
+        for listener in listeners:
+            log.info("listening for HL7/MLLP on %s", listener.address)
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(listener.serve_forever()) for listener in listeners]
+            for reader in build_serial_readers(config, hub):  # a missing port retries, not fails
+                tasks.append(group.create_task(reader.run(), name=f"serial {reader.port}"))
+            tasks.append(group.create_task(keep_retention(hub, journal, config.retention_h)))
+            if backfill is not None:
+                tasks.append(group.create_task(backfill.run()))
+            sound = build_sound(config, hub, dashboard=dashboard)
+            tasks.append(group.create_task(keep_alarms(hub, sound)))
+            tasks.append(group.create_task(keep_fault_summaries(hub)))
+            tasks.append(group.create_task(keep_alarm_log(hub, journal)))
+            if companion is not None and listeners:
+                tasks.append(group.create_task(companion(listeners[0].port)))
+            try:
+                if dashboard:
+                    from tui.app import WardApp
+
+                    app = WardApp(
+                        hub.snapshot,
+                        traces=hub.ward,  # trends and waves of the bed shown, read on demand
+                        title=config.name,
+                        markers=(*markers, *sound_markers(config)),
+                        refresh_hz=config.dashboard.refresh_hz,
+                        columns=config.dashboard.columns,
+                        alarms=hub.alarms,  # acknowledge, pause; asks who is at the screen
+                        freeze_startup_objects=True,  # no full GC pass over startup objects
+                    )
+                    if sound is not None:
+                        sound.bell = app.bell
+                    await app.run_async()
+                else:
+                    hub.alarms.sign_in("unknown")  # nobody at a screen
+                    await _until_signalled()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                if sound is not None:
+                    await sound.aclose()
+    log.info("stopped")
+
+
+def sound_markers(config: GatewayConfig) -> tuple[str, ...]:
+    """Header badges that say the alarms make no sound here."""
+    if config.dashboard.mute:
+        return ("MUTED",)
+    return ("AUDIO OFF",) if config.alarms.audio == "off" else ()
+
+
+def build_sound(config: GatewayConfig, hub: Hub, *, dashboard: bool) -> AlarmSound | None:
+    """The alarm sound the configuration asks for; its failures are the hub's faults. None
+    (and a fault) for the bell without a dashboard: there is no terminal to ring."""
+    audio = config.alarms
+    if audio.audio == "bell" and not dashboard and not config.dashboard.mute:
+        hub.fault(
+            "config",
+            'audio = "bell" rings the dashboard\'s terminal; headless nothing sounds:'
+            ' set audio = "command"',
+        )
+        return None
+    sound = AlarmSound(audio.audio, audio.audio_command, muted=config.dashboard.mute)
+    sound.on_fault = hub.fault
+    return sound
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

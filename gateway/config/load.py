@@ -1,0 +1,184 @@
+"""Reading a configuration: TOML text → checked document → :class:`GatewayConfig`.
+
+:func:`load_config` and :func:`parse_config` raise one :class:`~gateway.errors.ConfigError`
+with every problem found (:mod:`gateway.config.checks`); :func:`check_config` returns them;
+:func:`default_config` is the zero-configuration gateway. Relative paths in a file are
+taken from its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gateway.admission import AdmissionLimits
+from gateway.config.checks import _ROOT, _bind, _check_document
+from gateway.config.model import (
+    DEFAULT_BAUD,
+    AlarmConfig,
+    BedConfig,
+    DashboardConfig,
+    GatewayConfig,
+    Limit,
+    ListenerConfig,
+    MqttConfig,
+    SerialConfig,
+)
+from gateway.config.validation import _Cursor, _Invalid, _LineIndex, _Reader, _syntax_problem
+from gateway.errors import ConfigError
+from gateway.ward.state import DEFAULT_LOST_AFTER_S
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
+    """Read and validate a TOML file; relative paths in it are taken from its folder."""
+    source = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError([f"{source}: cannot read the file: {error.strerror or error}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{source}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; save it as UTF-8"]
+        ) from None
+    return parse_config(text, source, base_dir=Path(path).parent)
+
+
+def parse_config(
+    text: str, source: str = "<config>", *, base_dir: Path | None = None
+) -> GatewayConfig:
+    """Validate TOML text; ``base_dir`` anchors relative paths (kept as written if None)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([_syntax_problem(source, text, error)]) from None
+    reader = _Reader(source, _LineIndex(text))
+    root = _Cursor(reader, ())
+    document = _ROOT(raw, root)
+    _check_document(document, root)
+    if reader.problems:
+        raise ConfigError(reader.sorted_problems())
+    return _build(document, source, base_dir)
+
+
+def default_config() -> GatewayConfig:
+    """The zero-configuration gateway: one listener on 0.0.0.0:2575, beds made as heard."""
+    return parse_config("", "<default>")
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); ValueError saying what is wrong."""
+    try:
+        return _bind(text)
+    except _Invalid as error:
+        raise ValueError(str(error)) from None
+
+
+def check_config(path: str | os.PathLike[str]) -> list[str]:
+    """Every problem with a configuration file; empty when it is valid."""
+    try:
+        load_config(path)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> GatewayConfig:
+    def path(text: str) -> Path:
+        written = Path(text).expanduser()
+        return written if base_dir is None or written.is_absolute() else base_dir / written
+
+    def limits(table: dict[str, Any]) -> Mapping[str, Limit]:
+        return MappingProxyType(
+            {name: Limit(**value) for name, value in table.items() if value is not None}
+        )
+
+    gateway = document["gateway"]
+    stale = gateway["stale_timeout_s"]
+    lost = gateway["lost_after_s"]
+    alarms = document["alarms"]
+    mqtt = document["mqtt"]
+    mqtt_on = mqtt is not None and (
+        mqtt["enabled"] if mqtt["enabled"] is not None else mqtt["url"] is not None
+    )
+    return GatewayConfig(
+        name=gateway["name"],
+        stale_timeout_s=stale,
+        lost_after_s=max(DEFAULT_LOST_AFTER_S, stale) if lost is None else lost,
+        journal=path(gateway["journal"]),
+        retention_h=gateway["retention_h"],
+        auto_beds=gateway["auto_beds"],
+        admission=AdmissionLimits(**document["admission"]),
+        listeners=tuple(
+            ListenerConfig(
+                host=item["bind"][0],
+                port=item["bind"][1],
+                allow=tuple(item["allow"]),
+                max_connections=item["max_connections"],
+                max_frame_bytes=item["max_frame_bytes"],
+                idle_timeout_s=item["idle_timeout_s"],
+                frame_deadline_s=item["frame_deadline_s"],
+                quiet_after_s=item["quiet_after_s"],
+                max_connections_per_peer=min(
+                    item["max_connections_per_peer"], item["max_connections"]
+                ),
+            )
+            for item in document["listeners"]
+        ),
+        serial=tuple(
+            SerialConfig(
+                kind=item["kind"],
+                port=item["port"],
+                baud=item["baud"] if item["baud"] is not None else DEFAULT_BAUD[item["kind"]],
+                parity=item["parity"],
+                bed=item["bed"],
+            )
+            for item in document["serial"]
+        ),
+        beds=tuple(
+            BedConfig(
+                id=item["id"],
+                label=item["label"] if item["label"] is not None else item["id"],
+                locations=tuple(item["locations"]),
+                devices=tuple(item["devices"]),
+                peers=tuple(item["peers"]),
+                limits=limits(item["limits"]),
+            )
+            for item in document["beds"]
+        ),
+        alarms=AlarmConfig(
+            limits=limits(alarms["limits"]),
+            hysteresis_pct=alarms["hysteresis_pct"],
+            condition_delay_s=alarms["condition_delay_s"],
+            audio=alarms["audio"],
+            audio_command=alarms["audio_command"],
+            audio_pause_s=alarms["audio_pause_s"],
+        ),
+        mqtt=(
+            MqttConfig(
+                url=mqtt["url"].url,
+                host=mqtt["url"].host,
+                port=mqtt["url"].port,
+                tls=mqtt["url"].tls,
+                credentials_file=(
+                    None if mqtt["credentials_file"] is None else path(mqtt["credentials_file"])
+                ),
+                topic_prefix=mqtt["topic_prefix"],
+            )
+            if mqtt_on
+            else None
+        ),
+        dashboard=DashboardConfig(**document["dashboard"]),
+        source=source,
+    )

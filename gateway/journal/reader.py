@@ -1,0 +1,438 @@
+"""The journal's reading side: :class:`JournalReader` and :func:`read_reports`.
+
+Its own read-only connection, blocking — call it from a thread (``asyncio.to_thread``) or
+from a command-line tool, never on the event loop. It serves the restart rebuild, export
+and replay, paging through ids so a long export never holds one read transaction open.
+The rows it reads are made records again by :mod:`gateway.journal.decode`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import sqlite3
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.domain import AlarmTransition, BedId
+from gateway.errors import JournalError
+from gateway.journal.decode import (
+    _HOUR_NS,
+    Row,
+    _add_hourly,
+    _alarm,
+    _cut,
+    _Hour,
+    _HourKey,
+    _hourly_order,
+    _stored_reports,
+    _transition,
+)
+from gateway.journal.records import (
+    HourlySummary,
+    Outcome,
+    StoredAlarm,
+    StoredMessage,
+    StoredObservation,
+    StoredReport,
+)
+from gateway.journal.schema import SCHEMA_VERSION
+
+PAGE = 500
+"""Messages read per query: bounds memory and the length of each read transaction."""
+_NO_ID = (1 << 63) - 1
+_REPORT_COLUMNS = (
+    "m.id, m.receive_ns, m.transport, m.peer, m.control_id, m.reports, m.raw_size, m.bundle_row,"
+    " m.bundle_offset, m.bundle"
+)
+_BED_PAGE = (
+    f"SELECT {_REPORT_COLUMNS} FROM bed_messages b CROSS JOIN messages m ON m.id = b.message_id"
+    " WHERE b.bed = ? AND b.message_id >= ? AND b.message_id <= ? ORDER BY b.message_id LIMIT ?"
+)
+_PAGE = (
+    f"SELECT {_REPORT_COLUMNS} FROM messages m WHERE m.id >= ? AND m.id <= ?"
+    " AND m.reports IS NOT NULL ORDER BY m.id LIMIT ?"
+)
+BUNDLES_CACHED = 8
+"""Decompressed bundles a reader keeps: reading in order decompresses each one once."""
+
+
+@dataclass(slots=True)
+class _Page:
+    """Messages read in one snapshot, with what their reports need from elsewhere."""
+
+    rows: list[Row]
+    reports: list[list[Any]]
+    """Each row's ``reports``, decoded."""
+    alarms: dict[tuple[int, int], list[Row]]
+    """Alarm rows by (message id, report seq)."""
+    bundles: dict[int, bytes]
+    """Decompressed bundles by the id of the message holding them."""
+
+
+class JournalReader:
+    """Read-only access to a journal (rebuild, export, replay, inspection). Blocking."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise JournalError(f"no journal at {self.path}")
+        try:
+            self._conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            if 0 < version < SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path} was written by an older icu-gateway (journal schema"
+                    f" {version}); this one reads schema {SCHEMA_VERSION}"
+                )
+            raise JournalError(
+                f"{self.path} is not an icu-gateway journal (schema {version},"
+                f" expected {SCHEMA_VERSION})"
+            )
+        self._bundles: dict[int, bytes] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction: the queries in it see one state of the file (a message and
+        the bundle holding its bytes, though retention may run meanwhile)."""
+        self._query("BEGIN")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
+                self._conn.execute("COMMIT")
+
+    def _unbundle(self, holders: Iterable[int], known: dict[int, bytes]) -> dict[int, bytes]:
+        """The decompressed bundles held by the messages ``holders`` (in a snapshot);
+        ``known``: bundles already read, by holder."""
+        found: dict[int, bytes] = {}
+        for holder in holders:
+            data = self._bundles.get(holder)
+            if data is None:
+                blob = known.get(holder)
+                if blob is None:
+                    rows = self._query("SELECT bundle FROM messages WHERE id = ?", (holder,))
+                    blob = rows[0][0] if rows else None
+                if blob is None:
+                    raise JournalError(f"{self.path}: the bundle of message {holder} is missing")
+                try:
+                    data = zlib.decompress(blob)
+                except zlib.error as exc:
+                    raise JournalError(f"{self.path}: bundle of message {holder}: {exc}") from exc
+                if len(self._bundles) >= BUNDLES_CACHED:
+                    del self._bundles[next(iter(self._bundles))]
+                self._bundles[holder] = data
+            found[holder] = data
+        return found
+
+    # -- ranges
+
+    def id_range(self, since_ns: int | None = None, until_ns: int | None = None) -> tuple[int, int]:
+        """The message ids received in [since, until) (an empty range is (1, 0))."""
+        if since_ns is None:
+            low = self._query("SELECT min(id) FROM messages")[0][0]
+        else:
+            found = self._query("SELECT min(id) FROM messages WHERE receive_ns >= ?", (since_ns,))
+            low = found[0][0]
+        if until_ns is None:
+            high = self._query("SELECT max(id) FROM messages")[0][0]
+        else:
+            high = self._query("SELECT max(id) FROM messages WHERE receive_ns < ?", (until_ns,))[0][
+                0
+            ]
+        if low is None or high is None:
+            return 1, 0
+        return int(low), int(high)
+
+    def time_range(self) -> tuple[int, int] | None:
+        """Receive times of the first and last message, or None for an empty journal."""
+        low, high = self._query("SELECT min(receive_ns), max(receive_ns) FROM messages")[0]
+        if low is None or high is None:
+            return None
+        return int(low), int(high)
+
+    def beds(self) -> list[tuple[BedId, str]]:
+        """Every bed with a report in the journal, with its latest label, by bed id."""
+        labels = {str(bed): str(label) for bed, label in self._query("SELECT bed, label FROM beds")}
+        low = self._indexed_through() + 1  # newer: not indexed yet
+        while (page := self._page(_PAGE, (low, _NO_ID, PAGE), None, whole=False)) is not None:
+            for reports in page.reports:
+                for report in reports:
+                    if report[0] is not None:
+                        labels[str(report[0])] = str(report[1])
+            low = int(page.rows[-1][0]) + 1
+        return [(BedId(bed), labels[bed]) for bed in sorted(labels)]
+
+    def _indexed_through(self) -> int:
+        rows = self._query("SELECT value FROM journal_state WHERE name = 'beds_indexed_through'")
+        return int(rows[0][0]) if rows else 0
+
+    # -- messages
+
+    def messages(
+        self, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> Iterator[StoredMessage]:
+        low, high = self.id_range(since_ns, until_ns)
+        while low <= high:
+            with self._snapshot():
+                rows = self._query(
+                    "SELECT id, receive_ns, transport, peer, device, control_id, outcome,"
+                    " reason, resends, raw_size, bundle_row, bundle_offset, bundle FROM messages"
+                    " WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?",
+                    (low, high, PAGE),
+                )
+                bundles = self._unbundle(
+                    {row[10] for row in rows}, {row[0]: row[12] for row in rows if row[12]}
+                )
+            if not rows:
+                return
+            for row in rows:
+                ident, receive, transport, peer, device, control, outcome, reason = row[:8]
+                resends, size, holder, offset, _ = row[8:]
+                yield StoredMessage(
+                    int(ident),
+                    int(receive),
+                    str(transport),
+                    str(peer),
+                    None if device is None else str(device),
+                    str(control),
+                    Outcome(outcome),
+                    None if reason is None else str(reason),
+                    _cut(bundles[holder], offset, size, ident),
+                    int(resends),
+                )
+            low = int(rows[-1][0]) + 1
+
+    def raw(self, message_row: int) -> bytes:
+        """The raw bytes of one stored message (empty if it was pruned)."""
+        with self._snapshot():
+            rows = self._query(
+                "SELECT raw_size, bundle_row, bundle_offset, bundle FROM messages WHERE id = ?",
+                (message_row,),
+            )
+            if not rows:
+                return b""
+            size, holder, offset, blob = rows[0]
+            bundles = self._unbundle((holder,), {message_row: blob} if blob else {})
+        return _cut(bundles[holder], offset, size, message_row)
+
+    # -- reports, with everything decoded from them
+
+    def reports(
+        self,
+        *,
+        bed: BedId | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        values_only: bool = False,
+    ) -> Iterator[StoredReport]:
+        """Stored reports in arrival order, each whole (observations, waveforms, alarms) —
+        or, ``values_only``, with their observations alone: no bundle is decompressed and
+        no alarm row read (what the trend back-fill needs, at ~2x the pace with waves)."""
+        key = None if bed is None else bed.key
+        whole = not values_only
+        for page in self._report_pages(key, since_ns, until_ns, whole=whole):
+            for row, reports in zip(page.rows, page.reports, strict=True):
+                yield from _stored_reports(
+                    row, reports, key, page.alarms, page.bundles, waves=whole
+                )
+
+    def _report_pages(
+        self, bed: str | None, since_ns: int | None, until_ns: int | None, *, whole: bool
+    ) -> Iterator[_Page]:
+        """Pages of the messages with reports in the time range — of one bed: those the bed
+        index names, then the newest ones, not indexed yet, that may hold the bed. With
+        ``whole``, each page comes with the alarm rows and bundles its reports need."""
+        low, high = self.id_range(since_ns, until_ns)
+        if bed is not None:
+            through = self._indexed_through()  # may move on meanwhile: what it covered stays
+            indexed_high = min(high, through)
+            while low <= indexed_high:
+                page = self._page(_BED_PAGE, (bed, low, indexed_high, PAGE), bed, whole)
+                if page is None:
+                    break
+                yield page
+                low = int(page.rows[-1][0]) + 1
+            low = max(low, through + 1)
+        while low <= high:
+            page = self._page(_PAGE, (low, high, PAGE), bed, whole)
+            if page is None:
+                return
+            yield page
+            low = int(page.rows[-1][0]) + 1
+
+    def _page(self, sql: str, args: Sequence[object], bed: str | None, whole: bool) -> _Page | None:
+        with self._snapshot():
+            rows = self._query(sql, args)
+            if not rows:
+                return None
+            reports = [json.loads(row[5]) for row in rows]
+            page = _Page(rows, reports, {}, {})
+            if not whole:
+                return page
+            mine = [
+                (row, report)
+                for row, documents in zip(rows, reports, strict=True)
+                for report in documents
+                if bed is None or report[0] == bed
+            ]
+            if any(report[9] for _, report in mine):
+                page.alarms = self._alarm_rows(int(rows[0][0]), int(rows[-1][0]))
+            holders = {row[7] for row, report in mine if report[8]}
+            if holders:
+                page.bundles = self._unbundle(holders, {row[0]: row[9] for row in rows if row[9]})
+            return page
+
+    def _alarm_rows(self, first: int, last: int) -> dict[tuple[int, int], list[Row]]:
+        """The alarm rows of the messages first…last, keyed by (message id, report seq)."""
+        rows = self._query(
+            "SELECT message_id, report_seq, time_ns, device, code, text, priority, kind, phase,"
+            " state, inactivation, source, alarm_id, parameter_code, parameter_label, num, txt,"
+            " unit, limits, source_code, sub_id FROM alarms"
+            " WHERE message_id >= ? AND message_id <= ? ORDER BY message_id, report_seq, seq",
+            (first, last),
+        )
+        children: dict[tuple[int, int], list[Row]] = {}
+        for row in rows:
+            children.setdefault((row[0], row[1]), []).append(row)
+        return children
+
+    def observations(
+        self,
+        *,
+        bed: BedId | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+    ) -> Iterator[StoredObservation]:
+        """Every observation, in arrival order, with its bed (for CSV / JSON lines)."""
+        for stored in self.reports(bed=bed, since_ns=since_ns, until_ns=until_ns):
+            routed = stored.routed
+            for obs in routed.report.observations:
+                yield StoredObservation(routed.bed, routed.bed_label, obs)
+
+    def hourly(
+        self, bed: BedId, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[HourlySummary]:
+        """Valid numeric readings of a bed summarised per measurement hour (UTC hours), by
+        hour, then code, source code (none first), sub-id and unit."""
+        groups: dict[_HourKey, _Hour] = {}
+        for page in self._report_pages(bed.key, since_ns, until_ns, whole=False):
+            for reports in page.reports:
+                for report in reports:
+                    if report[0] == bed.key:
+                        _add_hourly(groups, report)
+        return [
+            HourlySummary(
+                key[0] * _HOUR_NS,
+                key[1],
+                key[2],
+                hour.label,
+                key[4],
+                key[3],
+                hour.count,
+                hour.total / hour.count,
+                hour.low,
+                hour.high,
+                key[5],
+                key[6],
+            )
+            for key, hour in sorted(groups.items(), key=_hourly_order)
+        ]
+
+    def alarms(
+        self, bed: BedId, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[StoredAlarm]:
+        """A bed's alarm transitions in [since, until) by the alarm's own time."""
+        rows = self._query(
+            "SELECT message_id, report_seq, time_ns, device, code, text, priority, kind, phase,"
+            " state, inactivation, source, alarm_id, parameter_code, parameter_label, num, txt,"
+            " unit, limits, source_code, sub_id FROM alarms"
+            " WHERE bed = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns",
+            (
+                bed.key,
+                -(1 << 63) if since_ns is None else since_ns,
+                (1 << 63) - 1 if until_ns is None else until_ns,
+            ),
+        )
+        return [StoredAlarm(bed, _alarm(row, None, "")) for row in rows]
+
+    def alarm_log(
+        self,
+        bed: BedId | None = None,
+        *,
+        ward: bool = False,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+    ) -> list[AlarmTransition]:
+        """The alarm engine's transitions in [since, until), oldest first: of one bed, of
+        the ward-wide entries (``bed`` None), or all (``ward``)."""
+        where = "time_ns >= ? AND time_ns < ?"
+        args: list[object] = [
+            -(1 << 63) if since_ns is None else since_ns,
+            (1 << 63) - 1 if until_ns is None else until_ns,
+        ]
+        if not ward:
+            where += " AND bed IS ?"
+            args.append(None if bed is None else bed.key)
+        rows = self._query(
+            "SELECT time_ns, bed, bed_label, alarm, change, priority, kind, source, text,"
+            f" operator, device, device_label FROM alarm_log WHERE {where} ORDER BY time_ns",
+            args,
+        )
+        return [_transition(row) for row in rows]
+
+
+async def read_reports(
+    path: str | Path,
+    *,
+    bed: BedId | None = None,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    chunk: int = 4 * PAGE,
+    values_only: bool = False,
+) -> AsyncIterator[list[StoredReport]]:
+    """Stored reports in arrival order, ``chunk`` at a time, read in a worker thread so the
+    event loop never waits on the disk (the restart rebuild and replay use this);
+    ``values_only`` as in :meth:`JournalReader.reports`."""
+    reader = await asyncio.to_thread(JournalReader, path)
+    try:
+        reports = reader.reports(
+            bed=bed, since_ns=since_ns, until_ns=until_ns, values_only=values_only
+        )
+        while True:
+            batch = await asyncio.to_thread(_take, reports, chunk)
+            if not batch:
+                return
+            yield batch
+    finally:
+        reader.close()
+
+
+def _take(reports: Iterator[StoredReport], count: int) -> list[StoredReport]:
+    return list(itertools.islice(reports, count))

@@ -1,0 +1,172 @@
+"""The icu-gateway command as a user runs it: real processes, real sockets, real signals."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from samples import load_sample
+
+from adapters.hl7 import er7
+from adapters.hl7.mllp import MllpFramer, frame
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI = [sys.executable, "-m", "gateway.app.cli"]
+
+
+def icu_gateway(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def connect_when_listening(port: int, process: subprocess.Popen[str]) -> socket.socket:
+    deadline = time.monotonic() + 20
+    while True:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the gateway never started listening"
+            time.sleep(0.05)
+
+
+def test_check_config_accepts_the_example() -> None:
+    result = icu_gateway("check-config", "examples/ward.toml")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_check_config_names_file_line_and_key_of_each_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "ward.toml"
+    bad.write_text('[gateway]\nname = "ICU"\nstale_timeout_s = -1\n\n[dashbord]\n')
+    result = icu_gateway("check-config", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert any(f"{bad}:3: gateway.stale_timeout_s" in line for line in lines), lines
+    assert any(f"{bad}:5:" in line and "dashbord" in line for line in lines), lines
+
+
+def test_run_headless_acknowledges_a_monitor_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    journal = tmp_path / "journal.sqlite"
+    process = subprocess.Popen(
+        [*CLI, "run", "--headless", "--listen", f"127.0.0.1:{port}", "--journal", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with connect_when_listening(port, process) as sock:
+            sock.sendall(frame(load_sample("02")))
+            framer = MllpFramer()
+            frames: list[object] = []
+            while not frames:
+                data = sock.recv(65536)
+                assert data, "connection closed without an ACK"
+                frames = list(framer.feed(data))
+            ack = frames[0]
+            assert isinstance(ack, bytes)
+            msa = er7.parse(ack).first("MSA")
+            assert msa is not None
+            assert (msa.get(1), msa.get(2)) == ("CA", "0104ef190d604db188c3")
+            # Stopped while the monitor is still connected, as a real shutdown is.
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert f"listening for HL7/MLLP on 127.0.0.1:{port}" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_port_in_use_is_one_clear_line_and_exit_status_1(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = icu_gateway(
+            "run", "--headless", "--listen", f"127.0.0.1:{port}", "--journal", str(tmp_path / "j")
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "--headless", "--listen", "nowhere"), '--listen: "nowhere" has no port'),
+        (("simulate", "--to", "tcp://x"), "--to must look like mllp://HOST:PORT"),
+        (("demo", "--beds", "0"), "must be at least 1"),
+    ],
+)
+def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], message: str) -> None:
+    result = icu_gateway(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Path) -> None:
+    from gateway.app.service import not_yet_supported
+    from gateway.config.load import load_config
+
+    config = tmp_path / "ward.toml"
+    config.write_text(
+        '[[serial]]\nkind = "masimo"\nport = "/dev/ttyUSB0"\n\n'
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
+        "[alarms.limits]\nhr = { low = 50, high = 120 }\n"
+    )
+    gaps = not_yet_supported(load_config(config))
+    assert gaps == [  # alarm limits are evaluated, serial ports read: no longer gaps
+        "MQTT publishing is not implemented yet; ignored: mqtt://127.0.0.1:1883",
+    ]
+    # The example's serial ports are read and its MQTT section is disabled: nothing left.
+    assert not_yet_supported(load_config(ROOT / "examples" / "ward.toml")) == []
+
+
+async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> None:
+    """``demo`` shows the serial path too: a Masimo oximeter on a real pty, bound by its
+    ``[[serial]]`` entry to its own bed, reaches that bed through the serial reader."""
+    import asyncio
+
+    from waiting import eventually
+
+    from gateway.app.cli import _demo_serial_config
+    from gateway.app.service import build_hub, build_serial_readers
+    from simulators.serial_emitter import run_serial, serial_devices
+
+    oximeters = serial_devices("masimo", 1, seed=1)
+    config = _demo_serial_config(oximeters[0].path)
+    hub = build_hub(config)
+    (reader,) = build_serial_readers(config, hub)
+
+    def oximeter_bed_has_spo2() -> bool:
+        beds = {bed.label: bed for bed in hub.snapshot().beds}
+        bed = beds.get("Oximeter (serial)")
+        return bed is not None and 150456 in bed.readings  # MDC_PULS_OXIM_SAT_O2
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(run_serial(oximeters)), group.create_task(reader.run())]
+        try:
+            await eventually(oximeter_bed_has_spo2, "SpO2 on the demo's serial bed")
+        finally:
+            for task in tasks:
+                task.cancel()
+    assert reader.records > 0 and reader.rejected == 0

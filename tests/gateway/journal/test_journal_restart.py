@@ -1,0 +1,127 @@
+"""After a restart the ward is rebuilt from the journal — values, devices, trends — and what
+was rebuilt is shown stale with its true age, never as live. Retention prunes the old."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from journal_support import oru, received, running_gateway
+from samples import load_sample
+
+from gateway.app.service import flush_alarm_log, rebuild
+from gateway.clock import ManualClock
+from gateway.config.load import parse_config
+from gateway.domain import BedId, Connectivity
+from gateway.errors import ConfigError
+from gateway.hub import Hub
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import RoutedReport
+from gateway.ward.routing import Router, location_key
+from gateway.ward.state import WardState
+
+HR = 147842
+MINUTE = 60 * 10**9
+
+
+async def test_a_restart_rebuilds_values_and_devices_shown_stale_with_their_true_age(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with running_gateway(path, clock=clock) as gateway:
+        monitor = await gateway.monitor()
+        for n in range(5):
+            assert (await monitor.send(oru(f"a{n}", bed=1, hr=70 + n)))[0] == "CA"
+            assert (await monitor.send(oru(f"b{n}", bed=2, hr=100 + n)))[0] == "CA"
+            clock.advance(1)
+        await monitor.close()
+        before = gateway.hub.snapshot()
+
+    clock.advance(300)  # the gateway was down five minutes
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path) == 10
+    after = hub.snapshot()
+    assert [b.bed for b in after.beds] == [BedId("ICU^1^1"), BedId("ICU^2^1")]
+    assert [b.label for b in after.beds] == [b.label for b in before.beds]
+    for bed, last_hr in zip(after.beds, (74, 104), strict=True):
+        reading = bed.readings[HR]
+        assert reading.value == last_hr
+        assert reading.stale
+        assert 300 <= reading.age_s <= 302
+        assert bed.connectivity is Connectivity.LOST
+        assert bed.silent_s is not None and bed.silent_s >= 300
+        assert {d.device.key for d in bed.devices} == {d.device.key for d in before.beds[0].devices}
+        assert all(d.connectivity is Connectivity.LOST for d in bed.devices)
+
+
+async def test_the_rebuild_covers_only_its_window(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with Journal(path, clock=clock) as journal:
+        for n, bed in enumerate(("OLD", "NEW")):
+            message, reports = received(oru(f"w{n}"), clock)
+            await journal.record(message, [RoutedReport(reports[0], BedId(bed), bed)])
+            clock.advance(3 * 3600)
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path, window_h=4) == 1
+    assert [b.bed for b in hub.snapshot().beds] == [BedId("NEW")]
+
+
+async def test_retention_prunes_only_what_is_older_in_small_steps(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with Journal(path, clock=clock) as journal:
+        for n in range(600):
+            message, reports = received(oru(f"p{n}", bed=n % 3), clock)
+            await journal.record(message, [RoutedReport(reports[0], BedId(f"B{n % 3}"), "")])
+            clock.advance(60)
+        cutoff = clock.now_ns() - 100 * MINUTE
+        assert await journal.prune(cutoff, limit=50) == 50  # one small step
+        assert await journal.prune_before(cutoff) == 500 - 50
+        assert await journal.prune_before(cutoff) == 0
+    with JournalReader(path) as reader:
+        ids = [m.control_id for m in reader.messages()]
+        kept = list(reader.reports())
+        span = reader.time_range()
+    assert ids == [f"p{n}" for n in range(500, 600)]
+    assert [s.routed.report.message_id for s in kept] == ids
+    assert span is not None and span[0] >= cutoff
+    assert all(len(s.routed.report.observations) == 2 for s in kept)
+
+
+def test_retention_hours_default_to_72_and_are_checked() -> None:
+    assert parse_config("").retention_h == 72.0
+    assert parse_config("[gateway]\nretention_h = 168\n").retention_h == 168.0
+    for bad, why in (("0", "out of range"), ('"3d"', "got the string"), ("-1", "out of range")):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(f"[gateway]\nretention_h = {bad}\n", "ward.toml")
+        (problem,) = caught.value.problems
+        assert problem.startswith("ward.toml:2: gateway.retention_h:"), problem
+        assert why in problem and "a number > 0 (hours)" in problem, problem
+
+
+async def test_a_device_alarm_still_open_from_before_the_minutes_rebuilt_is_raised_again(
+    tmp_path: Path,
+) -> None:
+    """A pump's occlusion starts and ends, a monitor's low SpO2 starts and never ends, an
+    hour before the restart: only the SpO2 alarm is raised again (after a restart)."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with running_gateway(path, clock=clock) as gateway:
+        for sample in ("04", "03", "05"):
+            message, reports = received(load_sample(sample), clock)
+            await gateway.hub.submit(message, reports)
+            clock.advance(60)
+        assert await flush_alarm_log(gateway.hub, gateway.journal)
+    clock.advance(3600)
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path) == 0  # nothing in the last minutes
+    shown = hub.alarms.snapshot().alarms
+    assert [(a.bed, a.text, a.acknowledged) for a in shown] == [
+        (BedId(location_key("HO Surgery^OR^1")), "Low SpO2 88", False)
+    ]
+    history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
+    assert history[0] == "Low SpO2 88 (after a restart)"
+    assert not any("Occlusion" in text and "after a restart" in text for text in history)

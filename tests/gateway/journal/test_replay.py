@@ -1,0 +1,214 @@
+"""Replay: the record played into the dashboard at its own pace and on its own clock — never
+the wall clock — marked REPLAY, values going stale as they did; and ``icu-gateway replay``
+as a user runs it, in a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from journal_support import oru, received
+from waiting import eventually
+
+from gateway.app.replay import REPLAY_MARKER, replay_app
+from gateway.clock import NS_PER_S, ManualClock
+from gateway.domain import BedId, Connectivity
+from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
+from gateway.journal.replay import TICK_S, Replay
+from tui import vitals
+from tui.widgets import WardHeader
+
+HR = 147842
+START = ManualClock().now_ns()  # November 2023: far from the wall clock
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def record(path: Path) -> None:
+    """Bed 1 sends every second for 20 s; bed 2 only for the first 5 s."""
+    clock = ManualClock()
+    async with Journal(path, clock=clock) as journal:
+        for second in range(20):
+            for bed in (1, 2) if second < 5 else (1,):
+                message, reports = received(oru(f"{bed}-{second}", bed=bed, hr=60 + second), clock)
+                routed = RoutedReport(reports[0], BedId(f"ICU^{bed}^1"), f"Bed {bed}")
+                await journal.record(message, [routed])
+            clock.advance(1)
+
+
+@contextlib.asynccontextmanager
+async def playing(player: Replay) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(player.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_record_plays_at_its_pace_on_its_own_clock(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    await record(path)
+    player = Replay(path, speed=40, stale_timeout_s=3, lost_after_s=6)
+    async with playing(player):
+        await eventually(lambda: player.fed >= 10, "the first seconds played")
+        snapshot = player.hub.snapshot()
+        # The screen's time is the record's: 2023, a few seconds in — not today.
+        assert START <= snapshot.time_ns <= START + 20 * NS_PER_S
+        assert not player.finished  # 20 s of record take 0.5 s at x40: not all at once
+        await eventually(lambda: player.finished, "the end of the record", timeout_s=20)
+        assert player.fed == 25
+        end = player.hub.snapshot()
+        bed_1, bed_2 = end.beds
+        assert bed_1.readings[HR].value == 79
+        assert bed_2.readings[HR].value == 64
+        # Bed 2 fell silent at 5 s of the record: it is lost on the record's clock.
+        assert bed_2.connectivity is Connectivity.LOST
+        assert bed_2.readings[HR].stale
+        assert "end of the record (25 reports)" in end.faults[-1].text
+        # After the end, the record's clock keeps running: bed 1 goes stale too.
+        await eventually(
+            lambda: player.hub.snapshot().beds[0].readings[HR].stale, "bed 1 stale after the end"
+        )
+        assert player.hub.snapshot().time_ns < START + 10 * 60 * NS_PER_S
+
+
+async def test_a_replay_of_one_bed_from_a_time_shows_only_that(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    await record(path)
+    player = Replay(path, speed=100, bed=BedId("ICU^1^1"), since_ns=START + 15 * NS_PER_S)
+    async with playing(player):
+        await eventually(lambda: player.finished, "the end of the record")
+    (bed,) = player.hub.snapshot().beds
+    assert bed.bed == BedId("ICU^1^1")
+    assert player.fed == 5
+
+
+@pytest.mark.timeout(30)
+async def test_the_dashboard_says_replay(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    await record(path)
+    player = Replay(path, speed=20)
+    app = replay_app(player, title="ICU 3", refresh_hz=20)
+    async with app.run_test(size=(120, 30)) as pilot, playing(player):
+        await eventually(lambda: player.fed >= 2, "the replay started")
+
+        def header() -> str:
+            return app.screen.query_one(WardHeader).line.plain
+
+        await eventually(lambda: "live 2" in header(), "both beds live on screen")
+        assert f" {REPLAY_MARKER}   x20 " in header()
+        # The header's clock is the record's (November 2023), not the terminal's.
+        record_clock = time.strftime("%H:%M", time.localtime(START // NS_PER_S))
+        assert f"  {record_clock}:" in header()
+        await pilot.press("q")
+
+
+def test_speed_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="speed"):
+        Replay(tmp_path / "j.sqlite", speed=0)
+
+
+async def test_the_record_never_runs_ahead_of_its_speed(tmp_path: Path) -> None:
+    """At x40 the record's clock moves at most 40 s per second of wall time (the pace is
+    kept, not dumped at once), and much faster than the wall clock."""
+    path = tmp_path / "j.sqlite"
+    await record(path)
+    player = Replay(path, speed=40)
+    started = time.monotonic()
+    async with playing(player):
+        positions: list[tuple[float, int]] = []
+
+        def sample() -> bool:
+            positions.append((time.monotonic() - started, player.clock.now_ns() - START))
+            return player.finished
+
+        await eventually(sample, "the end of the record", timeout_s=15)
+    for wall_s, record_ns in positions:
+        assert record_ns <= (wall_s * 40 + TICK_S * 40) * NS_PER_S, (wall_s, record_ns)
+    wall_s, record_ns = positions[-1]
+    assert record_ns >= 19 * NS_PER_S  # the whole record played …
+    assert wall_s < 19  # … in less than its own length
+
+
+def terminal(
+    command: list[str], *, columns: int = 120, lines: int = 30
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """``command`` on a pseudo-terminal of the given size, as a user's terminal runs it."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(slave)
+    return master, process
+
+
+_ESCAPES = re.compile(
+    rb"\x1b\[[0-9;?<>=]*[A-Za-z~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>78]"
+)
+
+
+class Screen:
+    """What a terminal has been sent so far, escape sequences removed."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.data = b""
+
+    def read(self) -> str:
+        while select.select([self.master], [], [], 0.05)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the program ended: its side of the terminal is closed
+                break
+            if not chunk:
+                break
+            self.data += chunk
+        return _ESCAPES.sub(b"", self.data).decode("utf-8", "replace")
+
+
+@pytest.mark.timeout(60)
+def test_icu_gateway_replay_in_a_terminal_shows_the_record_marked_replay(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    asyncio.run(record(path))
+    command = [sys.executable, "-m", "gateway.app.cli", "replay", "--journal", str(path)]
+    master, process = terminal([*command, "--speed", "50"])
+    screen = Screen(master)
+    try:
+        deadline = time.monotonic() + 30
+        while "end of the record (25 reports)" not in (text := screen.read()):
+            assert process.poll() is None, text[-2000:]
+            assert time.monotonic() < deadline, text[-2000:]
+        assert " REPLAY   x50 " in text
+        assert "Bed 1 · P1" in text and "Bed 2 · P2" in text  # labels and patients recorded
+        # The header's clock is the record's (November 2023), never the terminal's.
+        record_clock = time.strftime("%H:%M", time.localtime(START // NS_PER_S))
+        assert f" x50   {record_clock}:" in text
+        # The last heart rates of the record, in the tiles' big digits: 79 and 64.
+        for value in ("79", "64"):
+            digits = vitals.big_text(value)
+            assert digits is not None
+            assert all(row in text for row in digits), value
+        os.write(master, b"q")
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
