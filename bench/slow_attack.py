@@ -1,6 +1,6 @@
 """Honest ACK round trip while 500 slow connections attack a real headless gateway.
 
-A real ``icu-gateway run --headless`` with the default listener limits (64 connections, 32
+A real ``icu-gateway run --headless`` with the default listener limits (256 connections, 64
 per address, 30 s frame deadline). 4 honest monitors, each on its own address, send an
 ORU^R01 and wait for the ACK, 50 a second each; measured first alone, then while 500
 connections from 63 other addresses (8 each) each open a frame and

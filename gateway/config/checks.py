@@ -180,7 +180,7 @@ def _check_mqtt(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor
 
 def _check_listener(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
     per_peer, most = values.get("max_connections_per_peer"), values.get("max_connections")
-    # Only when written: the default (32) is simply capped by a smaller max_connections.
+    # Only when written: the default (64) is simply capped by a smaller max_connections.
     if "max_connections_per_peer" not in written or per_peer is None or most is None:
         return
     if per_peer > most:
@@ -217,12 +217,12 @@ _LISTENER = _Table(
             ),
             [],
         ),
-        "max_connections": _Field(_number(least=1, whole=True), 64),
+        "max_connections": _Field(_number(least=1, whole=True), 256),
         "max_frame_bytes": _Field(_number(least=1024, whole=True, unit="bytes"), 1_048_576),
         "idle_timeout_s": _Field(_SECONDS_ABOVE_0, 300.0),
         "frame_deadline_s": _Field(_SECONDS_ABOVE_0, 30.0),
         "quiet_after_s": _Field(_SECONDS_ABOVE_0, 10.0),
-        "max_connections_per_peer": _Field(_number(least=1, whole=True), 32),
+        "max_connections_per_peer": _Field(_number(least=1, whole=True), 64),
     },
     _check_listener,
 )

@@ -87,14 +87,14 @@ class ListenerConfig:
     port: int
     allow: tuple[IPNetwork, ...] = ()
     """Source networks that may connect; empty allows every source."""
-    max_connections: int = 64
+    max_connections: int = 256
     max_frame_bytes: int = 1_048_576
     idle_timeout_s: float = 300.0
     """A connection that completes no frame for this long is closed."""
     frame_deadline_s: float = 30.0
     quiet_after_s: float = 10.0
     """A frame must be complete this long after its first byte, or its connection closes."""
-    max_connections_per_peer: int = 32
+    max_connections_per_peer: int = 64
     """Connections one source address may hold; one more replaces its idlest."""
 
     @property
