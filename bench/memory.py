@@ -7,8 +7,9 @@ journal writer process, and at the end how much each grew over the second half o
 (a memory that levels off grows ~0 there). DESIGN.md: memory flat over hours, < 5 MB per
 bed.
 
-``python -m bench memory`` runs 10 minutes (the duplicate window: what the writer remembers
-fills in that long); ``python -m bench.memory --minutes N`` as long as asked.
+``python -m bench memory`` runs 20 minutes: what the writer remembers of recent messages
+fills for the duplicate window's 10 minutes, so the second half shows whether memory has
+levelled off; ``python -m bench.memory --minutes N`` as long as asked.
 """
 
 from __future__ import annotations
