@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.hl7.listener import MllpListener
+from adapters.intellivue.lan import IntellivueLan, MonitorAddress
+from adapters.intellivue.rs232 import MibReader
 from adapters.serial.reader import SerialReader
 from gateway.alarms.audio import AlarmSound
 from gateway.alarms.engine import AlarmEngine
@@ -34,7 +36,7 @@ from gateway.alarms.settings import AlarmSettings
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
-from gateway.errors import JournalError
+from gateway.errors import AdapterError, JournalError
 from gateway.hub import Hub
 from gateway.journal.backfill import TrendBackfill
 from gateway.journal.client import Journal
@@ -92,6 +94,51 @@ def build_serial_readers(config: GatewayConfig, hub: Hub) -> list[SerialReader]:
         )
         for spec in config.serial
     ]
+
+
+def build_intellivue(
+    config: GatewayConfig, hub: Hub
+) -> tuple[list[IntellivueLan], list[MibReader]]:
+    """The IntelliVue readers: one per listening address (the configured monitor addresses
+    go with the first, or with one that only reads them), one per MIB serial port."""
+    monitors = tuple(
+        MonitorAddress(*spec.monitor) for spec in config.intellivue if spec.monitor is not None
+    )
+    waves = all(spec.waves for spec in config.intellivue if spec.port is None)
+    lans = [
+        IntellivueLan(hub, host=spec.listen[0], port=spec.listen[1], clock=hub.clock, waves=waves)
+        for spec in config.intellivue
+        if spec.listen is not None
+    ]
+    if monitors and lans:
+        lans[0].configured = monitors
+    elif monitors:
+        lans.append(IntellivueLan(hub, host=None, monitors=monitors, clock=hub.clock, waves=waves))
+    readers = [
+        MibReader(hub, port=spec.port, clock=hub.clock, waves=spec.waves)
+        for spec in config.intellivue
+        if spec.port is not None
+    ]
+    return lans, readers
+
+
+async def enter_intellivue(
+    stack: contextlib.AsyncExitStack, lans: list[IntellivueLan], hub: Hub
+) -> list[IntellivueLan]:
+    """Bind each; one that cannot bind is a fault, never a stop: the HL7 and serial beds
+    must stay watchable when the indication port is taken."""
+    entered = []
+    for lan in lans:
+        try:
+            entered.append(await stack.enter_async_context(lan))
+        except AdapterError as exc:
+            hub.fault(
+                f"intellivue {lan.address}", f"{exc}; IntelliVue monitors are not found there"
+            )
+            continue
+        if lan.host is not None:
+            log.info("listening for IntelliVue monitors on UDP %s", lan.address)
+    return entered
 
 
 def not_yet_supported(config: GatewayConfig) -> list[str]:
@@ -355,10 +402,17 @@ async def serve(
         listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
         for listener in listeners:
             log.info("listening for HL7/MLLP on %s", listener.address)
+        philips, mib_readers = build_intellivue(config, hub)
+        philips = await enter_intellivue(stack, philips, hub)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(listener.serve_forever()) for listener in listeners]
             for reader in build_serial_readers(config, hub):  # a missing port retries, not fails
                 tasks.append(group.create_task(reader.run(), name=f"serial {reader.port}"))
+            tasks += [group.create_task(lan.serve_forever()) for lan in philips]
+            for mib_reader in mib_readers:
+                tasks.append(
+                    group.create_task(mib_reader.run(), name=f"intellivue {mib_reader.port}")
+                )
             tasks.append(group.create_task(keep_retention(hub, journal, config.retention_h)))
             if backfill is not None:
                 tasks.append(group.create_task(backfill.run()))

@@ -23,6 +23,8 @@ from gateway.config.model import (
     DEFAULT_BAUD,
     DEFAULT_MLLP_PORT,
     DEVICE_KEY_PREFIXES,
+    INTELLIVUE_INDICATION_PORT,
+    INTELLIVUE_SESSION_PORT,
     LIMIT_PARAMETERS,
     STANDARD_BAUD_RATES,
     IPAddress,
@@ -238,6 +240,36 @@ _SERIAL = _Table(
     },
 )
 
+
+def _monitor_address(text: str) -> tuple[str, int]:
+    if ":" not in text.replace("[", "").replace("]", "") or text.endswith("]"):
+        text = f"{text}:{INTELLIVUE_SESSION_PORT}"
+    return _bind(text)
+
+
+def _check_intellivue(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
+    given = [key for key in ("listen", "monitor", "port") if key in written]
+    if len(given) != 1:
+        cursor.problem(
+            f"sets {' and '.join(given) or 'none of listen, monitor, port'}; expected exactly"
+            ' one: listen = "0.0.0.0:24005" (hear every monitor), monitor = "10.1.4.21"'
+            ' (one monitor\'s address) or port = "/dev/ttyUSB0" (its MIB/RS-232 port)'
+        )
+
+
+_INTELLIVUE = _Table(
+    "an [[intellivue]] table",
+    {
+        "listen": _Field(_text(f'"HOST:PORT", e.g. "0.0.0.0:{INTELLIVUE_INDICATION_PORT}"', _bind)),
+        "monitor": _Field(
+            _text('a monitor\'s "HOST" or "HOST:PORT", e.g. "10.1.4.21"', _monitor_address)
+        ),
+        "port": _Field(_text('a serial device such as "/dev/ttyUSB0" or "COM3"')),
+        "waves": _Field(_flag(), True),
+    },
+    _check_intellivue,
+)
+
 _BED = _Table(
     "a [[beds]] table",
     {
@@ -319,6 +351,10 @@ _ROOT = _Table(
             [{"bind": f"0.0.0.0:{DEFAULT_MLLP_PORT}"}],
         ),
         "serial": _Field(_List(_SERIAL, "an array of tables [[serial]]"), []),
+        "intellivue": _Field(
+            _List(_INTELLIVUE, "an array of tables [[intellivue]]"),
+            [{"listen": f"0.0.0.0:{INTELLIVUE_INDICATION_PORT}"}],
+        ),
         "beds": _Field(_List(_BED, "an array of tables [[beds]]"), []),
         "alarms": _Field(_ALARMS, {}),
         "mqtt": _Field(_MQTT),

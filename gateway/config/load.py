@@ -23,6 +23,7 @@ from gateway.config.model import (
     BedConfig,
     DashboardConfig,
     GatewayConfig,
+    IntellivueConfig,
     Limit,
     ListenerConfig,
     MqttConfig,
@@ -145,6 +146,15 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 bed=item["bed"],
             )
             for item in document["serial"]
+        ),
+        intellivue=tuple(
+            IntellivueConfig(
+                listen=item["listen"],
+                monitor=item["monitor"],
+                port=item["port"],
+                waves=item["waves"],
+            )
+            for item in document["intellivue"]
         ),
         beds=tuple(
             BedConfig(

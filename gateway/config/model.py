@@ -131,6 +131,26 @@ class SerialConfig:
     """The bed the device belongs to; None lets the usual routing decide."""
 
 
+INTELLIVUE_INDICATION_PORT = 24005
+"""Where IntelliVue monitors announce themselves (their Connect Indications)."""
+INTELLIVUE_SESSION_PORT = 24105
+"""The Data Export port a monitor listens on when its indication does not say."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntellivueConfig:
+    """One way of finding Philips IntelliVue monitors: exactly one of the three is set."""
+
+    listen: tuple[str, int] | None = None
+    """Where to hear Connect Indications (every monitor on the switch): host, UDP port."""
+    monitor: tuple[str, int] | None = None
+    """One monitor's address and Data Export port, read with or without indications."""
+    port: str | None = None
+    """A serial port with a monitor's MIB/RS-232 board on it (115200 8N1)."""
+    waves: bool = True
+    """Whether to ask for the monitor's waves (numerics and alarms always)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BedConfig:
     """A bed and what binds a sender to it."""
@@ -196,6 +216,8 @@ class GatewayConfig:
     """Hours the journal keeps everything received; older messages are pruned."""
     admission: AdmissionLimits = field(default_factory=AdmissionLimits)
     """What senders may create: automatic beds, devices, new ones a minute per peer."""
+    intellivue: tuple[IntellivueConfig, ...] = ()
+    """IntelliVue monitors read with Data Export (the zero-config gateway listens)."""
 
     def bindings(self) -> tuple[BedBinding, ...]:
         """What the router needs of each bed; a serial port's ``bed`` binds ``serial:<port>``."""

@@ -14,6 +14,7 @@ from gateway.config.model import (
     BedConfig,
     DashboardConfig,
     GatewayConfig,
+    IntellivueConfig,
     Limit,
     ListenerConfig,
     MqttConfig,
@@ -62,6 +63,16 @@ bed = "b1"
 kind = "hl7"
 port = "COM3"
 baud = 115200
+
+[[intellivue]]
+listen = "0.0.0.0:24005"
+
+[[intellivue]]
+monitor = "10.20.30.50"
+
+[[intellivue]]
+port = "/dev/ttyUSB7"
+waves = false
 
 [[beds]]
 id = "b1"
@@ -153,6 +164,11 @@ def test_a_full_config_becomes_the_expected_objects() -> None:
         ),
         dashboard=DashboardConfig(refresh_hz=10.0, columns=3, mute=True),
         source="ward.toml",
+        intellivue=(
+            IntellivueConfig(listen=("0.0.0.0", 24005)),
+            IntellivueConfig(monitor=("10.20.30.50", 24105)),
+            IntellivueConfig(port="/dev/ttyUSB7", waves=False),
+        ),
     )
     assert config.listeners[1].bind == "[::1]:0"
 
@@ -193,7 +209,7 @@ def test_the_annotated_example_is_valid() -> None:
     assert config.mqtt is None  # written out, but enabled = false
 
 
-def test_the_default_config_listens_on_2575_and_makes_beds_as_heard() -> None:
+def test_the_default_config_listens_on_2575_and_for_intellivue_and_makes_beds_as_heard() -> None:
     config = default_config()
 
     assert config == GatewayConfig(
@@ -209,6 +225,7 @@ def test_the_default_config_listens_on_2575_and_makes_beds_as_heard() -> None:
         mqtt=None,
         dashboard=DashboardConfig(),
         source="<default>",
+        intellivue=(IntellivueConfig(listen=("0.0.0.0", 24005)),),
     )
     assert config.listeners[0].allows("192.0.2.7")
 
@@ -281,7 +298,7 @@ def test_an_unknown_section_names_the_allowed_sections() -> None:
         mute = true
         """) == [
         "ward.toml:1: dashbaord: unknown key (did you mean dashboard?); allowed keys:"
-        " gateway, listeners, serial, beds, alarms, mqtt, dashboard, admission"
+        " gateway, listeners, serial, intellivue, beds, alarms, mqtt, dashboard, admission"
     ]
 
 

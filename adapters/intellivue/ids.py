@@ -1,0 +1,117 @@
+"""The numbers of the Data Export protocol (shared/reference/bedside-protocols.md §1)."""
+
+from __future__ import annotations
+
+# Session SPDU types (first byte of a datagram that is not data export).
+SPDU_CONNECT = 0x0D
+"""CN: the Association Request (client → monitor)."""
+SPDU_ACCEPT = 0x0E
+"""AC: the Association Result (monitor → client)."""
+SPDU_REFUSE = 0x0C
+SPDU_FINISH = 0x09
+"""FN: the Release Request."""
+SPDU_DISCONNECT = 0x0A
+"""DN: the Release Result."""
+SPDU_ABORT = 0x19
+SPDU_DATA = 0xE1
+"""Every data export message starts ``E1 00 00 02``."""
+DATA_HEADER = b"\xe1\x00\x00\x02"
+INDICATION_HEADER = b"\x00\x00\x01\x00"
+"""A Connect Indication starts with the nomenclature version instead."""
+
+# Remote operation APDU types.
+ROIV = 1
+RORS = 2
+ROER = 3
+RORLS = 5
+LINKED_FIRST = 1
+LINKED_MIDDLE = 2
+LINKED_LAST = 3
+
+# CMIP command types.
+EVENT_REPORT = 0
+CONFIRMED_EVENT_REPORT = 1
+GET = 3
+SET = 4
+CONFIRMED_SET = 5
+CONFIRMED_ACTION = 7
+
+# Actions and events.
+ACT_POLL = 0x0C16
+"""NOM_ACT_POLL_MDIB_DATA: one reply."""
+ACT_POLL_EXT = 0xF13B
+"""NOM_ACT_POLL_MDIB_DATA_EXT: replies for a period."""
+EVT_MDS_CREATE = 0x0D06
+EVT_CONNECT_INDICATION = 0x0D17
+
+# Object classes (partition 1, NOM_PART_OBJ).
+PART_OBJ = 1
+PART_SCADA = 2
+PART_DIM = 4
+MOC_MDS = 0x21
+MOC_NU = 6
+MOC_SA_RT = 9
+MOC_ENUM = 5
+MOC_PT_DEMOG = 0x2A
+MOC_AL_MON = 0x36
+
+# Attribute groups.
+GRP_AL_MON = 0x0801
+GRP_PT_DEMOG = 0x0807
+GRP_SYS_PROD = 0x080C
+
+# Attributes.
+ATTR_AL_MON_P_AL_LIST = 0x0902
+ATTR_AL_MON_T_AL_LIST = 0x0904
+ATTR_DEV_AL_COND = 0x0916
+ATTR_ID_BED_LABEL = 0x091E
+ATTR_ID_HANDLE = 0x0921
+ATTR_ID_LABEL = 0x0924
+ATTR_ID_LABEL_STRING = 0x0927
+ATTR_ID_MODEL = 0x0928
+ATTR_ID_PROD_SPECN = 0x092D
+ATTR_NU_CMPD_VAL_OBS = 0x094B
+ATTR_NU_VAL_OBS = 0x0950
+ATTR_PT_DOB = 0x0958
+ATTR_PT_ID = 0x095A
+ATTR_PT_NAME_FAMILY = 0x095C
+ATTR_PT_NAME_GIVEN = 0x095D
+ATTR_SA_CMPD_VAL_OBS = 0x0967
+ATTR_SA_SPECN = 0x096D
+ATTR_SA_VAL_OBS = 0x096E
+ATTR_SCALE_SPECN_I16 = 0x096F
+ATTR_SYS_ID = 0x0984
+ATTR_SYS_TYPE = 0x0986
+ATTR_TIME_ABS = 0x0987
+ATTR_TIME_PD_SAMP = 0x098D
+ATTR_TIME_REL = 0x098F
+ATTR_TIME_STAMP_ABS = 0x0990
+ATTR_UNIT_CODE = 0x0996
+ATTR_NET_ADDR_INFO = 0xF100
+ATTR_PCOL_SUPPORT = 0xF101
+ATTR_TIME_PD_POLL = 0xF13E
+
+# Protocol support entries of a Connect Indication.
+APPL_DATA_OUT = 5
+TRANS_UDP = 1
+DEFAULT_SESSION_PORT = 24105
+INDICATION_PORT = 24005
+INDICATION_GROUP = "224.0.23.63"
+
+# Measurement state bits (NuObsValue.state, SaObsValue.state).
+STATE_INVALID = 0x8000
+STATE_QUESTIONABLE = 0x4000
+STATE_UNAVAILABLE = 0x2000
+STATE_CALIBRATING = 0x1000
+STATE_TEST_DATA = 0x0800
+STATE_DEMO_DATA = 0x0400
+
+# Alarm types and states (DevAlarmEntry).
+AL_TYPE_TECH = {1: "low", 2: "medium", 4: "high"}
+AL_TYPE_PATIENT = {256: "low", 512: "medium", 1024: "high"}
+AL_STATE_INHIBITED = 0x8000
+AL_STATE_SUSPENDED = 0x4000
+AL_STATE_LATCHED = 0x2000
+AL_STATE_SILENCED = 0x1000
+AL_STATE_TEST = 0x0400
+AL_STATE_DEMO = 0x0100
