@@ -12,6 +12,7 @@ from waiting import eventually
 
 from adapters.intellivue import ids, pdu
 from adapters.intellivue.lan import IntellivueLan
+from adapters.intellivue.wire import DecodeError
 from gateway.hub import Hub
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
@@ -45,7 +46,7 @@ class ScriptedMonitor(asyncio.DatagramProtocol):
         assert self.transport is not None
         try:
             message: pdu.Message | str = pdu.decode(data)
-        except pdu.DecodeError as exc:
+        except DecodeError as exc:
             message = str(exc)
         self.received.append(message)
         if not self.talking:
