@@ -50,6 +50,7 @@ UPDATE_PERIOD_S = {wire.NU: 1.0, wire.AL_MON: 1.0, wire.SA_RT: WAVE_PERIOD_S}
 INTELLIVUE_RATES = WaveRates(ecg=500.0, pleth=125.0, resp=62.5, abp=125.0)
 _MAX_CATCH_UP_STEPS = 8
 """After a longer stall the patient lives through the gap but its waves are not sent."""
+_CATCH_UP_CHUNK_STEPS = 40
 
 
 def connection_timeout_s(min_poll_period: int) -> float:
@@ -377,9 +378,12 @@ class SimulatedIntellivue:
         steps = math.floor((now_s - self._origin_s - self.model.time_s) / WAVE_PERIOD_S + 1e-9)
         if steps <= 0:
             return []
-        if steps > _MAX_CATCH_UP_STEPS:
-            self._step((steps - _MAX_CATCH_UP_STEPS) * WAVE_PERIOD_S)
-            steps = _MAX_CATCH_UP_STEPS
+        skipped = steps - _MAX_CATCH_UP_STEPS
+        while skipped > 0:  # in pieces: the model holds a whole step's waves at once
+            chunk = min(skipped, _CATCH_UP_CHUNK_STEPS)
+            self._step(chunk * WAVE_PERIOD_S)
+            skipped -= chunk
+            steps -= chunk
         return [self._step(WAVE_PERIOD_S) for _ in range(steps)]
 
     def _step(self, dt: float) -> Readout:
