@@ -18,6 +18,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
+from simulators.intellivue_emitter import INTELLIVUE, run_udp, serial_monitors, udp_monitors
+from simulators.intellivue_emitter import run_serial as run_intellivue_serial
 from simulators.mqtt_emitter import MqttWard, parse_mqtt_url
 from simulators.scenario import WardScenario, load_scenario
 from simulators.serial_emitter import run_serial, serial_devices
@@ -44,6 +46,12 @@ class Simulation:
     waveforms: bool = False
     vendor_gateway: bool = False
     rates: WaveRates = field(default_factory=WaveRates)
+    intellivue: int = 0
+    """Simulated IntelliVue monitors on UDP (loopback); 0: none."""
+    indication_to: str = "127.0.0.1:24005"
+    """Where their Connect Indications go (``HOST:PORT``)."""
+    demo_mode: bool = False
+    """IntelliVues (UDP or ``--serial intellivue``) in demo mode: data marked DEMO."""
 
 
 def parse_mllp_url(url: str) -> tuple[str, int]:
@@ -57,16 +65,29 @@ def parse_mllp_url(url: str) -> tuple[str, int]:
     return target.hostname, port
 
 
+def parse_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError([f"--indication-to must look like HOST:PORT, not {text!r}"])
+    return host, int(port)
+
+
 def check(simulation: Simulation) -> WardScenario:
     """Every problem with the options, at once; the scenario when there is none."""
     problems: list[str] = []
-    chosen = [x for x in (simulation.to, simulation.serial, simulation.mqtt) if x]
+    s = simulation
+    chosen = [x for x in (s.to, s.serial, s.mqtt, s.intellivue) if x]
     if len(chosen) != 1:
-        problems.append("say where to send: exactly one of --to, --serial, --mqtt")
-    if simulation.serial is not None and simulation.serial not in SERIAL_KINDS:
-        problems.append(
-            f"--serial: unknown device {simulation.serial!r}; known: {', '.join(SERIAL_KINDS)}"
-        )
+        problems.append("say where to send: exactly one of --to, --serial, --mqtt, --intellivue")
+    kinds = (*SERIAL_KINDS, INTELLIVUE)
+    if s.serial is not None and s.serial not in kinds:
+        problems.append(f"--serial: unknown device {s.serial!r}; known: {', '.join(kinds)}")
+    if s.intellivue < 0:
+        problems.append(f"--intellivue: {s.intellivue} is not a number of monitors")
+    try:
+        parse_host_port(s.indication_to)
+    except ConfigError as error:
+        problems.extend(error.problems)
     if simulation.vendor_gateway and simulation.to is None:
         problems.append("--vendor-gateway needs --to mllp://HOST:PORT")
     for check_url, url in ((parse_mllp_url, simulation.to), (parse_mqtt_url, simulation.mqtt)):
@@ -107,6 +128,29 @@ async def simulate(simulation: Simulation, out: TextIO = sys.stdout) -> None:
         how = "one vendor-gateway connection" if s.vendor_gateway else "one connection per bed"
         log.info("simulating %s → %s over %s (Ctrl-C stops)", what, s.to, how)
         await ward.run()
+    elif s.intellivue:
+        monitors = udp_monitors(
+            s.intellivue,
+            s.seed,
+            scenario,
+            demo=s.demo_mode,
+            indication_to=parse_host_port(s.indication_to),
+        )
+        for monitor in monitors:
+            await monitor.bind()
+            host, port = monitor.address
+            print(f"{monitor.monitor.identity.bed_label} {host}:{port}", file=out, flush=True)
+        log.info(
+            "simulating %d IntelliVues playing %r, Connect Indications → %s (Ctrl-C stops)",
+            s.intellivue, scenario.name, s.indication_to,
+        )  # fmt: skip
+        await run_udp(monitors)
+    elif s.serial == INTELLIVUE:
+        mib_ports = serial_monitors(s.beds, s.seed, scenario, demo=s.demo_mode)
+        for mib in mib_ports:
+            print(f"{mib.monitor.identity.bed_label} {mib.path}", file=out, flush=True)
+        log.info("simulating %s as IntelliVues on the MIB ptys above (Ctrl-C stops)", what)
+        await run_intellivue_serial(mib_ports)
     elif s.serial is not None:
         devices = serial_devices(
             s.serial, s.beds, s.seed, scenario, waveforms=s.waveforms, rates=s.rates

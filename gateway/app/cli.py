@@ -117,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--vendor-gateway", action="store_true", help="all beds over one MLLP connection"
     )
+    where.add_argument(
+        "--intellivue", type=_positive_int, metavar="N", help="N Philips IntelliVues over UDP"
+    )
+    simulate.add_argument(
+        "--indication-to",
+        default="127.0.0.1:24005",
+        metavar="HOST:PORT",
+        help="where IntelliVues send Connect Indications (127.0.0.1:24005)",
+    )
+    simulate.add_argument(
+        "--demo-mode", action="store_true", help="IntelliVues in demo mode (data marked DEMO)"
+    )
     simulate.set_defaults(handler=_simulate)
 
     export = commands.add_parser(
@@ -303,6 +315,9 @@ def _simulate(args: argparse.Namespace) -> int:
         mqtt=args.mqtt,
         waveforms=args.waveforms,
         vendor_gateway=args.vendor_gateway,
+        intellivue=args.intellivue or 0,
+        indication_to=args.indication_to,
+        demo_mode=args.demo_mode,
     )
     launch.check(simulation)  # bad options: exit 2 with every reason, before any logging
     _logging(args, to_file=False)
