@@ -13,16 +13,22 @@ import contextlib
 import dataclasses
 import logging
 import logging.handlers
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.config.load import check_config, default_config, load_config, parse_bind, parse_config
 from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
+
+if TYPE_CHECKING:
+    from simulators.intellivue_emitter import IntellivueUdpMonitor
+    from simulators.scenario import WardScenario
 
 log = logging.getLogger("icu-gateway")
 
@@ -255,22 +261,30 @@ def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
 
 def _demo(args: argparse.Namespace) -> int:
     from gateway.app.service import serve
+    from simulators.intellivue_emitter import run_udp
     from simulators.scenario import load_scenario
     from simulators.serial_emitter import run_serial, serial_devices
     from simulators.ward import SimulatedWard
 
     scenario = load_scenario("mixed-ward")
+    # Philips IntelliVue monitors on the "switch" (loopback), found by their Connect
+    # Indications as a real ward's would be; their own bed labels, their own patients.
+    philips_port = _free_udp_port()
+    philips = _demo_philips(args.seed + 2, scenario, philips_port)
     # One more bed whose oximeter speaks Masimo ASCII over a pseudo-terminal: the serial
     # path (USB-serial hub) runs in the demo too, bound to its bed as an engineer would.
     oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
-    serial_bed = _demo_serial_config(oximeters[0].path)
+    serial_bed = _demo_serial_config(oximeters[0].path, philips_port)
     config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
     config = _muted(config, args.mute)
     _logging(args, to_file=True)
 
     async def simulated_ward(port: int) -> None:
+        for monitor in philips:
+            await monitor.bind()
         async with asyncio.TaskGroup() as group:
             group.create_task(run_serial(oximeters))
+            group.create_task(run_udp(philips))
             group.create_task(
                 SimulatedWard(
                     "127.0.0.1",
@@ -293,13 +307,36 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_serial_config(port: str) -> GatewayConfig:
-    """The zero-config gateway plus one bed with a serial oximeter on ``port``."""
+def _demo_serial_config(port: str, philips_port: int) -> GatewayConfig:
+    """The zero-config gateway plus one bed with a serial oximeter on ``port``, listening
+    for the demo's IntelliVue monitors on ``philips_port`` (loopback only)."""
     text = (
+        f'[[intellivue]]\nlisten = "127.0.0.1:{philips_port}"\n'
         f'[[serial]]\nkind = "masimo"\nport = "{port}"\nbed = "demo-serial"\n'
         '[[beds]]\nid = "demo-serial"\nlabel = "Oximeter (serial)"\n'
     )
     return parse_config(text, "<demo>")
+
+
+DEMO_PHILIPS_BEDS = 4
+
+
+def _demo_philips(seed: int, scenario: WardScenario, port: int) -> list[IntellivueUdpMonitor]:
+    """The demo's IntelliVue monitors, announcing themselves to ``127.0.0.1:port``, with
+    bed labels of their own (``Philips 21`` …) beside the HL7 beds ``ICU n-1``."""
+    from simulators.intellivue_emitter import udp_monitors
+
+    philips = udp_monitors(DEMO_PHILIPS_BEDS, seed, scenario, indication_to=("127.0.0.1", port))
+    for number, monitor in enumerate(philips, start=21):
+        identity = monitor.monitor.identity
+        monitor.monitor.identity = dataclasses.replace(identity, bed_label=f"Philips {number}")
+    return philips
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -153,7 +153,7 @@ async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> Non
     from simulators.serial_emitter import run_serial, serial_devices
 
     oximeters = serial_devices("masimo", 1, seed=1)
-    config = _demo_serial_config(oximeters[0].path)
+    config = _demo_serial_config(oximeters[0].path, 0)
     hub = build_hub(config)
     (reader,) = build_serial_readers(config, hub)
 
@@ -170,3 +170,46 @@ async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> Non
             for task in tasks:
                 task.cancel()
     assert reader.records > 0 and reader.rejected == 0
+
+
+async def test_the_demo_shows_philips_monitors_found_over_udp_beside_the_others() -> None:
+    """``demo``'s IntelliVue monitors announce themselves on loopback; the gateway's
+    ``[[intellivue]] listen`` hears them and their beds appear under their bed labels."""
+    import asyncio
+
+    from waiting import eventually
+
+    from gateway.app.cli import DEMO_PHILIPS_BEDS, _demo_philips, _demo_serial_config
+    from gateway.app.service import build_hub, build_intellivue
+    from simulators.intellivue_emitter import run_udp
+    from simulators.scenario import load_scenario
+    from simulators.serial_emitter import serial_devices
+
+    (oximeter,) = serial_devices("masimo", 1, seed=1)
+    oximeter.close()
+    config = _demo_serial_config(oximeter.path, 0)
+    hub = build_hub(config)
+    (lan,), readers = build_intellivue(config, hub)
+    assert readers == [] and lan.host == "127.0.0.1"
+    async with lan:
+        philips = _demo_philips(5, load_scenario("mixed-ward"), lan.port)
+        for monitor in philips:
+            await monitor.bind()
+
+        def philips_beds_with_hr() -> set[str]:
+            return {
+                bed.label
+                for bed in hub.snapshot().beds
+                if bed.label.startswith("Philips ") and 147842 in bed.readings
+            }
+
+        tasks = [asyncio.create_task(run_udp(philips)), asyncio.create_task(lan.serve_forever())]
+        try:
+            await eventually(
+                lambda: len(philips_beds_with_hr()) == DEMO_PHILIPS_BEDS, "every Philips bed"
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert philips_beds_with_hr() == {f"Philips {n}" for n in range(21, 21 + DEMO_PHILIPS_BEDS)}
