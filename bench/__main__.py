@@ -10,6 +10,7 @@ from bench import (
     dashboard,
     hub,
     ingest,
+    intellivue,
     journal,
     memory,
     parse,
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "admission": admission.main,
     "memory": memory.main,
     "slow_attack": slow_attack.main,
+    "intellivue": lambda: intellivue.main([]),
 }
 
 

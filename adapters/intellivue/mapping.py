@@ -192,7 +192,7 @@ class MonitorData:
         attributes = obj.attributes
         if (stamp := attributes.get(ids.ATTR_TIME_STAMP_ABS)) is not None:
             device_time = absolute_time_ns(stamp) or device_time
-        name = string_attribute(attributes.get(ids.ATTR_ID_LABEL_STRING, b""))
+        name = attributes.get(ids.ATTR_ID_LABEL_STRING, b"")  # read only when needed
         if (raw := attributes.get(ids.ATTR_NU_VAL_OBS)) is not None:
             out.append(self._value(Cursor(raw), name, receive_time_ns, device_time, message_id))
         if (raw := attributes.get(ids.ATTR_NU_CMPD_VAL_OBS)) is not None:
@@ -200,12 +200,12 @@ class MonitorData:
             count, length = cursor.u16x2()
             body = cursor.sub(length)
             for _ in range(count):
-                out.append(self._value(body, "", receive_time_ns, device_time, message_id))
+                out.append(self._value(body, b"", receive_time_ns, device_time, message_id))
 
     def _value(
         self,
         cursor: Cursor,
-        name: str,
+        name: bytes,
         receive_time_ns: int,
         device_time: int | None,
         message_id: str,
@@ -225,7 +225,7 @@ class MonitorData:
         return Observation(
             device=self.device,
             code=code if known else 0,
-            label=known.label if known else (name or f"0x{physio:04x}"),
+            label=known.label if known else (string_attribute(name) or f"0x{physio:04x}"),
             value=value if status is not ObservationStatus.INVALID else math.nan,
             unit=unit_code_text(unit),
             status=status,
