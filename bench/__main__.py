@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from bench import (
     admission,
@@ -18,7 +19,7 @@ from bench import (
     slow_attack,
 )
 
-BENCHMARKS = {
+BENCHMARKS: dict[str, Callable[[], object]] = {
     "parse": parse.main,
     "hub": lambda: hub.main([]),
     "ingest": ingest.main,
