@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.config.load import check_config, default_config, load_config, parse_bind, parse_config
-from gateway.config.model import GatewayConfig
+from gateway.config.model import GatewayConfig, IntellivueConfig
 from gateway.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
@@ -321,6 +321,14 @@ def _demo_serial_config(port: str, philips_port: int) -> GatewayConfig:
 DEMO_PHILIPS_BEDS = 4
 
 
+def _intellivue_source(spec: IntellivueConfig) -> str:
+    if spec.listen is not None:
+        return f"listening on UDP {spec.listen[0]}:{spec.listen[1]}"
+    if spec.monitor is not None:
+        return f"monitor {spec.monitor[0]}:{spec.monitor[1]}"
+    return f"MIB port {spec.port}"
+
+
 def _demo_philips(seed: int, scenario: WardScenario, port: int) -> list[IntellivueUdpMonitor]:
     """The demo's IntelliVue monitors, announcing themselves to ``127.0.0.1:port``, with
     bed labels of their own (``Philips 21`` …) beside the HL7 beds ``ICU n-1``."""
@@ -434,6 +442,8 @@ def _check_config(args: argparse.Namespace) -> int:
         f"{args.file}: valid — ward {config.name!r}, {len(config.beds)} beds, "
         f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
     )
+    if config.intellivue:
+        print(f"intellivue: {', '.join(_intellivue_source(spec) for spec in config.intellivue)}")
     limits = config.admission
     automatic = f"at most {limits.max_auto_beds} automatic beds, " if config.auto_beds else ""
     print(

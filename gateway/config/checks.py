@@ -415,6 +415,7 @@ def _check_document(document: dict[str, Any], root: _Cursor) -> None:
                 seen.add(normal)
 
     ports: dict[str, int] = {}
+    philips_ports: dict[str, int] = {}
     for index, serial in _tables(document, "serial"):
         cursor = root.at("serial").at(index)
         wanted, port = serial.get("bed"), serial.get("port")
@@ -432,6 +433,21 @@ def _check_document(document: dict[str, Any], root: _Cursor) -> None:
         if port is not None and ports.setdefault(port, index) != index:
             cursor.at("port").problem(
                 f"port {_show(port)} is already used by serial[{ports[port]}];"
+                " one device per serial port"
+            )
+
+    for index, philips in _tables(document, "intellivue"):
+        port = philips.get("port")
+        if port is None:
+            continue
+        if port in ports:
+            root.at("intellivue").at(index).at("port").problem(
+                f"port {_show(port)} is already used by serial[{ports[port]}];"
+                " one device per serial port"
+            )
+        elif (taken := philips_ports.setdefault(port, index)) != index:
+            root.at("intellivue").at(index).at("port").problem(
+                f"port {_show(port)} is already used by intellivue[{taken}];"
                 " one device per serial port"
             )
 

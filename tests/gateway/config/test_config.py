@@ -617,3 +617,26 @@ def test_check_config_of_a_valid_file_is_empty(tmp_path: Path) -> None:
     path.write_text(FULL)
 
     assert check_config(path) == []
+
+
+def test_an_intellivue_table_sets_exactly_one_source_and_owns_its_serial_port() -> None:
+    assert problems("""\
+        [[serial]]
+        kind = "masimo"
+        port = "/dev/ttyUSB0"
+        [[intellivue]]
+        port = "/dev/ttyUSB0"
+        [[intellivue]]
+        listen = "0.0.0.0:24005"
+        monitor = "10.1.4.21"
+        [[intellivue]]
+        monitor = "10.1.4.21:99999"
+        """) == [
+        'ward.toml:5: intellivue[0].port: port "/dev/ttyUSB0" is already used by serial[0];'
+        " one device per serial port",
+        "ward.toml:6: intellivue[1]: sets listen and monitor; expected exactly one:"
+        ' listen = "0.0.0.0:24005" (hear every monitor), monitor = "10.1.4.21"'
+        ' (one monitor\'s address) or port = "/dev/ttyUSB0" (its MIB/RS-232 port)',
+        "ward.toml:10: intellivue[2].monitor: port 99999 is not a number from 0 to 65535;"
+        ' expected a monitor\'s "HOST" or "HOST:PORT", e.g. "10.1.4.21"',
+    ]
