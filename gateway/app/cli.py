@@ -300,7 +300,15 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="icu-gateway-demo-") as scratch:
             config = dataclasses.replace(config, journal=Path(scratch) / "demo.sqlite")
-            asyncio.run(serve(config, dashboard=True, markers=("DEMO",), companion=simulated_ward))
+            asyncio.run(
+                serve(
+                    config,
+                    dashboard=True,
+                    markers=("DEMO",),
+                    companion=simulated_ward,
+                    on_terminal_lost="stop",  # a demo nobody sees is not left running
+                )
+            )
     finally:
         for oximeter in oximeters:
             oximeter.close()

@@ -24,7 +24,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from adapters.hl7.listener import MllpListener
 from adapters.intellivue.lan import IntellivueLan, MonitorAddress
@@ -33,6 +33,7 @@ from adapters.serial.reader import SerialReader
 from gateway.alarms.audio import AlarmSound
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.settings import AlarmSettings
+from gateway.app.terminal import watch_terminal
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
@@ -385,8 +386,13 @@ async def serve(
     markers: Sequence[str] = (),
     companion: Companion | None = None,
     hub: Hub | None = None,
+    on_terminal_lost: Literal["detach", "stop"] = "detach",
 ) -> None:
-    """Run until the dashboard quits (``q``) or, headless, until SIGINT/SIGTERM."""
+    """Run until the dashboard quits (``q``) or, headless, until SIGINT/SIGTERM.
+
+    When the dashboard's terminal is lost (:mod:`gateway.app.terminal`) the dashboard closes
+    and, with ``on_terminal_lost="detach"``, the gateway carries on headless until
+    SIGINT/SIGTERM: the ward is still received and journaled. The demo stops instead."""
     hub = hub or build_hub(config)
     for gap in not_yet_supported(config):
         hub.fault("config", gap)
@@ -438,7 +444,26 @@ async def serve(
                     )
                     if sound is not None:
                         sound.bell = app.bell
+                    lost: list[str] = []
+
+                    def terminal_lost(reason: str) -> None:
+                        lost.append(reason)
+                        going = "stopping" if on_terminal_lost == "stop" else "carrying on"
+                        hub.fault(
+                            "dashboard",
+                            f"{reason}: the dashboard is closed; {going} without it"
+                            + ("" if on_terminal_lost == "stop" else " (ingest and journal)"),
+                        )
+                        if sound is not None:
+                            sound.bell = None  # no terminal to ring: said in the log
+                        app.exit()
+
+                    watcher = group.create_task(watch_terminal(terminal_lost))
+                    tasks.append(watcher)
                     await app.run_async()
+                    if lost and on_terminal_lost == "detach":
+                        hub.alarms.sign_in("unknown")  # nobody at a screen any more
+                        await _until_signalled()
                 else:
                     hub.alarms.sign_in("unknown")  # nobody at a screen
                     await _until_signalled()
