@@ -9,7 +9,8 @@ disturb the ingest.
 
 Screens: the ward (:mod:`tui.ward_screen`), a bed (:mod:`tui.bed_screen`, Enter), the
 devices (:mod:`tui.devices_screen`, ``d``), the ward's alarm history
-(:mod:`tui.alarms_screen`, ``A``) and the keys (:mod:`tui.help_screen`, ``?``).
+(:mod:`tui.alarms_screen`, ``A``) and the keys (:mod:`tui.help_screen`, ``?``). On a live
+ward ``q`` asks first (:mod:`tui.stop_screen`).
 
 Given an :class:`~tui.view.AlarmDesk` (the gateway's alarm engine), the app asks once who
 is at the screen, pauses the sound with ``p`` (everywhere), lets the ward and bed screens
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -35,8 +37,11 @@ from tui.alarms_screen import AlarmHistoryScreen, OperatorScreen
 from tui.bed_screen import BedScreen
 from tui.devices_screen import DevicesScreen
 from tui.help_screen import HelpScreen
+from tui.stop_screen import StopScreen
 from tui.view import AlarmDesk, Dashboard, TraceSource, WardView
 from tui.ward_screen import WardScreen
+
+log = logging.getLogger(__name__)
 
 FREEZE_AFTER_S = 3.0
 """Seconds after start when the objects built so far are set aside from the garbage
@@ -79,8 +84,8 @@ class WardApp(App[None]):
         Binding("p", "pause_audio", "Audio pause", tooltip="Pause the alarm sound for 2 min"),
         Binding("A", "alarm_history", "Alarm history", tooltip="Alarm history of the ward"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("q", "stop", "Quit"),
+        Binding("ctrl+c", "stop", "Quit", show=False, priority=True),
     ]
 
     ward: var[WardSnapshot | None] = var(None, always_update=True)
@@ -111,6 +116,8 @@ class WardApp(App[None]):
         self._ask_operator = ask_operator and alarms is not None
         self._freeze_startup_objects = freeze_startup_objects
         self._woken = False
+        self.operator = ""
+        """Who said they are at the screen (empty: unknown)."""
 
     def get_default_screen(self) -> Screen[None]:
         return WardScreen(self.dashboard)
@@ -133,8 +140,26 @@ class WardApp(App[None]):
 
     def _signed_in(self, name: str | None) -> None:
         desk = self.dashboard.alarms
+        self.operator = name or ""
         if desk is not None:
             desk.sign_in(name or "")
+
+    def action_stop(self) -> None:
+        """Quit: at once without an alarm desk (replay), after :class:`StopScreen` on a
+        live ward."""
+        if self.dashboard.alarms is None:
+            self.exit()
+        elif not isinstance(self.screen, StopScreen):
+            self.push_screen(StopScreen(self.operator), callback=self._stop)
+
+    def _stop(self, name: str | None) -> None:
+        if name is None:
+            return
+        desk = self.dashboard.alarms
+        if desk is not None and name != self.operator:
+            desk.sign_in(name)  # who stopped it, in the journal
+        log.warning("monitoring stopped from the dashboard by %s", name)
+        self.exit()
 
     def _wake(self) -> None:
         """A new alarm: show it now (called on the ingest path, so only scheduled here)."""

@@ -354,3 +354,32 @@ async def test_w_acknowledges_the_ward_wide_alarms() -> None:
         await wait_for(pilot, lambda: "ack" in bar(app).splitlines()[0], "acknowledged")
         assert ward.engine.audible().priority is not None  # the bed's alarm still sounds
         assert not tiles(app)[0].face.plain.startswith("!! HR HIGH 130 ack")
+
+
+async def test_q_on_a_live_ward_asks_who_stops_it_and_esc_keeps_monitoring() -> None:
+    from textual.widgets import Input
+
+    from tui.stop_screen import StopScreen
+
+    ward = AlarmWard(beds=1)
+    app = ward.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key in ("q", "ctrl+c"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, StopScreen), key
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.return_code is None and not isinstance(app.screen, StopScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("enter")  # no name: not stopped
+        await pilot.pause()
+        assert app.return_code is None and isinstance(app.screen, StopScreen)
+        app.screen.query_one(Input).value = "Nurse Dupont"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.return_code == 0
+    assert ward.engine.operator == "Nurse Dupont"
+    assert "operator Nurse Dupont" in [t.text for t in ward.engine.history(ward=True)]
