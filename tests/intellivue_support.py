@@ -11,8 +11,8 @@ import re
 import struct
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "intellivue"
-CAPTURE = REFERENCE / "connect_indication_mx450.hexdump"
+CAPTURE = Path(__file__).parent / "fixtures" / "intellivue" / "connect_indication_mx450.hexdump"
+"""The real MX450 frame of shared/reference/intellivue/, copied with its source note."""
 
 
 def real_connect_indication() -> bytes:

@@ -21,7 +21,7 @@ from simulators.intellivue_wire import (
     text,
 )
 
-CAPTURE = Path("/work/shared/reference/intellivue/connect_indication_mx450.hexdump")
+CAPTURE = Path(__file__).parents[1] / "fixtures" / "intellivue" / "connect_indication_mx450.hexdump"
 
 
 def capture_payload() -> bytes:
