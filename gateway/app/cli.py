@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import __version__
-from gateway.config.load import check_config, default_config, load_config, parse_bind, parse_config
+from gateway.config.load import (
+    check_config,
+    default_config,
+    load_config,
+    parse_bind,
+    parse_broker_url,
+    parse_config,
+)
 from gateway.config.model import GatewayConfig, IntellivueConfig
 from gateway.errors import ConfigError, GatewayError
 
@@ -93,7 +100,29 @@ def _parser() -> argparse.ArgumentParser:
         "--journal", type=Path, metavar="PATH", help="journal file (default: the config's)"
     )
     run.add_argument("--mute", action="store_true", help=_MUTE_HELP)
+    run.add_argument(
+        "--mqtt",
+        metavar="mqtt://HOST[:PORT]",
+        help="publish the ward to this broker (instead of the config's [mqtt] url)",
+    )
+    run.add_argument("--mqtt-ward", metavar="ID", help="the ward's MQTT topic level")
+    run.add_argument("--mqtt-gateway", metavar="ID", help="this gateway's MQTT topic level")
     run.set_defaults(handler=_run)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="a remote dashboard: the wards that gateways publish to a broker"
+    )
+    dashboard.add_argument(
+        "--mqtt", required=True, metavar="mqtt://HOST[:PORT]", help="the broker to read"
+    )
+    dashboard.add_argument(
+        "--ward", action="append", default=[], metavar="ID", help="a ward to show (default: all)"
+    )
+    dashboard.add_argument("--site", metavar="ID", help="the site (default: every site)")
+    dashboard.add_argument(
+        "--config", type=Path, help="TOML: [mqtt] credentials, TLS, prefix; [dashboard] options"
+    )
+    dashboard.set_defaults(handler=_dashboard)
 
     simulate = commands.add_parser(
         "simulate",
@@ -243,8 +272,53 @@ def _run(args: argparse.Namespace) -> int:
     if args.journal:
         config = dataclasses.replace(config, journal=args.journal)
     config = _muted(config, args.mute)
+    config = _with_mqtt(config, args.mqtt, ward=args.mqtt_ward, gateway=args.mqtt_gateway)
     _logging(args, to_file=not args.headless)
     asyncio.run(serve(config, dashboard=not args.headless))
+    return 0
+
+
+def _with_mqtt(
+    config: GatewayConfig, url: str | None, *, ward: str | None = None, gateway: str | None = None
+) -> GatewayConfig:
+    """``config`` publishing to ``url`` (the rest of its ``[mqtt]`` kept), as ``ward`` /
+    ``gateway`` when given."""
+    from gateway.config.model import MqttConfig
+    from gateway.mqtt.topics import LEVEL
+
+    problems = [
+        f"--mqtt-{name}: {value!r} is not allowed; expected lower-case letters, digits and -"
+        for name, value in (("ward", ward), ("gateway", gateway))
+        if value is not None and not LEVEL.fullmatch(value)
+    ]
+    mqtt = config.mqtt
+    if url is not None:
+        try:
+            broker = parse_broker_url(url)
+        except ValueError as error:
+            problems.append(f"--mqtt: {error}")
+        else:
+            base = mqtt or MqttConfig(url, broker.host, broker.port, broker.tls)
+            mqtt = dataclasses.replace(
+                base, url=broker.url, host=broker.host, port=broker.port, tls=broker.tls
+            )
+    if problems:
+        raise ConfigError(problems)
+    if mqtt is None:
+        if ward or gateway:
+            raise ConfigError(["--mqtt-ward and --mqtt-gateway need --mqtt or [mqtt]"])
+        return config
+    mqtt = dataclasses.replace(mqtt, ward=ward or mqtt.ward, gateway=gateway or mqtt.gateway)
+    return dataclasses.replace(config, mqtt=mqtt)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from gateway.app.remote import watch
+
+    config = _with_mqtt(load_config(args.config) if args.config else default_config(), args.mqtt)
+    assert config.mqtt is not None  # --mqtt is required
+    _logging(args, to_file=True)
+    asyncio.run(watch(config, site=args.site, wards=args.ward))
     return 0
 
 
@@ -446,6 +520,15 @@ def _check_config(args: argparse.Namespace) -> int:
     if problems:
         return 2
     config = load_config(args.file)
+    if config.mqtt is not None:
+        from gateway.mqtt.credentials import credentials_for
+
+        try:
+            credentials_for(config.mqtt)  # the files it names, readable and well formed
+        except ConfigError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return 2
     print(
         f"{args.file}: valid — ward {config.name!r}, {len(config.beds)} beds, "
         f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
@@ -458,6 +541,11 @@ def _check_config(args: argparse.Namespace) -> int:
         f"admission: {automatic}{limits.max_devices} devices,"
         f" {limits.new_identities_per_minute} new beds/devices a minute per peer"
     )
+    if config.mqtt is not None:
+        brokers = ", ".join(broker.url for broker in config.mqtt.brokers)
+        print(
+            f"mqtt: publishing under {config.mqtt.topic_prefix}/{config.mqtt.site}/… to {brokers}"
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -37,11 +38,14 @@ from gateway.app.terminal import watch_terminal
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
-from gateway.errors import AdapterError, JournalError
+from gateway.errors import AdapterError, ConfigError, JournalError
 from gateway.hub import Hub
 from gateway.journal.backfill import TrendBackfill
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader, read_reports
+from gateway.mqtt.credentials import brokers_of, credentials_for
+from gateway.mqtt.publisher import Publisher
+from gateway.mqtt.topics import GatewayTopics, default_level
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 from gateway.ward.trends import TREND_SPAN_S
@@ -142,12 +146,25 @@ async def enter_intellivue(
     return entered
 
 
-def not_yet_supported(config: GatewayConfig) -> list[str]:
-    """What a configuration asks for that this version does not do yet (each a fault)."""
-    gaps = []
-    if config.mqtt is not None:
-        gaps.append(f"MQTT publishing is not implemented yet; ignored: {config.mqtt.url}")
-    return gaps
+def build_publisher(config: GatewayConfig, hub: Hub) -> Publisher | None:
+    """The MQTT publisher ``[mqtt]`` asks for. Credentials or TLS files that cannot be read
+    are a fault, not a stop: the local ward must stay watchable without remote screens."""
+    mqtt = config.mqtt
+    if mqtt is None:
+        return None
+    try:
+        credentials = credentials_for(mqtt)
+    except ConfigError as error:
+        for problem in error.problems:
+            hub.fault("config", f"MQTT: not publishing: {problem}")
+        return None
+    topics = GatewayTopics(
+        mqtt.topic_prefix,
+        mqtt.site,
+        mqtt.ward or default_level(config.name, "ward"),
+        mqtt.gateway or default_level(socket.gethostname(), "gateway"),
+    )
+    return Publisher(hub, topics, brokers_of(mqtt), credentials, name=config.name)
 
 
 REBUILD_WINDOW_H = 10 / 60
@@ -394,8 +411,6 @@ async def serve(
     and, with ``on_terminal_lost="detach"``, the gateway carries on headless until
     SIGINT/SIGTERM: the ward is still received and journaled. The demo stops instead."""
     hub = hub or build_hub(config)
-    for gap in not_yet_supported(config):
-        hub.fault("config", gap)
     async with contextlib.AsyncExitStack() as stack:
         journal = hub.journal
         backfill: TrendBackfill | None = None
@@ -426,6 +441,9 @@ async def serve(
             tasks.append(group.create_task(keep_alarms(hub, sound)))
             tasks.append(group.create_task(keep_fault_summaries(hub)))
             tasks.append(group.create_task(keep_alarm_log(hub, journal)))
+            publisher = build_publisher(config, hub)
+            if publisher is not None:
+                tasks.append(group.create_task(publisher.run(), name="mqtt publisher"))
             if companion is not None and listeners:
                 tasks.append(group.create_task(companion(listeners[0].port)))
             try:

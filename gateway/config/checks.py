@@ -178,6 +178,13 @@ def _check_alarms(values: dict[str, Any], written: dict[str, Any], cursor: _Curs
 def _check_mqtt(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
     if values.get("enabled") and "url" not in written:
         cursor.at("url").problem('missing; required when enabled = true, e.g. "mqtt://host:1883"')
+    brokers = [values.get("url"), *(values.get("fallback_urls") or ())]
+    tls = any(broker is not None and broker.tls for broker in brokers)
+    for key in ("ca_file", "client_cert", "client_key"):
+        if key in written and not tls:
+            cursor.at(key).problem("is for TLS; no broker URL is mqtts://")
+    if "client_key" in written and "client_cert" not in written:
+        cursor.at("client_cert").problem("missing; required with client_key")
 
 
 def _check_listener(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
@@ -308,6 +315,9 @@ _ALARMS = _Table(
     _check_alarms,
 )
 
+_TOPIC_LEVEL = r"[a-z0-9-]+"
+_TOPIC_LEVEL_ALLOWED = 'lower-case letters, digits and "-" (one MQTT topic level)'
+
 _MQTT = _Table(
     "the [mqtt] table",
     {
@@ -318,6 +328,16 @@ _MQTT = _Table(
             "icu/v1",
         ),
         "enabled": _Field(_flag()),  # None: true when a url is given
+        "fallback_urls": _Field(
+            _List(_text('"mqtt://HOST:PORT" or "mqtts://HOST:PORT"', _mqtt_url), "a list of URLs"),
+            [],
+        ),
+        "site": _Field(_pattern(_TOPIC_LEVEL, _TOPIC_LEVEL_ALLOWED), "site"),
+        "ward": _Field(_pattern(_TOPIC_LEVEL, _TOPIC_LEVEL_ALLOWED)),
+        "gateway": _Field(_pattern(_TOPIC_LEVEL, _TOPIC_LEVEL_ALLOWED)),
+        "ca_file": _Field(_text("a file path")),
+        "client_cert": _Field(_text("a file path")),
+        "client_key": _Field(_text("a file path")),
     },
     _check_mqtt,
 )

@@ -16,11 +16,12 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.admission import AdmissionLimits
-from gateway.config.checks import _ROOT, _bind, _check_document
+from gateway.config.checks import _ROOT, _bind, _check_document, _mqtt_url
 from gateway.config.model import (
     DEFAULT_BAUD,
     AlarmConfig,
     BedConfig,
+    BrokerAddress,
     DashboardConfig,
     GatewayConfig,
     IntellivueConfig,
@@ -81,6 +82,15 @@ def parse_bind(text: str) -> tuple[str, int]:
         return _bind(text)
     except _Invalid as error:
         raise ValueError(str(error)) from None
+
+
+def parse_broker_url(text: str) -> BrokerAddress:
+    """``mqtt://HOST[:PORT]`` or ``mqtts://…`` → the broker; ValueError saying what is wrong."""
+    try:
+        broker = _mqtt_url(text)
+    except _Invalid as error:
+        raise ValueError(str(error)) from None
+    return BrokerAddress(broker.url, broker.host, broker.port, broker.tls)
 
 
 def check_config(path: str | os.PathLike[str]) -> list[str]:
@@ -185,6 +195,15 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                     None if mqtt["credentials_file"] is None else path(mqtt["credentials_file"])
                 ),
                 topic_prefix=mqtt["topic_prefix"],
+                fallback=tuple(
+                    BrokerAddress(b.url, b.host, b.port, b.tls) for b in mqtt["fallback_urls"]
+                ),
+                site=mqtt["site"],
+                ward=mqtt["ward"],
+                gateway=mqtt["gateway"],
+                ca_file=None if mqtt["ca_file"] is None else path(mqtt["ca_file"]),
+                client_cert=None if mqtt["client_cert"] is None else path(mqtt["client_cert"]),
+                client_key=None if mqtt["client_key"] is None else path(mqtt["client_key"]),
             )
             if mqtt_on
             else None

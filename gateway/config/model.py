@@ -178,6 +178,16 @@ class AlarmConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """A broker as written: ``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS)."""
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MqttConfig:
     """Publishing to an MQTT broker; present in :class:`GatewayConfig` only when enabled."""
 
@@ -187,6 +197,20 @@ class MqttConfig:
     tls: bool
     credentials_file: Path | None = None
     topic_prefix: str = "icu/v1"
+    fallback: tuple[BrokerAddress, ...] = ()
+    """Brokers tried in turn after ``url`` when it does not answer."""
+    site: str = "site"
+    ward: str | None = None
+    """The ward's topic level; None: made from the gateway's name."""
+    gateway: str | None = None
+    """This gateway's topic level; None: made from the host name."""
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    @property
+    def brokers(self) -> tuple[BrokerAddress, ...]:
+        return (BrokerAddress(self.url, self.host, self.port, self.tls), *self.fallback)
 
 
 @dataclass(frozen=True, slots=True)

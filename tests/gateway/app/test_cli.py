@@ -123,24 +123,6 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], messag
     assert message in result.stderr
 
 
-def test_configured_features_not_built_yet_are_reported_not_ignored(tmp_path: Path) -> None:
-    from gateway.app.service import not_yet_supported
-    from gateway.config.load import load_config
-
-    config = tmp_path / "ward.toml"
-    config.write_text(
-        '[[serial]]\nkind = "masimo"\nport = "/dev/ttyUSB0"\n\n'
-        '[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
-        "[alarms.limits]\nhr = { low = 50, high = 120 }\n"
-    )
-    gaps = not_yet_supported(load_config(config))
-    assert gaps == [  # alarm limits are evaluated, serial ports read: no longer gaps
-        "MQTT publishing is not implemented yet; ignored: mqtt://127.0.0.1:1883",
-    ]
-    # The example's serial ports are read and its MQTT section is disabled: nothing left.
-    assert not_yet_supported(load_config(ROOT / "examples" / "ward.toml")) == []
-
-
 async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> None:
     """``demo`` shows the serial path too: a Masimo oximeter on a real pty, bound by its
     ``[[serial]]`` entry to its own bed, reaches that bed through the serial reader."""

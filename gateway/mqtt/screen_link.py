@@ -1,0 +1,86 @@
+"""A remote screen's broker connection: subscribe to the gateways of the wards it shows,
+feed what arrives to the :class:`~gateway.mqtt.remote_ward.RemoteWard`, and send the
+rebirth requests it asks for — the only thing a display-only screen ever publishes.
+
+A fresh connection per attempt, brokers tried in turn with a capped backoff, every
+subscription's answer checked; while there is no connection the ward knows it
+(``link_down``) and shows every gateway NO DATA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+
+from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials
+from gateway.mqtt.remote_ward import RemoteWard
+from gateway.mqtt.topics import SCHEMA_VERSION, screen_filter
+
+BACKOFF_FIRST_S = 0.25
+BACKOFF_MAX_S = 5.0
+REBIRTH_EVERY_S = 0.25
+"""How often the screen looks for rebirths to ask for."""
+REBIRTH_EXPIRY_S = 10
+
+
+class ScreenLink:
+    def __init__(
+        self,
+        ward: RemoteWard,
+        brokers: Sequence[Broker],
+        credentials: Credentials | None = None,
+        *,
+        site: str | None = None,
+        wards: Sequence[str] = (),
+    ) -> None:
+        if not brokers:
+            raise ValueError("no broker to read from")
+        self.ward = ward
+        self.brokers = tuple(brokers)
+        self.credentials = credentials or Credentials()
+        self.filters = tuple(screen_filter(ward.prefix, site, name) for name in (wards or (None,)))
+        self.connections = 0
+        self._id = f"icu-screen-{os.getpid()}"
+
+    async def run(self) -> None:
+        attempt = 0
+        backoff = BACKOFF_FIRST_S
+        while True:
+            broker = self.brokers[attempt % len(self.brokers)]
+            try:
+                link = BrokerLink(
+                    broker, self.credentials, identifier=f"{self._id}-{self.connections}"
+                )
+                async with link:
+                    for topic_filter in self.filters:
+                        await link.subscribe(topic_filter, qos=1)
+                    self.connections += 1
+                    self.ward.link_up()
+                    backoff = BACKOFF_FIRST_S
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._read(link))
+                        group.create_task(self._ask_rebirths(link))
+            except BrokerError as exc:
+                self.ward.link_down(str(exc))
+            except BaseExceptionGroup as group_error:
+                matched, rest = group_error.split(BrokerError)
+                if rest is not None or matched is None:
+                    raise
+                self.ward.link_down(str(matched.exceptions[0]))
+            attempt += 1
+            await asyncio.sleep(backoff)
+            backoff = min(BACKOFF_MAX_S, backoff * 2)
+
+    async def _read(self, link: BrokerLink) -> None:
+        receive = self.ward.receive
+        async for topic, payload in link.messages():
+            receive(topic, payload)
+
+    async def _ask_rebirths(self, link: BrokerLink) -> None:
+        request = json.dumps({"v": SCHEMA_VERSION, "screen": self._id}).encode()
+        while True:
+            for gateway in self.ward.take_rebirths():
+                await link.publish(gateway.rebirth, request, qos=1, expiry_s=REBIRTH_EXPIRY_S)
+            await asyncio.sleep(REBIRTH_EVERY_S)
