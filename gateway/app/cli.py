@@ -101,7 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--serial",
         metavar="KIND",
-        help="serial devices on pseudo-terminals (masimo, nonin, ivy, hl7); prints each pty",
+        help=(
+            "serial devices on pseudo-terminals (masimo, nonin, ivy, hl7, ge-s5, medibus);"
+            " prints each pty"
+        ),
     )
     where.add_argument("--mqtt", metavar="mqtt://HOST[:PORT]", help="publish to this MQTT broker")
     simulate.add_argument(

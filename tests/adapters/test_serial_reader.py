@@ -41,9 +41,9 @@ from gateway.ward.routing import BedBinding, Router
 from gateway.ward.snapshot import BedSnapshot
 from gateway.ward.state import WardState
 from simulators.serial_emitter import serial_devices
-from simulators.serial_formats import SERIAL_KINDS
+from simulators.serial_formats import SERIAL_KINDS, TALKING_KINDS
 
-SPO2, HR = 150456, 147842
+SPO2, HR, PEEP = 150456, 147842, 151976
 BED = BedId("bed-4")
 
 
@@ -114,6 +114,8 @@ def faults(hub: Hub, text: str) -> list[str]:
 def test_the_registry_names_every_kind_the_configuration_and_simulators_know() -> None:
     assert set(PROTOCOLS) == set(get_args(SerialKind)) == set(SERIAL_KINDS)
     assert [k for k, p in PROTOCOLS.items() if p.answers] == ["hl7"]
+    # Only the devices that must be asked are ever written to, besides HL7's ACKs.
+    assert {k for k, p in PROTOCOLS.items() if p.sends} == set(TALKING_KINDS)
 
 
 @pytest.mark.parametrize("kind", SERIAL_KINDS)
@@ -124,9 +126,11 @@ async def test_a_simulated_device_reaches_the_ward_through_a_pty(kind: str) -> N
     try:
         async with running(reader_for(hub, device.path, kind)) as reader:
 
+            shown = PEEP if kind == "medibus" else SPO2  # a ventilator has no oximeter
+
             def spo2_on_screen() -> bool:
                 return any(
-                    (r := b.readings.get(SPO2)) is not None
+                    (r := b.readings.get(shown)) is not None
                     and r.status is ObservationStatus.VALID
                     and isinstance(r.value, float)
                     for b in hub.snapshot().beds
@@ -139,14 +143,15 @@ async def test_a_simulated_device_reaches_the_ward_through_a_pty(kind: str) -> N
         with contextlib.suppress(asyncio.CancelledError):
             await writing
         device.close()
-    [shown] = [b for b in hub.snapshot().beds if SPO2 in b.readings]
-    [link] = shown.devices
+    [shown_bed] = [b for b in hub.snapshot().beds if shown in b.readings]
+    [link] = shown_bed.devices
     assert (link.device.key, link.transport, link.peer) == (
         f"serial:{device.path}", "serial", device.path
     )  # fmt: skip
     assert reader.rejected == 0 and not list(hub.faults)
-    # Read-only towards devices: only HL7 is answered (its ACKs), nothing else hears a byte.
-    assert (device.port.counters.received > 0) is (kind == "hl7")
+    # Read-only towards devices: HL7 hears its ACKs, GE S/5 and MEDIBUS their requests
+    # (tests/adapters/serial/ checks each byte); a one-way device never hears a byte.
+    assert (device.port.counters.received > 0) is (kind == "hl7" or kind in TALKING_KINDS)
 
 
 async def test_a_sensor_off_flag_is_a_device_alarm_that_ends_when_it_clears() -> None:
@@ -408,6 +413,9 @@ class BrokenLink:
 
     def write(self, data: bytes) -> None:
         raise AssertionError("nothing may be written to a one-way device")
+
+    async def drain(self, timeout_s: float) -> None:
+        raise AssertionError("nothing is ever queued for a one-way device")
 
     async def close(self) -> None:
         self.closes += 1
