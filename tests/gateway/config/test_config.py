@@ -490,7 +490,8 @@ def test_a_serial_table_without_its_required_keys_is_an_error() -> None:
         [[serial]]
         baud = 9601
         """) == [
-        'ward.toml:1: serial[0].kind: missing; expected one of "masimo", "nonin", "ivy", "hl7"',
+        'ward.toml:1: serial[0].kind: missing; expected one of "masimo", "nonin", "ivy", "hl7",'
+        ' "ge-s5", "medibus"',
         'ward.toml:1: serial[0].port: missing; expected a serial device such as "/dev/ttyUSB0"'
         ' or "COM3"',
         "ward.toml:2: serial[0].baud: got the number 9601;"
