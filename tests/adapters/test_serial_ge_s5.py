@@ -16,7 +16,7 @@ from serial_support import accepted, feed, rejected, reports, source
 
 from adapters.serial import ge_s5
 from adapters.serial import ge_s5_wire as wire
-from adapters.serial.device import SerialConversation
+from adapters.serial.device import Outgoing, SerialConversation
 from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority, DeviceReport, Observation, ObservationStatus
 
@@ -315,8 +315,8 @@ def test_a_damaged_frame_is_rejected_and_the_next_is_read() -> None:
 S = NS_PER_S
 
 
-def sent(turn_sends: tuple[object, ...]) -> list[str]:
-    return [o.command for o in turn_sends]  # type: ignore[attr-defined]
+def sent(turn_sends: tuple[Outgoing, ...]) -> list[str]:
+    return [o.command for o in turn_sends]
 
 
 def test_it_asks_for_values_waves_and_alarms_when_the_port_opens() -> None:
@@ -356,7 +356,7 @@ def test_it_asks_again_after_a_silence_and_for_waves_when_only_waves_stopped() -
     turn = decoder.due(24 * S)
     assert sent(turn.sends) == ["phdb-request", "wave-request", "alarm-request"]
     assert turn.problems == ("no record for 15 s: the requests sent again",)
-    assert decoder.next_due_ns() is not None and decoder.next_due_ns() > 24 * S
+    assert decoder.next_due_ns() == 29 * S
 
 
 def test_it_stops_every_stream_when_the_gateway_stops() -> None:

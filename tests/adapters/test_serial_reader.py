@@ -125,7 +125,6 @@ async def test_a_simulated_device_reaches_the_ward_through_a_pty(kind: str) -> N
     writing = asyncio.create_task(device.run())
     try:
         async with running(reader_for(hub, device.path, kind)) as reader:
-
             shown = PEEP if kind == "medibus" else SPO2  # a ventilator has no oximeter
 
             def spo2_on_screen() -> bool:
