@@ -177,6 +177,7 @@ class MessageSplitter:
                 if current is self._command:
                     self._command = None  # a command has no room for more: dropped
                 else:
+                    current.clear()  # nothing held while skipping to its CR
                     self._skipping = True
         return out
 
