@@ -24,6 +24,14 @@ from typing import Protocol
 import serial
 import serial_asyncio_fast
 
+try:
+    import termios
+
+    _LINE_ERRORS: tuple[type[Exception], ...] = (termios.error,)
+    """A line setting the driver refuses (Linux pseudo-terminals: even parity, after once)."""
+except ImportError:  # not a POSIX system
+    _LINE_ERRORS = ()
+
 from gateway.errors import AdapterError
 
 log = logging.getLogger(__name__)
@@ -95,7 +103,7 @@ class SerialPort:
                 dsrdtr=False,
                 exclusive=True,
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, *_LINE_ERRORS) as exc:
             raise AdapterError(f"cannot open {self.path}: {exc}") from exc
         self._reader, self._writer = reader, writer
 

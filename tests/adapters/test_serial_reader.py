@@ -20,6 +20,7 @@ from waiting import eventually
 
 from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
+from adapters.serial.port import SerialPort
 from adapters.serial.reader import SerialReader
 from adapters.serial.registry import PROTOCOLS
 from gateway.app.service import build_hub, serve
@@ -33,6 +34,7 @@ from gateway.domain import (
     Connectivity,
     ObservationStatus,
 )
+from gateway.errors import AdapterError
 from gateway.hub import Hub
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
@@ -432,3 +434,21 @@ async def test_a_bug_under_the_reader_costs_a_reconnection_never_the_gateway() -
         assert faults(hub, "reader failed") == [
             "reader failed: RuntimeError('driver bug'); reopening the port"
         ]
+
+
+async def test_a_line_setting_the_driver_refuses_is_an_adapter_error_never_another() -> None:
+    """A Linux pseudo-terminal refuses even parity when it is set a second time (termios
+    EINVAL, not an OSError): that must be a fault the reader retries, like any port that
+    cannot be opened, never a crash of the gateway."""
+    pty = Pty()
+    try:
+        for _ in range(2):
+            port = SerialPort(pty.path, baud=19200, parity="even", flow_control="rtscts")
+            try:
+                await port.open()
+            except AdapterError as exc:
+                assert str(exc).startswith(f"cannot open {pty.path}")
+            else:
+                await port.close()  # this driver takes it: nothing to map
+    finally:
+        pty.close()
