@@ -251,10 +251,13 @@ def _demo(args: argparse.Namespace) -> int:
     from simulators.ward import SimulatedWard
 
     scenario = load_scenario("mixed-ward")
-    # One more bed whose oximeter speaks Masimo ASCII over a pseudo-terminal: the serial
-    # path (USB-serial hub) runs in the demo too, bound to its bed as an engineer would.
+    # Beds read over pseudo-terminals, bound as an engineer would: one whose oximeter
+    # speaks Masimo ASCII, one with a GE S/5 monitor and a Dräger ventilator (MEDIBUS)
+    # beside it — the serial path (USB-serial hub) runs in the demo too.
     oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
-    serial_bed = _demo_serial_config(oximeters[0].path)
+    oximeters += serial_devices("ge-s5", 1, args.seed + 2, scenario)
+    oximeters += serial_devices("medibus", 1, args.seed + 3, scenario)
+    serial_bed = _demo_serial_config(*(device.path for device in oximeters))
     config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
     config = _muted(config, args.mute)
     _logging(args, to_file=True)
@@ -284,11 +287,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_serial_config(port: str) -> GatewayConfig:
-    """The zero-config gateway plus one bed with a serial oximeter on ``port``."""
+def _demo_serial_config(oximeter: str, monitor: str, ventilator: str) -> GatewayConfig:
+    """The zero-config gateway plus a bed with a serial oximeter on ``oximeter``, and one
+    with a GE S/5 monitor on ``monitor`` and a Dräger ventilator on ``ventilator``."""
     text = (
-        f'[[serial]]\nkind = "masimo"\nport = "{port}"\nbed = "demo-serial"\n'
+        f'[[serial]]\nkind = "masimo"\nport = "{oximeter}"\nbed = "demo-serial"\n'
+        # A pseudo-terminal carries no parity bit nor handshake lines (Linux refuses to set
+        # even parity on one a second time): the simulated GE and Dräger lines are 8N1.
+        f'[[serial]]\nkind = "ge-s5"\nport = "{monitor}"\nbed = "demo-ge"\n'
+        'parity = "none"\nflow_control = "none"\n'
+        f'[[serial]]\nkind = "medibus"\nport = "{ventilator}"\nbed = "demo-ge"\n'
+        'parity = "none"\n'
         '[[beds]]\nid = "demo-serial"\nlabel = "Oximeter (serial)"\n'
+        '[[beds]]\nid = "demo-ge"\nlabel = "GE + ventilator (serial)"\n'
     )
     return parse_config(text, "<demo>")
 
