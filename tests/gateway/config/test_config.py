@@ -601,3 +601,31 @@ def test_check_config_of_a_valid_file_is_empty(tmp_path: Path) -> None:
     path.write_text(FULL)
 
     assert check_config(path) == []
+
+
+def test_ge_s5_and_medibus_ports_default_to_their_devices_lines() -> None:
+    config = parse_config(
+        '[[serial]]\nkind = "ge-s5"\nport = "/dev/ttyUSB0"\n'
+        '[[serial]]\nkind = "medibus"\nport = "/dev/ttyUSB1"\n'
+        '[[serial]]\nkind = "ge-s5"\nport = "/dev/ttyUSB2"\nbaud = 115200\n'
+        'flow_control = "none"\nparity = "none"\n'
+    )
+    assert [(s.kind, s.baud, s.parity, s.flow_control) for s in config.serial] == [
+        ("ge-s5", 19200, "even", "rtscts"),  # fixed on the monitor (M1017617 §2)
+        ("medibus", 19200, "even", "none"),  # an Evita's default
+        ("ge-s5", 115200, "none", "none"),  # as written
+    ]
+    masimo = parse_config('[[serial]]\nkind = "masimo"\nport = "/dev/ttyUSB3"\n').serial[0]
+    assert (masimo.parity, masimo.flow_control) == ("none", "none")  # unchanged
+
+
+def test_a_flow_control_the_port_cannot_do_is_an_error() -> None:
+    assert problems("""\
+        [[serial]]
+        kind = "ge-s5"
+        port = "/dev/ttyUSB0"
+        flow_control = "xonxoff"
+        """) == [
+        'ward.toml:4: serial[0].flow_control: got the string "xonxoff"; expected one of "none",'
+        ' "rtscts"'
+    ]
