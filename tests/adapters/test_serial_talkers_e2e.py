@@ -17,10 +17,12 @@ from serial_support import Pty
 from waiting import eventually
 
 from adapters.serial import ge_s5, medibus
-from adapters.serial.device import SerialSource
+from adapters.serial.device import Accepted, SerialSource
 from adapters.serial.reader import SerialReader
 from gateway.domain import BedId, ObservationStatus
 from gateway.hub import Hub
+from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
 from gateway.ward.routing import BedBinding, Router
 from gateway.ward.snapshot import BedSnapshot
 from gateway.ward.state import WardState
@@ -218,3 +220,26 @@ async def test_a_one_way_device_never_hears_a_byte_and_a_talker_only_its_own_com
     finally:
         pty.close()
     assert any("refused to send 'phdb-stop'" in f.text for f in hub.faults)
+
+
+async def test_ge_frames_are_journaled_raw_so_a_capture_can_be_replayed(tmp_path: Path) -> None:
+    with simulated("ge-s5") as device:
+        journal = Journal(tmp_path / "j.sqlite")
+        await journal.start()
+        hub = bound_hub(device.path)
+        hub.journal = journal
+        reader = reader_for(hub, device.path, "ge-s5")
+        writing, reading = asyncio.create_task(device.run()), asyncio.create_task(reader.run())
+        try:
+            async with running(writing, reading):
+                await eventually(lambda: value(hub, HR) is not None, "HR, stored")
+        finally:
+            await journal.close()
+    with JournalReader(tmp_path / "j.sqlite") as stored:
+        messages = list(stored.messages())
+    assert messages and all(m.raw.startswith(b"\x7e") and m.raw.endswith(b"\x7e") for m in messages)
+    replayed = ge_s5.Decoder(SerialSource(device.path, reader.device))
+    items = replayed.feed(b"".join(m.raw for m in messages), 1)
+    taken = [item for item in items if isinstance(item, Accepted)]
+    assert len(taken) == len(items) == len(messages)  # every stored frame reads again
+    assert any(o.code == HR for item in taken for r in item.reports for o in r.observations)
