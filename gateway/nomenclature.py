@@ -155,6 +155,17 @@ _PARAMETERS = (
     Parameter(152192, "MDC_CONC_AWAY_N2O_INSP", "inN2O", "%", 0),  # 0x5280
     Parameter(152460, "MDC_CONC_AWAY_AGENT_ET", "etAGT", "%", 1),  # 0x538c
     Parameter(152464, "MDC_CONC_AWAY_AGENT_INSP", "inAGT", "%", 1),  # 0x5390
+    # Ventilation (issue 16: Dräger MEDIBUS, GE S/5 spirometry). Each number is the one
+    # device output and open implementations use for its REFID: 151817 in an anaesthesia
+    # machine's PCD-01 message, 151976/151784/151868/151880 in OpenICE's ventilator
+    # mappings, 151868/151880 also in an IEEE 11073-20601 code list (term 20796/20808),
+    # 151976/151586 in a terminology server's lookup; not checked against 10101 itself.
+    Parameter(151817, "MDC_PRESS_AWAY_INSP_PEAK", "Ppeak", "cmH2O", 0),
+    Parameter(151976, "MDC_VENT_PRESS_AWAY_END_EXP_POS", "PEEP", "cmH2O", 0),
+    Parameter(151784, "MDC_PRESS_RESP_PLAT", "Pplat", "cmH2O", 0),
+    Parameter(151868, "MDC_VOL_AWAY_TIDAL", "VT", "mL", 0),
+    Parameter(151880, "MDC_VOL_MINUTE_AWAY", "MV", "L/min", 1),
+    Parameter(151586, "MDC_VENT_RESP_RATE", "RR (vent)", "/min", 0),
 )
 
 BY_CODE: dict[int, Parameter] = {p.code: p for p in _PARAMETERS}
@@ -201,6 +212,8 @@ AGENTS = (
 )
 """Volatile anaesthetic agents, end-tidal and inspired (%)."""
 N2O = (152108, 152192)
+VENTILATION = (151817, 151976, 151784, 151868, 151880, 151586)
+"""What a ventilator (or a monitor's spirometry) measures: its bed's ventilator line."""
 
 
 def parameter(code: int, refid: str = "") -> Parameter | None:

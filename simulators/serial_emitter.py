@@ -5,9 +5,11 @@ Each :class:`SerialDevice` opens a pseudo-terminal (``os.openpty``), puts it in 
 Masimo ASCII lines, Nonin frames, Ivy ANSAR-B frames, or MLLP-framed HL7 — at the device's
 pace. The gateway (or a test, or ``screen``) opens :attr:`SerialDevice.path` as if it were
 ``/dev/ttyUSB0``. Like a real port, nobody listening is not an error: when the terminal's
-buffer is full the bytes are dropped and counted. The device never waits for an answer
-(real serial exports are one-way); bytes the reader sends back (ACKs on an HL7 line) are
-read and counted, so they can never fill the line.
+buffer is full the bytes are dropped and counted. A one-way device never waits for an
+answer; bytes the reader sends back (ACKs on an HL7 line) are read and counted, so they
+can never fill the line. A GE S/5 monitor and a Dräger ventilator must be asked: what the
+reader writes is handed to their peer (``serial_peers``) as it arrives, and the peer's
+answer goes straight back.
 
 A scenario's ``disconnect`` makes the device fall silent for its duration, as a pulled
 cable would. This module owns the file descriptors and the pacing; it must not encode
@@ -22,6 +24,7 @@ import logging
 import math
 import os
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -29,6 +32,7 @@ from gateway.clock import NS_PER_S, Clock, SystemClock
 from simulators import serial_formats
 from simulators.scenario import WardScenario
 from simulators.serial_formats import SERIAL_KINDS, NoninStream
+from simulators.serial_peers import GeS5Monitor, MedibusVentilator
 from simulators.signals import WaveRates
 from simulators.ward import SimulatedMonitor, build_monitors
 
@@ -58,6 +62,13 @@ class PtyPort:
         self.path = os.ttyname(self._slave)
         self.counters = SerialCounters()
         self.closed = False
+        self.listener: Callable[[bytes], None] | None = None
+        """Who hears what the reader writes (a device that answers); None: nobody."""
+
+    @property
+    def fd(self) -> int:
+        """The device end's file descriptor (for the event loop to watch)."""
+        return self._master
 
     def write(self, data: bytes) -> int:
         """Write what the reader can take now; the rest is dropped (and counted)."""
@@ -71,17 +82,20 @@ class PtyPort:
             pass
         self.counters.written += written
         self.counters.dropped += len(data) - written
-        self.drain_input()
+        if self.listener is None:
+            self.drain_input()  # a device that answers reads its input as it arrives
         return written
 
     def drain_input(self) -> bytes:
-        """What the reader wrote to the device (read and counted, never acted on)."""
+        """What the reader wrote to the device (read, counted, given to the listener)."""
         chunks = []
         with contextlib.suppress(BlockingIOError, OSError):
             while chunk := os.read(self._master, 4096):
                 chunks.append(chunk)
         data = b"".join(chunks)
         self.counters.received += len(data)
+        if data and self.listener is not None:
+            self.listener(data)
         return data
 
     def close(self) -> None:
@@ -108,6 +122,8 @@ _PERIOD_S = {
     "nonin": 1.0 / serial_formats.NONIN_PACKETS_PER_S,
     "ivy": 1.0,
     "hl7": 1.0,
+    "ge-s5": GeS5Monitor.period_s,
+    "medibus": MedibusVentilator.period_s,
 }
 
 
@@ -132,6 +148,14 @@ class SerialDevice:
         self.port = PtyPort()
         self._nonin = NoninStream()
         self._serial_number = serial_formats.masimo_serial_number(monitor.device.eui64)
+        self.peer: GeS5Monitor | MedibusVentilator | None = None
+        """The device's side of a conversation (GE S/5, MEDIBUS); None for one-way ones."""
+        if kind == "ge-s5":
+            self.peer = GeS5Monitor(monitor.index)
+        elif kind == "medibus":
+            self.peer = MedibusVentilator(monitor.index)
+        if self.peer is not None:
+            self.port.listener = self._heard
 
     @property
     def path(self) -> str:
@@ -140,10 +164,19 @@ class SerialDevice:
     def close(self) -> None:
         self.port.close()
 
+    def _heard(self, data: bytes) -> None:
+        """What the reader wrote, for a device that answers: its answer, at once."""
+        assert self.peer is not None
+        answer = self.peer.hear(data, self._clock.monotonic_ns() / NS_PER_S)
+        if answer and not self.port.closed:
+            self.port.write(answer)
+
     def step(self, dt: float) -> bytes:
         """Advance ``dt`` seconds and return the bytes the device puts on its line."""
         now_ns = self._clock.now_ns()
         readout = self.monitor.tick(dt, now_ns)
+        if self.peer is not None:
+            return self.peer.step(readout, self._clock.monotonic_ns() / NS_PER_S)
         if not readout.connected:
             return b""
         vitals = self.monitor.last_vitals
@@ -165,6 +198,17 @@ class SerialDevice:
         period = self.period_s
         due = loop.time()
         steps = 1
+        if self.peer is not None:
+            loop.add_reader(self.port.fd, self.port.drain_input)
+        try:
+            await self._pace(loop, period, due, steps)
+        finally:
+            if self.peer is not None and not self.port.closed:
+                loop.remove_reader(self.port.fd)
+
+    async def _pace(
+        self, loop: asyncio.AbstractEventLoop, period: float, due: float, steps: int
+    ) -> None:
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             data = self.step(period * steps)

@@ -14,6 +14,8 @@
   second, shaped on the public capture. Wave bytes stay below ``FB`` so they never look
   like a frame boundary; ``FB`` is what the capture shows for a channel with no transducer.
 - HL7 over RS-232: the same PCD-01/PCD-04 messages, MLLP-framed.
+- GE S/5 Computer Interface and Dräger MEDIBUS: devices that must be asked, so their
+  bytes are made by the peers of ``serial_peers`` (``ge_s5_format``, ``medibus_format``).
 
 Pure functions of a readout: this module must not open ports or keep time.
 """
@@ -30,7 +32,9 @@ from simulators.monitor import Readout
 from simulators.physiology import Vitals
 from simulators.signals import Wave
 
-SERIAL_KINDS = ("masimo", "nonin", "ivy", "hl7")
+SERIAL_KINDS = ("masimo", "nonin", "ivy", "hl7", "ge-s5", "medibus")
+TALKING_KINDS = ("ge-s5", "medibus")
+"""Devices that send only what they are asked for (``serial_peers``)."""
 
 # Masimo EXC exception bits (hex), as published.
 EXC_NO_SENSOR = 0x001

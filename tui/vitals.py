@@ -31,9 +31,12 @@ A tile comes in two variants (:class:`Variant`), chosen by the grid from the roo
 
 * **full** — HR and SpO2 in 3-line digits under a label line that carries their unit and
   marks (``HR /min ?34s``, ``SpO2 % INV``, ``SpO2 % ~``), then NIBP (and ABP when the bed
-  has it), RR, Temp, EtCO2, and the wave strip;
+  has it), RR, Temp, EtCO2, the ventilator line when the bed has a ventilator
+  (``VENT PEEP 5 Ppk 21 VT 450 MV 6.3 RRv 14 FiO2 40``; after RR/Temp/EtCO2 on the same
+  line when ABP takes its room), and the wave strip;
 * **compact** — one text line each for HR+SpO2, a pressure (ABP when present, else NIBP),
-  RR/Temp/EtCO2, and the wave strip (replaced by ``NO DATA`` when the bed is silent).
+  RR/Temp/EtCO2 (then the ventilator's values), and the wave strip (replaced by
+  ``NO DATA`` when the bed is silent).
 
 The first line of a full face (the status line) and the wave line of a compact one are
 where the alarm engine will write a bed's alarm.
@@ -115,6 +118,17 @@ RESP_RATE = Vital("RR", mdc.RESP_RATE, "#ffff5f")
 TEMPERATURE = Vital("Temp", mdc.TEMPERATURE, "#ff87ff")
 ETCO2 = Vital("EtCO2", mdc.ETCO2, "#ffd75f")
 FICO2 = Vital("FiCO2", mdc.FICO2, "#ffd75f")
+VENT_COLOUR = "#87d7ff"
+VENTILATOR = (
+    Vital("PEEP", (151976,), VENT_COLOUR),
+    Vital("Ppk", (151817,), VENT_COLOUR),
+    Vital("VT", (151868,), VENT_COLOUR),
+    Vital("MV", (151880,), VENT_COLOUR),
+    Vital("RRv", (151586,), VENT_COLOUR),
+    Vital("FiO2", (152196,), VENT_COLOUR),
+)
+"""The ventilator line: a ventilator's (or a monitor's spirometry) values, on its bed's tile."""
+VENTILATOR_MARK = "VENT"
 
 
 def pick(bed: BedSnapshot, codes: Sequence[int]) -> Reading | None:
@@ -421,7 +435,13 @@ def full_body(bed: BedSnapshot, width: int) -> list[Text]:
     rest = [pressure_line(NIBP, bed, width)]
     if pick(bed, ABP.systolic) is not None:
         rest.append(pressure_line(ABP, bed, width))
-    rest += pack(_small_tokens(bed), width, FULL_BASE_LINES - 5 - len(rest))
+    room = FULL_BASE_LINES - 5 - len(rest)
+    vent = ventilator_tokens(bed)
+    if vent and room >= 2:  # a line of its own, under the other values
+        rest += pack(_small_tokens(bed), width, room - 1)
+        rest += pack(vent, width, 1)
+    else:  # no room (NIBP and ABP): after them, cut with "…" (the bed screen shows all)
+        rest += pack(_small_tokens(bed) + vent, width, room)
     while len(rest) < FULL_BASE_LINES - 5:
         rest.append(Text(no_wrap=True))
     return _fit([status_line(bed, width), *big, *rest], width)
@@ -435,8 +455,22 @@ def compact_body(bed: BedSnapshot, width: int) -> list[Text]:
         1,
     )
     pressure = ABP if pick(bed, ABP.systolic) is not None else NIBP
-    lines = [*first, pressure_line(pressure, bed, width), *pack(_small_tokens(bed), width, 1)]
+    small = _small_tokens(bed) + ventilator_tokens(bed)
+    lines = [*first, pressure_line(pressure, bed, width), *pack(small, width, 1)]
     return _fit(lines, width)
+
+
+def ventilator_tokens(bed: BedSnapshot) -> list[Text]:
+    """``VENT PEEP 5 Ppk 21 VT 450 …``: the ventilation values the bed has, after a mark
+    that says where they come from; none when the bed has no ventilation value."""
+    if not any(code in bed.readings for code in mdc.VENTILATION):
+        return []
+    tokens = [Text(VENTILATOR_MARK, f"bold {VENT_COLOUR}", no_wrap=True)]
+    for vital in VENTILATOR:
+        reading = pick(bed, vital.codes)
+        if reading is not None:
+            tokens.append(token(vital, reading))
+    return tokens
 
 
 def _small_tokens(bed: BedSnapshot) -> list[Text]:
@@ -473,7 +507,7 @@ def tile_face(bed: BedSnapshot, width: int, variant: Variant, wave: Sequence[Tex
 
 _VALUE_CODES = (
     *HEART_RATE.codes, *SPO2.codes, *RESP_RATE.codes, *TEMPERATURE.codes, *ETCO2.codes,
-    *FICO2.codes,
+    *FICO2.codes, *(code for vital in VENTILATOR for code in vital.codes),
 )  # fmt: skip
 _PRESSURE_CODES = (*NIBP.codes, *ABP.codes)
 
@@ -522,6 +556,7 @@ PARAMETER_ORDER: tuple[tuple[tuple[int, ...], str], ...] = (
     (mdc.RESP_RATE, RESP_RATE.colour),
     ((*mdc.ETCO2, *mdc.FICO2), ETCO2.colour),
     (mdc.TEMPERATURE, TEMPERATURE.colour),
+    ((*mdc.VENTILATION, 152196), VENT_COLOUR),
 )
 """Clinical order of the bed screen's list, each group in its colour; others follow."""
 OTHER_COLOUR = "#d0d0d0"

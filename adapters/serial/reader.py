@@ -14,8 +14,17 @@ stale and then DEVICE LOST through the ward and the alarm engine, like any silen
 its status-flag alarms expire with it. A port that stays open but silent for
 ``silent_after_s`` is a fault too (device off, output disabled, wrong baud rate).
 
-Read-only towards devices: it writes only what a protocol that answers (HL7) gives it, and
-only once the hub has returned — ACK after storage. It must not know beds or the ward.
+A protocol that must be spoken to (GE S/5, MEDIBUS: its decoder is a
+:class:`~adapters.serial.device.SerialConversation`) is given its turn when the port opens
+(the requests; again after every reopen), after every read and whenever it said it would
+have something due (keep-alives, requests again after a silence), and once more when the
+gateway stops (the stop requests, sent and drained before the port is let go).
+
+Read-only towards devices: the reader is the only part that writes to a port, and it
+writes only what the protocol gives it — HL7's ACKs once the hub has returned (ACK after
+storage), a conversation's requests and protocol replies — and of those only commands the
+protocol lists in ``sends``; anything else is refused and is a fault. A one-way device
+never hears a byte. It must not know beds or the ward.
 """
 
 from __future__ import annotations
@@ -28,9 +37,12 @@ from adapters.serial import registry
 from adapters.serial.device import (
     TRANSPORT,
     Decoded,
+    Outgoing,
     Rejected,
+    SerialConversation,
     SerialDecoder,
     SerialSource,
+    Turn,
     device_key,
 )
 from adapters.serial.port import SerialLink, SerialPort
@@ -44,6 +56,8 @@ BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 5.0
 """A replugged USB adapter is read again within this long."""
 SILENT_AFTER_S = 60.0
+GOODBYE_DRAIN_S = 0.5
+"""How long the stop requests may take to leave when the gateway stops."""
 
 
 class SerialReader:
@@ -57,6 +71,7 @@ class SerialReader:
         kind: str,
         baud: int = 9600,
         parity: str = "none",
+        flow_control: str = "none",
         clock: Clock | None = None,
         link: SerialLink | None = None,
         facility: str = "",
@@ -68,7 +83,9 @@ class SerialReader:
         self.port = port
         self.protocol = registry.protocol(kind)
         self.clock = clock or SystemClock()
-        self.link: SerialLink = link or SerialPort(port, baud=baud, parity=parity)
+        self.link: SerialLink = link or SerialPort(
+            port, baud=baud, parity=parity, flow_control=flow_control
+        )
         self.device = DeviceId(device_key(port), f"{self.protocol.label} {port}")
         self.decoder: SerialDecoder = self.protocol.decoder(
             SerialSource(port, self.device, facility)
@@ -77,7 +94,9 @@ class SerialReader:
         self.backoff_max_s = backoff_max_s
         self.silent_after_s = silent_after_s
         self.source = f"serial {port}"
-        self.line = f"{baud} 8{parity[:1].upper()}1"
+        self.line = f"{baud} 8{parity[:1].upper()}1" + (
+            " RTS/CTS" if flow_control == "rtscts" else ""
+        )
         self.connected = False
         self.opened = 0
         """Times the port was opened (1 + reconnections)."""
@@ -85,6 +104,10 @@ class SerialReader:
         self.rejected = 0
         self.not_stored = 0
         """Records shown but not journaled (the journal failed)."""
+        self.sent: dict[str, int] = {}
+        """Commands written to the port, by name (a conversation's, HL7 ACKs as ``ACK``)."""
+        self.refused = 0
+        """Commands a protocol gave that it does not list in ``sends``: never written."""
         self._delay = backoff_initial_s
         self._told_unstored = False
 
@@ -114,7 +137,13 @@ class SerialReader:
             log.info("reading %s on %s at %s", self.protocol.title, self.port, self.line)
             self.decoder.restart()
             try:
+                conversation = self.conversation
+                if conversation is not None:
+                    self._say(conversation.opening(_loop_ns()))
                 await self._read_until_lost()
+            except asyncio.CancelledError:
+                await self._goodbye()
+                raise
             except AdapterError as exc:
                 self.sink.fault(
                     self.source,
@@ -134,13 +163,31 @@ class SerialReader:
         await asyncio.sleep(self._delay)
         self._delay = min(self._delay * 2, self.backoff_max_s)
 
+    @property
+    def conversation(self) -> SerialConversation | None:
+        """The decoder as a conversation, when its device must be spoken to."""
+        decoder = self.decoder
+        return decoder if isinstance(decoder, SerialConversation) else None
+
     async def _read_until_lost(self) -> None:
         silent = False
+        loop = asyncio.get_running_loop()
+        silent_at = loop.time() + self.silent_after_s
+        conversation = self.conversation
         while True:
+            wake_at = silent_at
+            due_ns = conversation.next_due_ns() if conversation is not None else None
+            if due_ns is not None:
+                wake_at = min(wake_at, due_ns / NS_PER_S)
             try:
-                async with asyncio.timeout(self.silent_after_s):
+                async with asyncio.timeout_at(wake_at):
                     data = await self.link.read()
             except TimeoutError:
+                if conversation is not None:
+                    self._say(conversation.due(_loop_ns()))
+                if loop.time() < silent_at:
+                    continue
+                silent_at = loop.time() + self.silent_after_s
                 if not silent:
                     silent = True
                     self.sink.fault(
@@ -150,6 +197,7 @@ class SerialReader:
                     )
                 continue
             silent = False
+            silent_at = loop.time() + self.silent_after_s
             receive_time = self.clock.now_ns()
             try:
                 items = self.decoder.feed(data, receive_time)
@@ -160,6 +208,8 @@ class SerialReader:
                 continue
             for item in items:
                 await self.take(item, receive_time)
+            if conversation is not None:
+                self._say(conversation.due(_loop_ns()))
 
     async def take(self, item: Decoded, receive_time_ns: int) -> None:
         """One decoded record to the hub, then its answer (HL7 only) to the device."""
@@ -170,6 +220,8 @@ class SerialReader:
             )
             await self.sink.reject(message, item.reason)
             self._answer(item.answer)
+            if item.reply is not None:
+                self._send(item.reply)
             return
         for problem in item.problems:
             self.sink.fault(self.source, problem)
@@ -192,13 +244,54 @@ class SerialReader:
                 self.sink.fault(self.source, f"not recorded: {exc} (shown live; {resend})")
             if item.answer is not None:
                 self._answer(item.answer(str(exc)))
+            if item.reply is not None:
+                self._send(item.reply)
             return
         self._told_unstored = False
         self.records += 1
         self._delay = self.backoff_initial_s  # the device talks: a next loss retries fast
         if item.answer is not None:
             self._answer(item.answer(None))
+        if item.reply is not None:
+            self._send(item.reply)
 
     def _answer(self, data: bytes) -> None:
-        if data and self.protocol.answers:  # every other protocol is read-only
+        if data and self.protocol.answers:  # only a protocol that acknowledges
             self.link.write(data)
+            self.sent["ACK"] = self.sent.get("ACK", 0) + 1
+
+    def _say(self, turn: Turn) -> None:
+        for problem in turn.problems:
+            self.sink.fault(self.source, problem)
+        for outgoing in turn.sends:
+            self._send(outgoing)
+
+    def _send(self, outgoing: Outgoing) -> None:
+        """One command to the device — only one the protocol lists as its own."""
+        if outgoing.command not in self.protocol.sends:
+            self.refused += 1
+            self.sink.fault(
+                self.source,
+                f"refused to send {outgoing.command!r} ({len(outgoing.data)} bytes): not a"
+                f" request or reply the {self.protocol.label} protocol sends",
+            )
+            return
+        if outgoing.data:
+            self.link.write(outgoing.data)
+            self.sent[outgoing.command] = self.sent.get(outgoing.command, 0) + 1
+
+    async def _goodbye(self) -> None:
+        """The gateway stops: the conversation's stop requests, given time to leave."""
+        conversation = self.conversation
+        if conversation is None or not self.connected:
+            return
+        try:
+            self._say(conversation.closing())
+        except AdapterError:
+            return  # the port went as we stopped: nothing to tell it
+        await self.link.drain(GOODBYE_DRAIN_S)
+
+
+def _loop_ns() -> int:
+    """The loop's monotonic time in nanoseconds: what conversations keep time on."""
+    return round(asyncio.get_running_loop().time() * NS_PER_S)

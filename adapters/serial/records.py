@@ -69,9 +69,16 @@ def measured(
 
 
 def unmeasured(
-    device: DeviceId, parameter: Parameter, text: str, receive_time_ns: int, *, sub_id: str = ""
+    device: DeviceId,
+    parameter: Parameter,
+    text: str,
+    receive_time_ns: int,
+    *,
+    sub_id: str = "",
+    reason: str = "",
 ) -> Observation:
-    """A value the device says it does not have (``text`` as it sent it)."""
+    """A value the device says it does not have (``text`` as it sent it; ``reason``: why,
+    when the device's marker says more than its text)."""
     return Observation(
         device,
         parameter.code,
@@ -83,6 +90,7 @@ def unmeasured(
         None,
         sub_id,
         parameter.source_code,
+        reason=reason,
     )
 
 

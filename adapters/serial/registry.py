@@ -10,12 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from adapters.serial import hl7, ivy, masimo, nonin
+from adapters.serial import ge_s5, hl7, ivy, masimo, medibus, nonin
 from adapters.serial.device import DeviceProtocol
 from gateway.errors import AdapterError
 
 PROTOCOLS: Mapping[str, DeviceProtocol] = MappingProxyType(
-    {p.kind: p for p in (masimo.PROTOCOL, nonin.PROTOCOL, ivy.PROTOCOL, hl7.PROTOCOL)}
+    {
+        p.kind: p
+        for p in (
+            masimo.PROTOCOL,
+            nonin.PROTOCOL,
+            ivy.PROTOCOL,
+            hl7.PROTOCOL,
+            ge_s5.PROTOCOL,
+            medibus.PROTOCOL,
+        )
+    }
 )
 
 

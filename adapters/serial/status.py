@@ -65,9 +65,15 @@ class StatusAlarms:
         return tuple(flag for flag, _ in self._up.values())
 
     def update(
-        self, flags: Iterable[StatusFlag], time_ns: int, message_id: str = ""
+        self,
+        flags: Iterable[StatusFlag],
+        time_ns: int,
+        message_id: str = "",
+        *,
+        inactivation: str = "enabled",
     ) -> tuple[AlarmEvent, ...]:
-        """The alarm events of one record whose status shows ``flags`` up."""
+        """The alarm events of one record whose status shows ``flags`` up; ``inactivation``
+        is the device's alarm-silence state (IHE ACM: ``audio-paused`` …), when it says one."""
         events: list[AlarmEvent] = []
         seen: set[str] = set()
         for flag in flags:
@@ -75,7 +81,9 @@ class StatusAlarms:
                 continue
             seen.add(flag.name)
             self._up[flag.name] = (flag, 0)
-            events.append(self._event(flag, PRESENT, "active", time_ns, message_id))
+            events.append(
+                self._event(flag, PRESENT, "active", time_ns, message_id, inactivation=inactivation)
+            )
         for name, (flag, down_before) in list(self._up.items()):
             if name in seen:
                 continue
@@ -85,11 +93,22 @@ class StatusAlarms:
                 events.append(self._event(flag, END, "inactive", time_ns, message_id))
             else:
                 self._up[name] = (flag, down)
-                events.append(self._event(flag, PRESENT, "active", time_ns, message_id))
+                events.append(
+                    self._event(
+                        flag, PRESENT, "active", time_ns, message_id, inactivation=inactivation
+                    )
+                )
         return tuple(events)
 
     def _event(
-        self, flag: StatusFlag, phase: str, state: str, time_ns: int, message_id: str
+        self,
+        flag: StatusFlag,
+        phase: str,
+        state: str,
+        time_ns: int,
+        message_id: str,
+        *,
+        inactivation: str = "enabled",
     ) -> AlarmEvent:
         return AlarmEvent(
             device=self._device,
@@ -99,7 +118,7 @@ class StatusAlarms:
             kind=flag.kind,
             phase=phase,
             state=state,
-            inactivation="enabled",
+            inactivation=inactivation,
             source=AlarmSource.DEVICE,
             time_ns=time_ns,
             alarm_id=flag.name,

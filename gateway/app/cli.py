@@ -136,7 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--serial",
         metavar="KIND",
-        help="serial devices on pseudo-terminals (masimo, nonin, ivy, hl7); prints each pty",
+        help=(
+            "serial devices on pseudo-terminals (masimo, nonin, ivy, hl7, ge-s5, medibus);"
+            " prints each pty"
+        ),
     )
     where.add_argument("--mqtt", metavar="mqtt://HOST[:PORT]", help="publish to this MQTT broker")
     simulate.add_argument(
@@ -345,10 +348,14 @@ def _demo(args: argparse.Namespace) -> int:
     # Indications as a real ward's would be; their own bed labels, their own patients.
     philips_port = _free_udp_port()
     philips = _demo_philips(args.seed + 2, scenario, philips_port)
-    # One more bed whose oximeter speaks Masimo ASCII over a pseudo-terminal: the serial
-    # path (USB-serial hub) runs in the demo too, bound to its bed as an engineer would.
+    # Beds read over pseudo-terminals, bound as an engineer would: one whose oximeter
+    # speaks Masimo ASCII, one with a GE S/5 monitor and a Dräger ventilator (MEDIBUS)
+    # beside it — the serial path (USB-serial hub) runs in the demo too.
     oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
-    serial_bed = _demo_serial_config(oximeters[0].path, philips_port)
+    oximeters += serial_devices("ge-s5", 1, args.seed + 2, scenario)
+    oximeters += serial_devices("medibus", 1, args.seed + 3, scenario)
+    oximeter_port, monitor_port, ventilator_port = (device.path for device in oximeters)
+    serial_bed = _demo_serial_config(oximeter_port, monitor_port, ventilator_port, philips_port)
     config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
     config = _muted(config, args.mute)
     _logging(args, to_file=True)
@@ -389,13 +396,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_serial_config(port: str, philips_port: int) -> GatewayConfig:
-    """The zero-config gateway plus one bed with a serial oximeter on ``port``, listening
+def _demo_serial_config(
+    oximeter: str, monitor: str, ventilator: str, philips_port: int
+) -> GatewayConfig:
+    """The zero-config gateway plus a bed with a serial oximeter on ``oximeter``, one with
+    a GE S/5 monitor on ``monitor`` and a Dräger ventilator on ``ventilator``, listening
     for the demo's IntelliVue monitors on ``philips_port`` (loopback only)."""
     text = (
         f'[[intellivue]]\nlisten = "127.0.0.1:{philips_port}"\n'
-        f'[[serial]]\nkind = "masimo"\nport = "{port}"\nbed = "demo-serial"\n'
+        f'[[serial]]\nkind = "masimo"\nport = "{oximeter}"\nbed = "demo-serial"\n'
+        # A pseudo-terminal carries no parity bit nor handshake lines (Linux refuses to set
+        # even parity on one a second time): the simulated GE and Dräger lines are 8N1.
+        f'[[serial]]\nkind = "ge-s5"\nport = "{monitor}"\nbed = "demo-ge"\n'
+        'parity = "none"\nflow_control = "none"\n'
+        f'[[serial]]\nkind = "medibus"\nport = "{ventilator}"\nbed = "demo-ge"\n'
+        'parity = "none"\n'
         '[[beds]]\nid = "demo-serial"\nlabel = "Oximeter (serial)"\n'
+        '[[beds]]\nid = "demo-ge"\nlabel = "GE + ventilator (serial)"\n'
     )
     return parse_config(text, "<demo>")
 

@@ -93,6 +93,7 @@ def build_serial_readers(config: GatewayConfig, hub: Hub) -> list[SerialReader]:
             kind=spec.kind,
             baud=spec.baud,
             parity=spec.parity,
+            flow_control=spec.flow_control,
             clock=hub.clock,
             facility=config.name,
             silent_after_s=config.lost_after_s,

@@ -242,7 +242,8 @@ _SERIAL = _Table(
         "kind": _Field(_choice(*DEFAULT_BAUD), _REQUIRED),
         "port": _Field(_text('a serial device such as "/dev/ttyUSB0" or "COM3"'), _REQUIRED),
         "baud": _Field(_choice(*STANDARD_BAUD_RATES)),  # None: the kind's usual rate
-        "parity": _Field(_choice("none", "even", "odd"), "none"),
+        "parity": _Field(_choice("none", "even", "odd")),  # None: the kind's usual parity
+        "flow_control": _Field(_choice("none", "rtscts")),  # None: the kind's usual handshake
         "bed": _Field(_pattern(_BED_ID, _BED_ID_ALLOWED)),
     },
 )

@@ -19,6 +19,8 @@ from gateway.admission import AdmissionLimits
 from gateway.config.checks import _ROOT, _bind, _check_document, _mqtt_url
 from gateway.config.model import (
     DEFAULT_BAUD,
+    DEFAULT_FLOW_CONTROL,
+    DEFAULT_PARITY,
     AlarmConfig,
     BedConfig,
     BrokerAddress,
@@ -152,8 +154,15 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 kind=item["kind"],
                 port=item["port"],
                 baud=item["baud"] if item["baud"] is not None else DEFAULT_BAUD[item["kind"]],
-                parity=item["parity"],
+                parity=(
+                    item["parity"] if item["parity"] is not None else DEFAULT_PARITY[item["kind"]]
+                ),
                 bed=item["bed"],
+                flow_control=(
+                    item["flow_control"]
+                    if item["flow_control"] is not None
+                    else DEFAULT_FLOW_CONTROL[item["kind"]]
+                ),
             )
             for item in document["serial"]
         ),

@@ -21,16 +21,30 @@ from gateway.ward.routing import BedBinding
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-SerialKind = Literal["masimo", "nonin", "ivy", "hl7"]
+SerialKind = Literal["masimo", "nonin", "ivy", "hl7", "ge-s5", "medibus"]
 Parity = Literal["none", "even", "odd"]
+FlowControl = Literal["none", "rtscts"]
 AudioMode = Literal["bell", "command", "off"]
 
 DEFAULT_MLLP_PORT = 2575
 STANDARD_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-# Every supported device ships at 9600 8N1; a per-kind table so one can differ.
+# The line each device family ships with, per kind: the oximeters, Ivy and HL7 at 9600 8N1
+# without flow control; a GE S/5 Computer Interface at 19200 8E1 with RTS/CTS (fixed on
+# the monitor; CARESCAPE with software 3 or later may be set to 115200); a Dräger
+# ventilator's MEDIBUS port at 19200 8E1 without handshake (Evita's default; V500 and
+# EvitaXL are often 8N1, Apollo 9600: set ``baud``/``parity`` to what the device's menu
+# says). docs/serial.md has each device's settings.
 DEFAULT_BAUD: Mapping[str, int] = MappingProxyType(
-    {"masimo": 9600, "nonin": 9600, "ivy": 9600, "hl7": 9600}
+    {"masimo": 9600, "nonin": 9600, "ivy": 9600, "hl7": 9600, "ge-s5": 19200, "medibus": 19200}
 )
+DEFAULT_PARITY: Mapping[str, Parity] = MappingProxyType(
+    {"masimo": "none", "nonin": "none", "ivy": "none", "hl7": "none", "ge-s5": "even",
+     "medibus": "even"}
+)  # fmt: skip
+DEFAULT_FLOW_CONTROL: Mapping[str, FlowControl] = MappingProxyType(
+    {"masimo": "none", "nonin": "none", "ivy": "none", "hl7": "none", "ge-s5": "rtscts",
+     "medibus": "none"}
+)  # fmt: skip
 DEVICE_KEY_PREFIXES = ("EUI-64:", "app:", "serial:", "tcp:")
 
 
@@ -129,6 +143,8 @@ class SerialConfig:
     parity: Parity = "none"
     bed: str | None = None
     """The bed the device belongs to; None lets the usual routing decide."""
+    flow_control: FlowControl = "none"
+    """Hardware handshake on RTS/CTS (``rtscts``: a GE S/5 Computer Interface needs it)."""
 
 
 INTELLIVUE_INDICATION_PORT = 24005

@@ -5,6 +5,7 @@ And the parsers under them: a record or the project's ParseError, nothing else."
 from __future__ import annotations
 
 import math
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 from serial_support import feed, ivy_capture, sample_text, source
 
 from adapters.hl7.mllp import frame
-from adapters.serial import hl7, ivy, masimo, nonin
+from adapters.serial import ge_s5_wire, hl7, ivy, masimo, medibus_wire, nonin
 from adapters.serial.device import Accepted, Decoded, Rejected, SerialDecoder
 from adapters.serial.registry import PROTOCOLS
 from gateway.domain import ObservationStatus
 from gateway.errors import ParseError
+from simulators import ge_s5_format as ge
+from simulators import medibus_format as mb
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HELD_AT_MOST = {
@@ -24,6 +27,8 @@ HELD_AT_MOST = {
     "nonin": nonin.FRAME_BYTES * nonin.FRAMES_PER_PACKET + 2 * nonin.MAX_REJECT_BYTES,
     "ivy": ivy.MAX_FRAME_BYTES + ivy.MAX_REJECT_BYTES,
     "hl7": 1 << 20,
+    "ge-s5": ge_s5_wire.MAX_FRAME_BYTES + 1,
+    "medibus": medibus_wire.MAX_RESPONSE_BYTES + medibus_wire.MAX_COMMAND_BYTES,
 }
 NONIN_PACKET = b"".join(
     bytes((1, s, 100, d, (1 + s + 100 + d) % 256))
@@ -37,6 +42,9 @@ GOOD = {
         b"MSH|^~\\&|MON|W|||20240101120000||ORU^R01|m1|P|2.6|||AL|NE\rPV1||I|ICU^1^1\rOBR|1\r"
         b"OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||R\r"
     ),
+    # Made by the simulators' own encoders (simulators/ge_s5_format.py, medibus_format.py).
+    "ge-s5": ge.frame(ge.record(1, [(8, struct.pack("<hHH3h", 3, 0, 0, 100, -5, 0x7E7D))])),
+    "medibus": mb.measured_data([(0x78, 5.0), (0x7D, 21.5)]) + mb.command(0x30),
 }
 chunks = st.lists(st.binary(max_size=800), max_size=12)
 

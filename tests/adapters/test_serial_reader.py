@@ -20,6 +20,7 @@ from waiting import eventually
 
 from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
+from adapters.serial.port import SerialPort
 from adapters.serial.reader import SerialReader
 from adapters.serial.registry import PROTOCOLS
 from gateway.app.service import build_hub, serve
@@ -33,6 +34,7 @@ from gateway.domain import (
     Connectivity,
     ObservationStatus,
 )
+from gateway.errors import AdapterError
 from gateway.hub import Hub
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
@@ -41,9 +43,9 @@ from gateway.ward.routing import BedBinding, Router
 from gateway.ward.snapshot import BedSnapshot
 from gateway.ward.state import WardState
 from simulators.serial_emitter import serial_devices
-from simulators.serial_formats import SERIAL_KINDS
+from simulators.serial_formats import SERIAL_KINDS, TALKING_KINDS
 
-SPO2, HR = 150456, 147842
+SPO2, HR, PEEP = 150456, 147842, 151976
 BED = BedId("bed-4")
 
 
@@ -114,6 +116,8 @@ def faults(hub: Hub, text: str) -> list[str]:
 def test_the_registry_names_every_kind_the_configuration_and_simulators_know() -> None:
     assert set(PROTOCOLS) == set(get_args(SerialKind)) == set(SERIAL_KINDS)
     assert [k for k, p in PROTOCOLS.items() if p.answers] == ["hl7"]
+    # Only the devices that must be asked are ever written to, besides HL7's ACKs.
+    assert {k for k, p in PROTOCOLS.items() if p.sends} == set(TALKING_KINDS)
 
 
 @pytest.mark.parametrize("kind", SERIAL_KINDS)
@@ -123,10 +127,11 @@ async def test_a_simulated_device_reaches_the_ward_through_a_pty(kind: str) -> N
     writing = asyncio.create_task(device.run())
     try:
         async with running(reader_for(hub, device.path, kind)) as reader:
+            shown = PEEP if kind == "medibus" else SPO2  # a ventilator has no oximeter
 
             def spo2_on_screen() -> bool:
                 return any(
-                    (r := b.readings.get(SPO2)) is not None
+                    (r := b.readings.get(shown)) is not None
                     and r.status is ObservationStatus.VALID
                     and isinstance(r.value, float)
                     for b in hub.snapshot().beds
@@ -139,14 +144,15 @@ async def test_a_simulated_device_reaches_the_ward_through_a_pty(kind: str) -> N
         with contextlib.suppress(asyncio.CancelledError):
             await writing
         device.close()
-    [shown] = [b for b in hub.snapshot().beds if SPO2 in b.readings]
-    [link] = shown.devices
+    [shown_bed] = [b for b in hub.snapshot().beds if shown in b.readings]
+    [link] = shown_bed.devices
     assert (link.device.key, link.transport, link.peer) == (
         f"serial:{device.path}", "serial", device.path
     )  # fmt: skip
     assert reader.rejected == 0 and not list(hub.faults)
-    # Read-only towards devices: only HL7 is answered (its ACKs), nothing else hears a byte.
-    assert (device.port.counters.received > 0) is (kind == "hl7")
+    # Read-only towards devices: HL7 hears its ACKs, GE S/5 and MEDIBUS their requests
+    # (tests/adapters/serial/ checks each byte); a one-way device never hears a byte.
+    assert (device.port.counters.received > 0) is (kind == "hl7" or kind in TALKING_KINDS)
 
 
 async def test_a_sensor_off_flag_is_a_device_alarm_that_ends_when_it_clears() -> None:
@@ -409,6 +415,9 @@ class BrokenLink:
     def write(self, data: bytes) -> None:
         raise AssertionError("nothing may be written to a one-way device")
 
+    async def drain(self, timeout_s: float) -> None:
+        raise AssertionError("nothing is ever queued for a one-way device")
+
     async def close(self) -> None:
         self.closes += 1
 
@@ -425,3 +434,21 @@ async def test_a_bug_under_the_reader_costs_a_reconnection_never_the_gateway() -
         assert faults(hub, "reader failed") == [
             "reader failed: RuntimeError('driver bug'); reopening the port"
         ]
+
+
+async def test_a_line_setting_the_driver_refuses_is_an_adapter_error_never_another() -> None:
+    """A Linux pseudo-terminal refuses even parity when it is set a second time (termios
+    EINVAL, not an OSError): that must be a fault the reader retries, like any port that
+    cannot be opened, never a crash of the gateway."""
+    pty = Pty()
+    try:
+        for _ in range(2):
+            port = SerialPort(pty.path, baud=19200, parity="even", flow_control="rtscts")
+            try:
+                await port.open()
+            except AdapterError as exc:
+                assert str(exc).startswith(f"cannot open {pty.path}")
+            else:
+                await port.close()  # this driver takes it: nothing to map
+    finally:
+        pty.close()

@@ -299,3 +299,24 @@ def test_demo_data_is_marked_demo_on_the_tile_and_the_bed_screen() -> None:
     assert v.token(v.HEART_RATE, demo).plain == "HR 124 DEMO"
     assert "DEMO" in v.parameter_line(demo).plain
     assert v.marks(with_(demo, demo=False)) == []
+
+
+def test_a_ventilators_values_have_a_line_of_their_own_on_the_tile() -> None:
+    ventilated = bed(
+        reading(147842, 72, "/min"),
+        reading(150021, 117),
+        reading(151562, 14, "/min"),
+        reading(151976, 5.0, "mbar"),
+        reading(151817, 21.5, "mbar"),
+        reading(151868, 450, "mL"),
+        reading(152196, 40, "%"),
+    )
+    lines = [line.plain for line in vitals.full_body(ventilated, 40)]
+    assert lines[-1] == "VENT  PEEP 5  Ppk 22  VT 450  FiO2 40"  # the last line, its own
+    assert any(line.startswith("RR 14") for line in lines[:-1])
+    assert not any(line.startswith("VENT") for line in lines[:-1])
+    without = [line.plain for line in vitals.full_body(bed(reading(152196, 40, "%")), 40)]
+    assert not any("VENT" in line for line in without)  # an FiO2 alone is no ventilator
+    compact = [line.plain for line in vitals.compact_body(ventilated, 40)]
+    assert "VENT" in compact[-1]  # after RR/Temp on the compact tile (cut with … if need be)
+    assert len(vitals.full_body(ventilated, 40)) == vitals.FULL_BASE_LINES

@@ -123,9 +123,10 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(args: tuple[str, ...], messag
     assert message in result.stderr
 
 
-async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> None:
-    """``demo`` shows the serial path too: a Masimo oximeter on a real pty, bound by its
-    ``[[serial]]`` entry to its own bed, reaches that bed through the serial reader."""
+async def test_the_demo_reads_its_serial_devices_into_the_beds_they_bind() -> None:
+    """``demo`` shows the serial path too: a Masimo oximeter, a GE S/5 monitor and a Dräger
+    ventilator on real ptys, bound by their ``[[serial]]`` entries to their beds (the
+    monitor and the ventilator to one), reach them through the serial readers."""
     import asyncio
 
     from waiting import eventually
@@ -134,24 +135,30 @@ async def test_the_demo_reads_its_serial_oximeter_into_the_bed_it_binds() -> Non
     from gateway.app.service import build_hub, build_serial_readers
     from simulators.serial_emitter import run_serial, serial_devices
 
-    oximeters = serial_devices("masimo", 1, seed=1)
-    config = _demo_serial_config(oximeters[0].path, 0)
+    devices = [serial_devices(kind, 1, seed=1)[0] for kind in ("masimo", "ge-s5", "medibus")]
+    config = _demo_serial_config(devices[0].path, devices[1].path, devices[2].path, 0)
     hub = build_hub(config)
-    (reader,) = build_serial_readers(config, hub)
+    readers = build_serial_readers(config, hub)
 
-    def oximeter_bed_has_spo2() -> bool:
+    def shown(label: str, code: int) -> bool:
         beds = {bed.label: bed for bed in hub.snapshot().beds}
-        bed = beds.get("Oximeter (serial)")
-        return bed is not None and 150456 in bed.readings  # MDC_PULS_OXIM_SAT_O2
+        bed = beds.get(label)
+        return bed is not None and code in bed.readings
 
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(run_serial(oximeters)), group.create_task(reader.run())]
+        tasks = [group.create_task(run_serial(devices))]
+        tasks += [group.create_task(reader.run()) for reader in readers]
         try:
-            await eventually(oximeter_bed_has_spo2, "SpO2 on the demo's serial bed")
+            await eventually(lambda: shown("Oximeter (serial)", 150456), "SpO2 (Masimo)")
+            await eventually(lambda: shown("GE + ventilator (serial)", 147842), "HR (GE S/5)")
+            await eventually(lambda: shown("GE + ventilator (serial)", 151976), "PEEP (Dräger)")
         finally:
             for task in tasks:
                 task.cancel()
-    assert reader.records > 0 and reader.rejected == 0
+    assert all(reader.records > 0 and reader.rejected == 0 for reader in readers)
+    assert [(r.protocol.kind, r.line) for r in readers] == [
+        ("masimo", "9600 8N1"), ("ge-s5", "19200 8N1"), ("medibus", "19200 8N1")
+    ]  # fmt: skip
 
 
 async def test_the_demo_shows_philips_monitors_found_over_udp_beside_the_others() -> None:
@@ -169,7 +176,7 @@ async def test_the_demo_shows_philips_monitors_found_over_udp_beside_the_others(
 
     (oximeter,) = serial_devices("masimo", 1, seed=1)
     oximeter.close()
-    config = _demo_serial_config(oximeter.path, 0)
+    config = _demo_serial_config(oximeter.path, "/dev/null-ge", "/dev/null-vent", 0)
     hub = build_hub(config)
     (lan,), readers = build_intellivue(config, hub)
     assert readers == [] and lan.host == "127.0.0.1"

@@ -507,7 +507,8 @@ def test_a_serial_table_without_its_required_keys_is_an_error() -> None:
         [[serial]]
         baud = 9601
         """) == [
-        'ward.toml:1: serial[0].kind: missing; expected one of "masimo", "nonin", "ivy", "hl7"',
+        'ward.toml:1: serial[0].kind: missing; expected one of "masimo", "nonin", "ivy", "hl7",'
+        ' "ge-s5", "medibus"',
         'ward.toml:1: serial[0].port: missing; expected a serial device such as "/dev/ttyUSB0"'
         ' or "COM3"',
         "ward.toml:2: serial[0].baud: got the number 9601;"
@@ -639,4 +640,32 @@ def test_an_intellivue_table_sets_exactly_one_source_and_owns_its_serial_port() 
         ' (one monitor\'s address) or port = "/dev/ttyUSB0" (its MIB/RS-232 port)',
         "ward.toml:10: intellivue[2].monitor: port 99999 is not a number from 0 to 65535;"
         ' expected a monitor\'s "HOST" or "HOST:PORT", e.g. "10.1.4.21"',
+    ]
+
+
+def test_ge_s5_and_medibus_ports_default_to_their_devices_lines() -> None:
+    config = parse_config(
+        '[[serial]]\nkind = "ge-s5"\nport = "/dev/ttyUSB0"\n'
+        '[[serial]]\nkind = "medibus"\nport = "/dev/ttyUSB1"\n'
+        '[[serial]]\nkind = "ge-s5"\nport = "/dev/ttyUSB2"\nbaud = 115200\n'
+        'flow_control = "none"\nparity = "none"\n'
+    )
+    assert [(s.kind, s.baud, s.parity, s.flow_control) for s in config.serial] == [
+        ("ge-s5", 19200, "even", "rtscts"),  # fixed on the monitor (M1017617 §2)
+        ("medibus", 19200, "even", "none"),  # an Evita's default
+        ("ge-s5", 115200, "none", "none"),  # as written
+    ]
+    masimo = parse_config('[[serial]]\nkind = "masimo"\nport = "/dev/ttyUSB3"\n').serial[0]
+    assert (masimo.parity, masimo.flow_control) == ("none", "none")  # unchanged
+
+
+def test_a_flow_control_the_port_cannot_do_is_an_error() -> None:
+    assert problems("""\
+        [[serial]]
+        kind = "ge-s5"
+        port = "/dev/ttyUSB0"
+        flow_control = "xonxoff"
+        """) == [
+        'ward.toml:4: serial[0].flow_control: got the string "xonxoff"; expected one of "none",'
+        ' "rtscts"'
     ]
