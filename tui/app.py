@@ -9,7 +9,8 @@ disturb the ingest.
 
 Screens: the ward (:mod:`tui.ward_screen`), a bed (:mod:`tui.bed_screen`, Enter), the
 devices (:mod:`tui.devices_screen`, ``d``), the ward's alarm history
-(:mod:`tui.alarms_screen`, ``A``) and the keys (:mod:`tui.help_screen`, ``?``). On a live
+(:mod:`tui.alarms_screen`, ``A``), on a remote screen every gateway and bed it hears
+(:mod:`tui.wards_screen`, ``o``) and the keys (:mod:`tui.help_screen`, ``?``). On a live
 ward ``q`` asks first (:mod:`tui.stop_screen`).
 
 Given an :class:`~tui.view.AlarmDesk` (the gateway's alarm engine), the app asks once who
@@ -36,10 +37,11 @@ from gateway.ward.snapshot import WardSnapshot
 from tui.alarms_screen import AlarmHistoryScreen, OperatorScreen
 from tui.bed_screen import BedScreen
 from tui.devices_screen import DevicesScreen
-from tui.help_screen import HelpScreen
+from tui.help_screen import HelpScreen, bindings_of
 from tui.stop_screen import StopScreen
 from tui.view import AlarmDesk, Dashboard, TraceSource, WardView
 from tui.ward_screen import WardScreen
+from tui.wards_screen import WardsScreen
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class WardApp(App[None]):
     fixes the number of tiles per row (0: as many as the width allows); ``wave_hz`` is the
     bed screen's wave refresh rate; ``alarms`` is where alarms are acknowledged and the
     sound paused, and ``ask_operator`` whether to ask who is at the screen when it starts.
+    ``wards`` (a remote screen) gives the wards screen's key, ``start_on_wards`` opens on it.
     ``freeze_startup_objects`` (the gateway's dashboard sets it; tests do not) runs
     :func:`freeze_startup_objects` once the screen is built.
     """
@@ -81,6 +84,7 @@ class WardApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "devices", "Devices"),
+        Binding("o", "wards", "Wards", tooltip="Every gateway and bed heard, with its worst alarm"),
         Binding("p", "pause_audio", "Audio pause", tooltip="Pause the alarm sound for 2 min"),
         Binding("A", "alarm_history", "Alarm history", tooltip="Alarm history of the ward"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -104,6 +108,8 @@ class WardApp(App[None]):
         alarms: AlarmDesk | None = None,
         ask_operator: bool = True,
         freeze_startup_objects: bool = False,
+        wards: bool = False,
+        start_on_wards: bool = False,
     ) -> None:
         for name, rate in (("refresh_hz", refresh_hz), ("wave_hz", wave_hz)):
             if not (math.isfinite(rate) and rate > 0):
@@ -115,6 +121,8 @@ class WardApp(App[None]):
         self.dashboard = Dashboard(title, tuple(markers), columns, traces, wave_hz, alarms)
         self._ask_operator = ask_operator and alarms is not None
         self._freeze_startup_objects = freeze_startup_objects
+        self._wards = wards or start_on_wards
+        self._start_on_wards = start_on_wards
         self._woken = False
         self.operator = ""
         """Who said they are at the screen (empty: unknown)."""
@@ -127,6 +135,8 @@ class WardApp(App[None]):
         self.set_interval(self._period_s, self.pull_snapshot)
         if self._freeze_startup_objects:
             self.set_timer(FREEZE_AFTER_S, freeze_startup_objects)
+        if self._start_on_wards:
+            self.push_screen(WardsScreen(self.dashboard))
         desk = self.dashboard.alarms
         if desk is not None:
             desk.on_new_alarm = self._wake
@@ -194,7 +204,10 @@ class WardApp(App[None]):
                 break
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # No alarm engine here: the keys are hidden, not silently dead.
+        # No alarm engine here, or no gateway heard over a broker: the keys are hidden, not
+        # silently dead.
+        if action == "wards":
+            return self._wards
         return action not in ("pause_audio", "alarm_history") or self.dashboard.alarms is not None
 
     def action_pause_audio(self) -> None:
@@ -216,18 +229,28 @@ class WardApp(App[None]):
         else:
             self.push_screen(DevicesScreen(self.dashboard))
 
+    def action_wards(self) -> None:
+        if isinstance(self.screen, WardsScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(WardsScreen(self.dashboard))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        self.push_screen(
-            HelpScreen(
-                (
-                    ("Everywhere", WardApp),
-                    ("Ward", WardScreen),
-                    ("Bed", BedScreen),
-                    ("Devices", DevicesScreen),
-                    ("Alarm history", AlarmHistoryScreen),
-                )
-            )
-        )
+        sections: list[tuple[str, type]] = [
+            ("Everywhere", WardApp),
+            ("Ward", WardScreen),
+            ("Bed", BedScreen),
+            ("Devices", DevicesScreen),
+        ]
+        if self._wards:
+            sections.append(("Wards", WardsScreen))
+        sections.append(("Alarm history", AlarmHistoryScreen))
+        hidden = {
+            binding.action
+            for binding in bindings_of(WardApp)
+            if not self.check_action(binding.action, ())
+        }
+        self.push_screen(HelpScreen(sections, hidden))

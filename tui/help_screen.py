@@ -3,7 +3,7 @@ so the list cannot drift from what the keys do."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import ClassVar
 
 from rich.text import Text
@@ -48,13 +48,16 @@ def bindings_of(owner: type) -> list[Binding]:
     return out
 
 
-def help_text(sections: Sequence[tuple[str, type]]) -> Text:
-    """One block per screen: each action once, with every key that does it."""
+def help_text(sections: Sequence[tuple[str, type]], hidden: Set[str] = frozenset()) -> Text:
+    """One block per screen: each action once, with every key that does it; ``hidden``
+    actions (off on this screen: no alarm engine, not a remote screen) are left out."""
     text = Text()
     for title, owner in sections:
         text.append(f"{title}\n", "bold underline")
         actions: dict[str, tuple[list[str], str]] = {}
         for binding in bindings_of(owner):
+            if binding.action in hidden:
+                continue
             for key in binding.key.split(","):
                 keys, description = actions.setdefault(
                     binding.action, ([], binding.tooltip or binding.description or binding.action)
@@ -90,14 +93,17 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, sections: Sequence[tuple[str, type]]) -> None:
+    def __init__(
+        self, sections: Sequence[tuple[str, type]], hidden: Set[str] = frozenset()
+    ) -> None:
         super().__init__()
         self._sections = tuple(sections)
+        self._hidden = frozenset(hidden)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help") as box:
             box.border_title = "Keys (Esc or ? closes)"
-            yield Static(help_text(self._sections))
+            yield Static(help_text(self._sections, self._hidden))
 
     def action_close(self) -> None:
         self.dismiss()

@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument("--site", metavar="ID", help="the site (default: every site)")
     dashboard.add_argument(
+        "--overview",
+        action="store_true",
+        help="open on the wards screen: every gateway and bed, each with its worst alarm",
+    )
+    dashboard.add_argument(
         "--config", type=Path, help="TOML: [mqtt] credentials, TLS, prefix; [dashboard] options"
     )
     dashboard.set_defaults(handler=_dashboard)
@@ -321,7 +326,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     config = _with_mqtt(load_config(args.config) if args.config else default_config(), args.mqtt)
     assert config.mqtt is not None  # --mqtt is required
     _logging(args, to_file=True)
-    asyncio.run(watch(config, site=args.site, wards=args.ward))
+    asyncio.run(watch(config, site=args.site, wards=args.ward, overview=args.overview))
     return 0
 
 

@@ -21,8 +21,11 @@ def remote_title(site: str | None, wards: Sequence[str]) -> str:
     return f"REMOTE {site + ': ' if site else ''}{where}"
 
 
-async def watch(config: GatewayConfig, *, site: str | None, wards: Sequence[str]) -> None:
-    """Run the remote dashboard until it quits (``q``)."""
+async def watch(
+    config: GatewayConfig, *, site: str | None, wards: Sequence[str], overview: bool = False
+) -> None:
+    """Run the remote dashboard until it quits (``q``); ``overview`` opens it on the wards
+    screen (every gateway and bed, for a crisis unit)."""
     from tui.app import WardApp
 
     mqtt = config.mqtt
@@ -37,6 +40,8 @@ async def watch(config: GatewayConfig, *, site: str | None, wards: Sequence[str]
         markers=("REMOTE", "DISPLAY ONLY"),
         refresh_hz=config.dashboard.refresh_hz,
         columns=config.dashboard.columns,
+        wards=True,
+        start_on_wards=overview,
     )
     task = asyncio.create_task(link.run(), name="mqtt screen link")
     try:

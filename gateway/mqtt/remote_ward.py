@@ -48,6 +48,7 @@ from gateway.mqtt.topics import GatewayTopics, level, parse
 from gateway.ward.snapshot import (
     BedSnapshot,
     DeviceLink,
+    GatewaySource,
     Reading,
     WardSnapshot,
     WaveInfo,
@@ -372,9 +373,21 @@ class RemoteWard:
         several = len(gateways) > 1
         beds: list[BedSnapshot] = []
         alarms: list[ActiveAlarm] = []
+        sources: list[GatewaySource] = []
         stale_timeout = 10.0
         for gw in gateways:
             reason = self.dark_reason(gw, now_mono)
+            sources.append(
+                GatewaySource(
+                    gw.topics.base,
+                    gw.topics.site,
+                    gw.topics.ward,
+                    gw.topics.gateway,
+                    gw.name or gw.topics.gateway,
+                    tuple(BedId(f"{gw.topics.base}/{bed_id}") for bed_id in gw.order),
+                    reason,
+                )
+            )
             if gw.status is not None and gw.status.state != OFFLINE:
                 stale_timeout = gw.status.stale_timeout_s
             timeouts = (
@@ -426,6 +439,7 @@ class RemoteWard:
             tuple(self.faults),
             self.fault_count,
             alarms=AlarmSnapshot(now_mono, tuple(alarms), audio="off", muted=True),
+            sources=tuple(sources),
         )
 
     def _bed(

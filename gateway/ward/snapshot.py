@@ -158,6 +158,23 @@ class PeerRejects:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewaySource:
+    """A gateway a remote screen hears over the broker, with the beds it publishes (a
+    gateway's own screen has none: its beds are its own)."""
+
+    key: str
+    """Its topic base; its beds' and alarms' keys start with it and ``/``."""
+    site: str
+    ward: str
+    gateway: str
+    """Its own topic level (``gw-icu3n``): what tells two gateways of one name apart."""
+    name: str
+    beds: tuple[BedId, ...]
+    dark: str | None
+    """Why its beds are NO DATA now; None while its heartbeat proves it live."""
+
+
+@dataclass(frozen=True, slots=True)
 class WardSnapshot:
     time_ns: int
     stale_timeout_s: float
@@ -178,6 +195,8 @@ class WardSnapshot:
     rejected_values: tuple[RejectedValues, ...] = ()
     """Per device, the values no patient can have that it sent (``***`` on screen), for the
     devices screen. Set by the hub, not by the ward."""
+    sources: tuple[GatewaySource, ...] = ()
+    """The gateways a remote screen hears, in screen order (empty on a gateway's own)."""
 
     @property
     def beds_live(self) -> int:

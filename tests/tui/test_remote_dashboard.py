@@ -1,6 +1,8 @@
 """The remote dashboard (the app ``icu-gateway dashboard --mqtt`` runs), driven through the
 pilot, fed by a real ``icu-gateway run --headless --mqtt`` process over a real Mosquitto: it
-shows the bed the monitor sends, and NO DATA within 3 s of the gateway being SIGKILLed."""
+shows the bed the monitor sends, and NO DATA within 3 s of the gateway being SIGKILLed; with
+two gateways of two wards, both wards on one screen and on the wards screen (``o``), where
+the killed one is NO DATA and the other stays live."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from tui.app import WardApp
 
 
 async def start_publishing_gateway(
-    url: str, port: int, journal: Path, log: Path, gateway: str
+    url: str, port: int, journal: Path, log: Path, gateway: str, *, ward: str = "icu3n"
 ) -> asyncio.subprocess.Process:
     with log.open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
@@ -35,7 +37,7 @@ async def start_publishing_gateway(
             "--mqtt",
             url,
             "--mqtt-ward",
-            "icu3n",
+            ward,
             "--mqtt-gateway",
             gateway,
             cwd=journal.parent,
@@ -82,3 +84,77 @@ async def test_the_remote_dashboard_shows_the_ward_and_no_data_within_3_s_of_a_g
         if process.returncode is None:
             process.kill()
         await process.wait()
+
+
+async def test_two_wards_on_one_remote_screen_and_the_wards_screen_shows_which_went_dark(
+    mosquitto: str, tmp_path: Path
+) -> None:
+    ports = {"icu3n": free_port(), "icu5s": free_port()}
+    processes = {}
+    for ward, port in ports.items():
+        (tmp_path / ward).mkdir()
+        processes[ward] = await start_publishing_gateway(
+            mosquitto,
+            port,
+            tmp_path / ward / "j.sqlite",
+            tmp_path / ward / "gateway.log",
+            f"gw-{ward}",
+            ward=ward,
+        )
+    try:
+        north = await connect_when_listening(ports["icu3n"], processes["icu3n"])
+        south = await connect_when_listening(ports["icu5s"], processes["icu5s"])
+        async with remote_screen(mosquitto) as (remote, _):
+            app = WardApp(
+                remote.snapshot,
+                traces=remote,
+                title=remote_title(None, []),
+                markers=("REMOTE",),
+                refresh_hz=20,
+                wards=True,
+            )
+            async with app.run_test(size=(140, 40)) as pilot:
+                await north.send(oru("n1", bed=1, hr=72))
+                # over the default high limit (120): the south gateway's own HR alarm
+                await south.send(oru("s1", bed=7, hr=181))
+
+                def both_wards() -> bool:
+                    text = screen_text(app)
+                    return "icu3n ICU 1-1" in text and "icu5s ICU 7-1" in text
+
+                await wait_for(pilot, both_wards, "the beds of both wards, each under its ward")
+                await pilot.press("o")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "WardsScreen", "the wards screen"
+                )
+
+                def row(name: str) -> str:
+                    return next(
+                        (line for line in screen_text(app).splitlines() if name in line), ""
+                    )
+
+                def south_alarm() -> bool:
+                    line = row("gw-icu5s")
+                    return "live" in line and "!!! ICU 7-1: HR HIGH 181" in line
+
+                await wait_for(pilot, south_alarm, "gw-icu5s live with its high HR alarm")
+                assert "2 wards · 2 gateways · 2 beds" in screen_text(app)
+                assert "live" in row("gw-icu3n") and "!!!" not in row("gw-icu3n")
+                processes["icu5s"].kill()
+                killed = time.monotonic()
+                await wait_for(pilot, lambda: "NO DATA" in row("gw-icu5s"), "gw-icu5s NO DATA")
+                took = time.monotonic() - killed
+                assert took < 3.0, f"NO DATA after {took:.2f} s"
+                assert "NO DATA" not in row("gw-icu3n") and "live" in row("gw-icu3n")
+                assert "1 NO DATA" in screen_text(app)
+                await pilot.press("escape")
+                await wait_for(
+                    pilot, lambda: type(app.screen).__name__ == "WardScreen", "back on the ward"
+                )
+        await north.close()
+        await south.close()
+    finally:
+        for process in processes.values():
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
