@@ -14,6 +14,7 @@ from bench import (
     intellivue,
     journal,
     memory,
+    mqtt,
     parse,
     simulators,
     slow_attack,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], object]] = {
     "memory": memory.main,
     "slow_attack": slow_attack.main,
     "intellivue": lambda: intellivue.main([]),
+    "mqtt": lambda: mqtt.main([]),
 }
 
 
