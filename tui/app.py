@@ -155,9 +155,10 @@ class WardApp(App[None]):
             desk.sign_in(name or "")
 
     def action_stop(self) -> None:
-        """Quit: at once without an alarm desk (replay), after :class:`StopScreen` on a
-        live ward."""
-        if self.dashboard.alarms is None:
+        """Quit: at once without an alarm desk (replay) or on a remote screen (the ward
+        goes on being watched), after :class:`StopScreen` on a live ward."""
+        desk = self.dashboard.alarms
+        if desk is None or desk.remote:
             self.exit()
         elif not isinstance(self.screen, StopScreen):
             self.push_screen(StopScreen(self.operator), callback=self._stop)
@@ -208,7 +209,10 @@ class WardApp(App[None]):
         # silently dead.
         if action == "wards":
             return self._wards
-        return action not in ("pause_audio", "alarm_history") or self.dashboard.alarms is not None
+        desk = self.dashboard.alarms
+        return action not in ("pause_audio", "alarm_history") or (
+            desk is not None and not desk.remote
+        )
 
     def action_pause_audio(self) -> None:
         desk = self.dashboard.alarms

@@ -42,6 +42,9 @@ class AlarmDesk(Protocol):
 
     on_new_alarm: Callable[[], None] | None
     """Set by the app: a new alarm shows at once instead of at the next refresh."""
+    remote: bool
+    """A remote screen's desk: acknowledgements are requests to a gateway, and there is no
+    sound to pause nor alarm history here."""
 
     def acknowledge(self, bed: BedId | None, now_ns: int | None = None) -> int: ...
 

@@ -100,6 +100,9 @@ def acknowledge(view: WardView, bed: BedId | None) -> None:
     desk = view.dashboard.alarms
     if desk is None:
         return
+    if desk.remote:
+        _ask_gateway(view, bed)
+        return
     touched = desk.acknowledge(bed)
     pull = getattr(view.app, "pull_snapshot", None)
     if pull is not None:
@@ -109,6 +112,36 @@ def acknowledge(view: WardView, bed: BedId | None) -> None:
         view.notify(f"Acknowledged {touched} alarm{'s' if touched > 1 else ''}: {where}", timeout=2)
     else:
         view.notify(f"No alarm to acknowledge: {where}", timeout=2)
+
+
+def _ask_gateway(view: WardView, bed: BedId | None) -> None:
+    """A remote screen: who asks must be known (the gateway journals the name), then the
+    request goes out; the alarms read ``ack`` when the gateway says so, not before."""
+    desk = view.dashboard.alarms
+    assert desk is not None
+    if not getattr(view.app, "operator", ""):
+        from tui.alarms_screen import OperatorScreen
+
+        def signed(name: str | None) -> None:
+            if name and name.strip():
+                desk.sign_in(name)
+                view.app.operator = name.strip()  # type: ignore[attr-defined]
+                _ask_gateway(view, bed)
+            else:
+                view.notify("Not sent: a remote acknowledgement needs your name.", timeout=3)
+
+        view.app.push_screen(OperatorScreen(), callback=signed)
+        return
+    where = "the ward-wide alarms" if bed is None else _label(view, bed)
+    named = desk.acknowledge(bed)
+    if named:
+        view.notify(
+            f"Asked the gateway to acknowledge {named} alarm{'s' if named > 1 else ''}: {where}"
+            " (shown as ack once it confirms)",
+            timeout=3,
+        )
+    else:
+        view.notify(f"No alarm this screen can acknowledge: {where} (or its gateway is dark)")
 
 
 def _label(view: WardView, bed: BedId) -> str:

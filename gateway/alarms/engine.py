@@ -24,7 +24,10 @@ alarm whose condition ends is *latched* — still shown — until acknowledged; 
 *acknowledged* alarm stays shown while its condition holds but no longer sounds (unless it
 escalates). *Audio paused* silences every alarm for ``audio_pause_s``; a new alarm of a
 higher priority than any active when the pause began, or any new high-priority alarm,
-sounds through. Every transition is journaled with its time and the operator.
+sounds through. Every transition is journaled with its time and who made it: the operator
+for what an operator did (acknowledge, audio pause), ``gateway`` or ``device`` for what
+the engine did on its own (raised, ended, latched, escalated …) — an audit trail must not
+say a nurse raised an alarm.
 
 A device's alarm and the gateway's limit alarm of one condition (same bed, parameter and
 direction: :mod:`gateway.alarms.conditions`) are two alarms here — each with its own
@@ -62,7 +65,7 @@ import contextlib
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from gateway.alarms.conditions import condition_key, device_condition
@@ -217,6 +220,9 @@ class _Stray:
 class AlarmEngine:
     """Every alarm of the ward: fed by :meth:`observe`, moved on by :meth:`tick`, read by
     :meth:`snapshot`, answered by :meth:`acknowledge` and :meth:`pause_audio`."""
+
+    remote = False
+    """The gateway's own engine: what a screen's alarm keys act on directly."""
 
     def __init__(
         self,
@@ -637,14 +643,27 @@ class AlarmEngine:
         and stay shown while their condition holds; latched ones are cleared. Returns how
         many alarms it touched."""
         now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        return self._acknowledge([a for a in self._alarms.values() if a.bed == bed], now)
+
+    def acknowledge_alarms(
+        self, keys: Collection[str], operator: str, now_ns: int | None = None
+    ) -> int:
+        """Acknowledge the alarms named by their keys (those still held), as ``operator``
+        rather than the one at this screen: a remote screen's request, naming what it
+        showed (:mod:`gateway.mqtt.remote_ack`). Returns how many it touched."""
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        held = [self._alarms[key] for key in dict.fromkeys(keys) if key in self._alarms]
+        return self._acknowledge(held, now, operator.strip() or UNKNOWN_OPERATOR)
+
+    def _acknowledge(self, alarms: list[_Alarm], now: int, operator: str | None = None) -> int:
         touched = 0
-        for alarm in [a for a in self._alarms.values() if a.bed == bed]:
+        for alarm in alarms:
             if alarm.latched_ns is not None:
                 del self._alarms[alarm.key]
-                self._transition(alarm, AlarmChange.CLEARED, now)
+                self._transition(alarm, AlarmChange.CLEARED, now, operator=operator)
             elif not alarm.acknowledged:
                 alarm.acknowledged = True
-                self._transition(alarm, AlarmChange.ACKNOWLEDGED, now)
+                self._transition(alarm, AlarmChange.ACKNOWLEDGED, now, operator=operator)
             else:
                 continue
             touched += 1
@@ -936,9 +955,19 @@ class AlarmEngine:
                 alarm, AlarmChange.ACKNOWLEDGED, now, f" (shown as one with {lead.text})"
             )
 
-    def _transition(self, alarm: _Alarm, change: AlarmChange, now: int, note: str = "") -> None:
+    def _transition(
+        self,
+        alarm: _Alarm,
+        change: AlarmChange,
+        now: int,
+        note: str = "",
+        *,
+        operator: str | None = None,
+    ) -> None:
         if self._restoring:
             return
+        if operator is None:
+            operator = self.operator if change in _OPERATOR_ACTIONS else alarm.source.value
         if change in _NEW and self.on_new_alarm is not None:
             try:
                 self.on_new_alarm()
@@ -947,7 +976,7 @@ class AlarmEngine:
         wall = now + wall_offset_ns(self.clock)  # journaled and shown: wall time
         transition = AlarmTransition(
             wall, alarm.bed, alarm.bed_label, alarm.key, change, alarm.priority, alarm.kind,
-            alarm.source, alarm.text + note, self.operator, alarm.device,
+            alarm.source, alarm.text + note, operator, alarm.device,
         )  # fmt: skip
         self._record(transition)
 
@@ -1015,6 +1044,9 @@ _SMALLEST = sys.float_info.min
 _BY_CODE: dict[int, WatchedParameter] = dict(BY_CODE)
 """The watched parameters by MDC code, as a plain dict (a lookup per reading)."""
 _NEW = frozenset((AlarmChange.RAISED, AlarmChange.ESCALATED))
+_OPERATOR_ACTIONS = frozenset((AlarmChange.ACKNOWLEDGED, AlarmChange.CLEARED))
+"""Transitions an operator makes (signed with the operator's name); every other one the
+engine makes on its own (signed ``gateway`` or ``device``, by the alarm's source)."""
 _RECORDING_KEY = f"{WARD}|recording"
 
 

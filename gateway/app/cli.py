@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument("--site", metavar="ID", help="the site (default: every site)")
     dashboard.add_argument(
+        "--acknowledge",
+        action="store_true",
+        help="let this screen ask gateways to acknowledge alarms (they must allow it:"
+        " [mqtt] remote_acknowledge = true); asks who you are first",
+    )
+    dashboard.add_argument(
         "--overview",
         action="store_true",
         help="open on the wards screen: every gateway and bed, each with its worst alarm",
@@ -326,7 +332,15 @@ def _dashboard(args: argparse.Namespace) -> int:
     config = _with_mqtt(load_config(args.config) if args.config else default_config(), args.mqtt)
     assert config.mqtt is not None  # --mqtt is required
     _logging(args, to_file=True)
-    asyncio.run(watch(config, site=args.site, wards=args.ward, overview=args.overview))
+    asyncio.run(
+        watch(
+            config,
+            site=args.site,
+            wards=args.ward,
+            overview=args.overview,
+            acknowledge=args.acknowledge,
+        )
+    )
     return 0
 
 

@@ -165,7 +165,14 @@ def build_publisher(config: GatewayConfig, hub: Hub) -> Publisher | None:
         mqtt.ward or default_level(config.name, "ward"),
         mqtt.gateway or default_level(socket.gethostname(), "gateway"),
     )
-    return Publisher(hub, topics, brokers_of(mqtt), credentials, name=config.name)
+    return Publisher(
+        hub,
+        topics,
+        brokers_of(mqtt),
+        credentials,
+        name=config.name,
+        remote_acknowledge=mqtt.remote_acknowledge,
+    )
 
 
 REBUILD_WINDOW_H = 10 / 60

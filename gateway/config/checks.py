@@ -339,6 +339,7 @@ _MQTT = _Table(
         "ca_file": _Field(_text("a file path")),
         "client_cert": _Field(_text("a file path")),
         "client_key": _Field(_text("a file path")),
+        "remote_acknowledge": _Field(_flag(), False),
     },
     _check_mqtt,
 )

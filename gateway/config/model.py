@@ -223,6 +223,8 @@ class MqttConfig:
     ca_file: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    remote_acknowledge: bool = False
+    """Whether remote screens may acknowledge alarms (docs/mqtt.md); off: display-only."""
 
     @property
     def brokers(self) -> tuple[BrokerAddress, ...]:

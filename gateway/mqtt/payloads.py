@@ -428,3 +428,57 @@ def choice(table: Mapping[str, Any], value: object, name: str) -> Any:
     if not isinstance(value, str) or value not in table:
         raise PayloadError(f"{name}: {value!r}")
     return table[value]
+
+
+# --------------------------------------------------------------------------- remote acknowledgement
+
+MAX_ACK_ALARMS = 256
+MAX_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AckRequest:
+    """A remote screen asks a gateway to acknowledge the alarms it showed: each by uid and
+    the alarm sequence number it had on that screen, in the gateway's session ``sess``."""
+
+    screen: str
+    operator: str
+    sess: int
+    ts_ns: int
+    alarms: Mapping[str, int]
+
+
+def ack_request(
+    screen: str, operator: str, sess: int, ts_ns: int, alarms: Mapping[str, int]
+) -> bytes:
+    return _json(
+        {
+            "v": SCHEMA_VERSION,
+            "screen": screen,
+            "operator": operator,
+            "sess": sess,
+            "ts": ts_ns,
+            "alarms": dict(alarms),
+        }
+    )
+
+
+def _name(d: Mapping[str, Any], key: str) -> str:
+    text: str = field(d, key, str).strip()
+    if not text or len(text) > MAX_NAME or not text.isprintable():
+        raise PayloadError(f"{key}: {text[:MAX_NAME]!r} (1 to {MAX_NAME} printable characters)")
+    return text
+
+
+def read_ack_request(data: bytes) -> AckRequest:
+    d = read_json(data)
+    alarms = field(d, "alarms", dict)
+    if not alarms or len(alarms) > MAX_ACK_ALARMS:
+        raise PayloadError(f"alarms: {len(alarms)} (1 to {MAX_ACK_ALARMS})")
+    for uid, aseq in alarms.items():
+        valid_uid = len(uid) == 16 and all(c in "0123456789abcdef" for c in uid)
+        if not valid_uid or isinstance(aseq, bool) or not isinstance(aseq, int) or aseq < 1:
+            raise PayloadError(f"alarms: {uid[:20]!r} → {aseq!r} is not uid → sequence number")
+    return AckRequest(
+        _name(d, "screen"), _name(d, "operator"), field(d, "sess", int), field(d, "ts", int), alarms
+    )

@@ -5,10 +5,12 @@ On each connection: a new session number, the retained will ``offline`` register
 it, then ``status`` (online), ``birth``, and every alarm (the whole map, retained); then a
 heartbeat every second (carrying the alarm digest), alarm changes as they come (QoS 1,
 retained, their own sequence), and the numerics and waves of the outbox (QoS 0, with MQTT 5
-expiry). A screen's rebirth request is answered by status, birth and every alarm again
-(at most once a second, whoever asks). A call that fails or times out ends the connection;
-the next broker is tried after a backoff doubling to :data:`BACKOFF_MAX_S`. On a clean stop
-it says ``offline`` itself (a clean disconnect suppresses the will).
+expiry). With ``remote_acknowledge``, screens' acknowledgements are heard too
+(:mod:`gateway.mqtt.remote_ack`). A screen's rebirth request is answered by status, birth
+and every alarm again (at most once a second, whoever asks). A call that fails or times
+out ends the connection; the next broker is tried after a backoff doubling to
+:data:`BACKOFF_MAX_S`. On a clean stop it says ``offline`` itself (a clean disconnect
+suppresses the will).
 
 Every failure is a fault on the hub — once per outage, with what was dropped meanwhile when
 it ends — and none ever reaches the hub's callers: ingest, the journal and the local
@@ -28,6 +30,7 @@ from gateway.mqtt import payloads
 from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials, Will
 from gateway.mqtt.feed import WardFeed
 from gateway.mqtt.outbox import AlarmBoard, AlarmEntry, Outbox, Session
+from gateway.mqtt.remote_ack import RemoteAcknowledgements
 from gateway.mqtt.topics import GatewayTopics
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Publisher:
         *,
         name: str = "",
         outbox: Outbox | None = None,
+        remote_acknowledge: bool = False,
     ) -> None:
         if not brokers:
             raise ValueError("no broker to publish to")
@@ -84,6 +88,10 @@ class Publisher:
         # the wall clock in microseconds, one more per connection.
         self.session = Session(hub.clock.now_ns() // 1000)
         self.feed = WardFeed(hub, topics, self.outbox, self.board, self.session)
+        self.acknowledgements = (
+            RemoteAcknowledgements(hub, self.board, self.session) if remote_acknowledge else None
+        )
+        """Remote screens' acknowledgements; None (the default): display-only screens."""
         self.connections = 0
         self.published = 0
         self._down_since: float | None = None
@@ -162,6 +170,8 @@ class Publisher:
 
     async def _serve(self, link: BrokerLink) -> None:
         await link.subscribe(self.topics.rebirth, qos=1)
+        if self.acknowledgements is not None:
+            await link.subscribe(self.topics.acknowledge, qos=1)
         await self._announce(link)
         try:
             async with asyncio.TaskGroup() as group:
@@ -209,7 +219,10 @@ class Publisher:
 
     async def _listen(self, link: BrokerLink) -> None:
         loop = asyncio.get_running_loop()
-        async for topic, _ in link.messages():
+        async for topic, payload in link.messages():
+            if topic == self.topics.acknowledge and self.acknowledgements is not None:
+                self.acknowledgements.handle(payload)
+                continue
             if topic != self.topics.rebirth:
                 continue
             now = loop.time()

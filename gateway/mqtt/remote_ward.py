@@ -356,6 +356,29 @@ class RemoteWard:
             return "it started a new session; waiting for its birth"
         return None
 
+    def shown_alarms(self, bed: BedId | None) -> list[tuple[GatewayTopics, int, dict[str, int]]]:
+        """The alarms this screen shows now of ``bed`` (None: the ward-wide ones), per live
+        gateway: its topics, its session and uid → alarm sequence number — all that a remote
+        acknowledgement may name (a dark gateway's alarms are only last known)."""
+        now = self.clock.monotonic_ns()
+        shown = []
+        for gw in self._ordered():
+            sess = gw.birth_sess
+            if sess is None or self.dark_reason(gw, now) is not None:
+                continue
+            prefix = gw.topics.base + "/"
+            if bed is not None and not bed.key.startswith(prefix):
+                continue
+            local = None if bed is None else bed.key.removeprefix(prefix)
+            named = {
+                uid: held.aseq
+                for uid, held in gw.alarms.items()
+                if held.sess == sess and held.data["bed"] == local
+            }
+            if named:
+                shown.append((gw.topics, sess, named))
+        return shown
+
     def gateways(self) -> list[tuple[str, str | None]]:
         """(name, why dark or None) per gateway, in screen order."""
         now = self.clock.monotonic_ns()

@@ -1,6 +1,8 @@
 """A remote screen's broker connection: subscribe to the gateways of the wards it shows,
 feed what arrives to the :class:`~gateway.mqtt.remote_ward.RemoteWard`, and send the
-rebirth requests it asks for — the only thing a display-only screen ever publishes.
+rebirth requests it asks for — the only thing a display-only screen ever publishes; with a
+:class:`~gateway.mqtt.remote_desk.RemoteDesk` (``dashboard --acknowledge``), also the
+acknowledgements its operator asks for.
 
 A fresh connection per attempt, brokers tried in turn with a capped backoff, every
 subscription's answer checked; while there is no connection the ward knows it
@@ -12,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import Sequence
 
 from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials
+from gateway.mqtt.remote_desk import ACK_EXPIRY_S, RemoteDesk
 from gateway.mqtt.remote_ward import RemoteWard
 from gateway.mqtt.topics import SCHEMA_VERSION, screen_filter
 
@@ -23,6 +27,11 @@ BACKOFF_MAX_S = 5.0
 REBIRTH_EVERY_S = 0.25
 """How often the screen looks for rebirths to ask for."""
 REBIRTH_EXPIRY_S = 10
+
+
+def screen_id() -> str:
+    """This screen's name towards gateways (and in their journals)."""
+    return f"icu-screen-{socket.gethostname()}-{os.getpid()}"
 
 
 class ScreenLink:
@@ -34,6 +43,8 @@ class ScreenLink:
         *,
         site: str | None = None,
         wards: Sequence[str] = (),
+        desk: RemoteDesk | None = None,
+        screen: str = "",
     ) -> None:
         if not brokers:
             raise ValueError("no broker to read from")
@@ -42,7 +53,8 @@ class ScreenLink:
         self.credentials = credentials or Credentials()
         self.filters = tuple(screen_filter(ward.prefix, site, name) for name in (wards or (None,)))
         self.connections = 0
-        self._id = f"icu-screen-{os.getpid()}"
+        self.desk = desk
+        self._id = screen or screen_id()
 
     async def run(self) -> None:
         attempt = 0
@@ -83,4 +95,7 @@ class ScreenLink:
         while True:
             for gateway in self.ward.take_rebirths():
                 await link.publish(gateway.rebirth, request, qos=1, expiry_s=REBIRTH_EXPIRY_S)
+            if self.desk is not None:
+                for topic, payload in self.desk.take_requests():
+                    await link.publish(topic, payload, qos=1, expiry_s=ACK_EXPIRY_S)
             await asyncio.sleep(REBIRTH_EVERY_S)

@@ -67,6 +67,11 @@ class GatewayTopics:
     def rebirth(self) -> str:
         return f"{self.base}/cmd/rebirth"
 
+    @property
+    def acknowledge(self) -> str:
+        """Remote screens' acknowledgements (heard only with ``remote_acknowledge``)."""
+        return f"{self.base}/cmd/ack"
+
     def numerics(self, bed: str) -> str:
         return f"{self.base}/bed/{level(bed)}/num"
 

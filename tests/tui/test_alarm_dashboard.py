@@ -259,7 +259,7 @@ async def test_history_of_the_ward_with_A_and_of_a_bed_on_its_screen() -> None:
         await wait_for(pilot, lambda: "SpO2 LOW 88" in screen.shown, "the history")
         lines = screen.shown.splitlines()
         assert "raised" in lines[0] and "SpO2 LOW 88" in lines[0] and "ICU 103" in lines[0]
-        assert "(Nurse Lee)" in lines[0]
+        assert "(gateway)" in lines[0]  # the engine raised it, not the nurse at the screen
         assert any("ended" in line and "HR HIGH 130" in line for line in lines)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, AlarmHistoryScreen), "back")
@@ -273,7 +273,7 @@ async def test_history_of_the_ward_with_A_and_of_a_bed_on_its_screen() -> None:
         await wait_for(pilot, lambda: "acknowledged" in bed_screen.alarms.text.plain, "ack")
 
 
-async def test_the_operator_is_asked_once_at_start_and_signs_every_transition() -> None:
+async def test_the_operator_is_asked_once_at_start_and_signs_what_she_does() -> None:
     ward = AlarmWard()
     app = ward.app(ask_operator=True)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -284,7 +284,12 @@ async def test_the_operator_is_asked_once_at_start_and_signs_every_transition() 
         ward.send(0, hr=130)
         await pilot.press("a")
         await wait_for(pilot, lambda: "ack" in tiles(app)[0].face.plain, "ack")
-    assert {t.operator for t in ward.engine.history(ward=True)} == {"Nurse Lee"}
+    signed = {(t.change.value, t.operator) for t in ward.engine.history(ward=True)}
+    assert signed == {
+        ("operator", "Nurse Lee"),
+        ("raised", "gateway"),
+        ("acknowledged", "Nurse Lee"),
+    }
 
 
 async def test_enter_alone_is_unknown() -> None:

@@ -122,7 +122,11 @@ async def test_two_wards_on_one_remote_screen_and_the_wards_screen_shows_which_w
                     text = screen_text(app)
                     return "icu3n ICU 1-1" in text and "icu5s ICU 7-1" in text
 
-                await wait_for(pilot, both_wards, "the beds of both wards, each under its ward")
+                # two gateway processes starting on a busy 2-core machine: their first
+                # publications can take a while; what is timed is the NO DATA below
+                await wait_for(
+                    pilot, both_wards, "the beds of both wards, each under its ward", timeout_s=15
+                )
                 await pilot.press("o")
                 await wait_for(
                     pilot, lambda: type(app.screen).__name__ == "WardsScreen", "the wards screen"
@@ -158,3 +162,59 @@ async def test_two_wards_on_one_remote_screen_and_the_wards_screen_shows_which_w
             if process.returncode is None:
                 process.kill()
             await process.wait()
+
+
+async def test_a_remote_dashboard_with_acknowledge_asks_who_and_the_gateway_acknowledges(
+    mosquitto: str, tmp_path: Path
+) -> None:
+    from mqtt_support import broker_of, publishing_gateway
+
+    from gateway.mqtt.remote_desk import RemoteDesk
+    from gateway.mqtt.remote_ward import RemoteWard
+    from gateway.mqtt.screen_link import ScreenLink
+    from tui.alarms_screen import OperatorScreen
+
+    async with publishing_gateway(
+        mosquitto, tmp_path / "j.sqlite", extra="remote_acknowledge = true\n"
+    ) as gateway:
+        ward = RemoteWard("icu/v1")
+        desk = RemoteDesk(ward, "screen-pilot")
+        link = ScreenLink(ward, [broker_of(mosquitto)], desk=desk, screen="screen-pilot")
+        task = asyncio.create_task(link.run())
+        monitor = await gateway.monitor()
+        try:
+            app = WardApp(
+                ward.snapshot,
+                traces=ward,
+                markers=("REMOTE", "REMOTE ACK"),
+                refresh_hz=20,
+                alarms=desk,
+                wards=True,
+            )
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(pilot, lambda: isinstance(app.screen, OperatorScreen), "who?")
+                await pilot.press(*"Dr Roux", "enter")
+                await wait_for(pilot, lambda: not isinstance(app.screen, OperatorScreen), "in")
+                assert (await monitor.send(oru("a1", bed=1, hr=180)))[0] == "CA"
+                await wait_for(pilot, lambda: "HR HIGH 180" in screen_text(app), "the alarm")
+                assert "Audio pause" not in screen_text(app)  # no sound here to pause
+                await pilot.press("a")
+                await wait_for(
+                    pilot,
+                    lambda: all(a.acknowledged for a in gateway.hub.alarms.snapshot().alarms),
+                    "acknowledged by the gateway",
+                )
+                await wait_for(
+                    pilot,
+                    lambda: any(
+                        "HR HIGH 180" in line and " ack " in line
+                        for line in screen_text(app).splitlines()
+                    ),
+                    "the alarm shown ack on the screen",
+                )
+                await pilot.press("q")  # a remote screen quits at once: the ward is watched
+                await wait_for(pilot, lambda: not app.is_running, "quit")
+        finally:
+            await monitor.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

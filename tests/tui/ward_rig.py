@@ -299,10 +299,13 @@ class Rig:
         )
 
 
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run (timer ticks, repaints) until ``condition`` holds, at most 5 s."""
+async def wait_for(
+    pilot: Pilot[None], condition: Callable[[], bool], what: str, timeout_s: float = 5.0
+) -> None:
+    """Let the app run (timer ticks, repaints) until ``condition`` holds, at most
+    ``timeout_s``."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5.0
+    deadline = loop.time() + timeout_s
     while not condition():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await pilot.pause(0.02)

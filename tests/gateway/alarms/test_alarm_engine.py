@@ -225,7 +225,7 @@ def test_a_low_alarm_sounds_once() -> None:
 # ------------------------------------------------------------------ journal and operator
 
 
-def test_every_transition_carries_its_time_and_the_operator() -> None:
+def test_every_transition_carries_its_time_and_who_made_it() -> None:
     r = rig()
     r.engine.sign_in("  Nurse Dupont ")
     r.vitals(spo2=80)
@@ -236,9 +236,9 @@ def test_every_transition_carries_its_time_and_the_operator() -> None:
     taken = r.engine.take_transitions()
     assert [(t.change.value, t.operator) for t in taken] == [
         ("operator", "Nurse Dupont"),
-        ("raised", "Nurse Dupont"),
-        ("latched", "Nurse Dupont"),
-        ("cleared", "Nurse Dupont"),
+        ("raised", "gateway"),  # the engine's own doing: never the nurse's name
+        ("latched", "gateway"),
+        ("cleared", "Nurse Dupont"),  # hers
     ]
     start = taken[0].time_ns
     assert [(t.time_ns - start) // 10**9 for t in taken] == [0, 0, 2, 5]
@@ -290,6 +290,41 @@ def test_device_alarm_lifecycle_start_continue_end_keyed_by_device_and_id() -> N
         ("HR high", HIGH, True),
     ]
     assert r.alarms()[0].source.value == "device"
+
+
+def test_a_device_alarms_own_transitions_say_device_and_an_acknowledgement_says_who() -> None:
+    r = rig()
+    r.engine.sign_in("Nurse Dupont")
+    r.feed(report(r.clock, alarms=(device_alarm("A1", text="Low SpO2"),)))
+    r.clock.advance(5)
+    r.engine.acknowledge(BED)
+    r.feed(report(r.clock, alarms=(device_alarm("A1", phase="end", state="inactive"),)))
+    taken = [(t.change.value, t.operator) for t in r.engine.take_transitions()]
+    assert taken == [
+        ("operator", "Nurse Dupont"),
+        ("raised", "device"),
+        ("acknowledged", "Nurse Dupont"),
+        ("ended", "device"),
+    ]
+
+
+def test_a_remote_acknowledgement_names_its_operator_and_touches_only_the_alarms_named() -> None:
+    r = rig()
+    r.engine.sign_in("Nurse Dupont")
+    r.feed(report(r.clock, alarms=(device_alarm("A1", text="Low SpO2"),)))
+    r.feed(report(r.clock, alarms=(device_alarm("A2", text="HR high", priority=HIGH),)))
+    r.engine.take_transitions()
+    first = next(a for a in r.alarms() if a.text == "Low SpO2")
+    assert r.engine.acknowledge_alarms([*first.members, "no-such-key"], " Dr Remote ") == 1
+    assert [(a.text, a.acknowledged) for a in r.alarms()] == [
+        ("HR high", False),  # not named: not acknowledged
+        ("Low SpO2", True),
+    ]
+    assert [(t.change.value, t.operator) for t in r.engine.take_transitions()] == [
+        ("acknowledged", "Dr Remote")
+    ]
+    assert r.engine.operator == "Nurse Dupont"  # the local screen's operator is unchanged
+    assert r.engine.acknowledge_alarms(first.members, "Dr Remote") == 0  # already done
 
 
 def test_a_device_latched_alarm_is_shown_until_acknowledged_and_not_raised_twice() -> None:

@@ -104,9 +104,9 @@ async def test_a_limit_alarm_from_real_messages_is_journaled_with_its_operator(
         log = reader.alarm_log(bed)
         ward = reader.alarm_log(None)
     assert [(t.change.value, t.text, t.operator, t.bed_label) for t in log] == [
-        ("raised", "HR HIGH 130", "Nurse Martin", "ICU 1-1"),
+        ("raised", "HR HIGH 130", "gateway", "ICU 1-1"),
         ("acknowledged", "HR HIGH 130", "Nurse Martin", "ICU 1-1"),
-        ("ended", "HR HIGH 130", "Nurse Martin", "ICU 1-1"),
+        ("ended", "HR HIGH 130", "gateway", "ICU 1-1"),
     ]
     assert [t.time_ns for t in log] == sorted(t.time_ns for t in log)
     assert [(t.change.value, t.text) for t in ward] == [("operator", "operator Nurse Martin")]

@@ -64,7 +64,7 @@ async def test_headless_gateway_sounds_and_journals_an_alarm_from_the_wire(
         log = reader.alarm_log(ward=True)
     assert [(t.change.value, t.text, t.operator) for t in log] == [
         ("operator", "operator unknown", "unknown"),
-        ("raised", "HR HIGH 130", "unknown"),
+        ("raised", "HR HIGH 130", "gateway"),
     ]
 
 
