@@ -63,6 +63,7 @@ from gateway.ward.bed_conflicts import BedConflicts
 from gateway.ward.routing import REFUSED, Router
 from gateway.ward.snapshot import WardSnapshot
 from gateway.ward.state import MAX_UNASSIGNED, WardState
+from gateway.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -327,8 +328,8 @@ class Hub:
         seconds = (self.clock.monotonic_ns() - self._failed_since_ns) / NS_PER_S
         self.fault(
             "journal",
-            f"recording resumed after {seconds:.0f} s; {self._refused} messages were refused"
-            " (devices resend them)",
+            f"recording resumed after {seconds:.0f} s;"
+            f" {plural(self._refused, 'message')} refused (devices resend them)",
         )
         self.recording_failed = None
         self._refused = 0

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from gateway.domain import BedId
 from gateway.ward.snapshot import WardSnapshot
+from gateway.wording import plural
 from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE
@@ -111,13 +112,13 @@ class DevicesScreen(WardView):
         rows = device_rows(ward)
         bound = sum(1 for row in rows if row.bed_key)
         summary = Text(no_wrap=True, overflow="ellipsis")
-        summary.append(f"{bound} devices on {len(ward.beds)} beds", "bold")
+        summary.append(f"{plural(bound, 'device')} on {plural(len(ward.beds), 'bed')}", "bold")
         summary.append(f" · {len(ward.unassigned)} unassigned", "bold" if ward.unassigned else "")
         refused = sum(r.rejected for r in ward.rejects)
-        summary.append(f" · {refused} messages rejected", "bold" if refused else "")
+        summary.append(f" · {plural(refused, 'message')} rejected", "bold" if refused else "")
         impossible = sum(v.count for v in ward.rejected_values)
         if impossible:
-            summary.append(f" · {impossible} values out of range (***)", "bold")
+            summary.append(f" · {plural(impossible, 'value')} out of range (***)", "bold")
         self.summary.update(summary)
         if rows != self._rows:
             self._fill_table(rows)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.alarms.snapshot import ActiveAlarm
 from gateway.domain import AlarmPriority, BedId, Connectivity
 from gateway.ward.snapshot import GatewaySource, WardSnapshot
+from gateway.wording import plural
 
 NO_DATA = "NO DATA"
 LIVE = "live"
@@ -94,10 +95,6 @@ def gateway_name(source: GatewaySource) -> str:
     if source.name == source.gateway:
         return source.name
     return f"{source.name} ({source.gateway})"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def summary(lines: list[GatewayLine]) -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from gateway.wording import plural
+
 MAX_ADDRESSES = 4096
 """Addresses counted one by one; past it, the rest are counted together under ``OTHER``."""
 OTHER = "(other addresses)"
@@ -153,8 +155,8 @@ class Slots(Generic[C]):
                 decision,
                 slowest,
                 f"{self.max_connections} connections open; the slot went to a new connection"
-                f" from {host}: this one delivered {slowest.delivered} messages and had no whole"
-                f" frame for {now_s - slowest.last_frame_s:.0f} s",
+                f" from {host}: this one delivered {plural(slowest.delivered, 'message')}"
+                f" and had no whole frame for {now_s - slowest.last_frame_s:.0f} s",
             )
         self._holders[newcomer] = None
         self._by_host.setdefault(host, {})[newcomer] = None

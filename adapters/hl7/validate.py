@@ -31,6 +31,7 @@ from adapters.hl7.mllp import MllpFramer, OversizeFrame
 from gateway import nomenclature, plausibility
 from gateway.domain import ObservationStatus
 from gateway.errors import GatewayError, ParseError
+from gateway.wording import plural
 
 KNOWN_PROFILES = {
     "IHE_PCD_001": "IHE PCD-01 (DEC)",
@@ -371,7 +372,7 @@ def _summarise(message: er7.Message, decoded: pcd.Decoded, report: MessageReport
             f"  {len(rep.observations)} observations"
             + (f" ({invalid} marked invalid by OBX-11)" if invalid else "")
             + (f" ({demo} demo/test data, shown marked DEMO)" if demo else "")
-            + f", {len(rep.waveforms)} waveforms, {len(rep.alarms)} alarms"
+            + f", {plural(len(rep.waveforms), 'waveform')}, {plural(len(rep.alarms), 'alarm')}"
         )
         for chunk in rep.waveforms:
             lines.append(

@@ -32,6 +32,7 @@ from gateway.config.load import (
 )
 from gateway.config.model import GatewayConfig, IntellivueConfig
 from gateway.errors import ConfigError, GatewayError
+from gateway.wording import plural
 
 if TYPE_CHECKING:
     from simulators.intellivue_emitter import IntellivueUdpMonitor
@@ -81,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="gateway + simulated ward + dashboard in one process, no setup"
     )
-    demo.add_argument("--beds", type=_positive_int, default=8, help="simulated beds (8)")
+    demo.add_argument(
+        "--beds",
+        type=_positive_int,
+        default=DEMO_BEDS,
+        help=f"simulated beds in all ({DEMO_BEDS}: from 7 on, {DEMO_PHILIPS_BEDS} Philips"
+        f" IntelliVue and {DEMO_SERIAL_BEDS} serial beds, the rest HL7)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
     demo.add_argument("--mute", action="store_true", help=_MUTE_HELP)
     demo.set_defaults(handler=_demo)
@@ -355,6 +362,14 @@ def _listen_on(config: GatewayConfig, bind: str) -> GatewayConfig:
     )
 
 
+def demo_split(beds: int) -> tuple[int, int, int]:
+    """``demo --beds N``: (HL7, Philips IntelliVue, serial) beds, N in all. The other
+    paths come in once there is room for them beside one HL7 bed."""
+    if beds < DEMO_PHILIPS_BEDS + DEMO_SERIAL_BEDS + 1:
+        return beds, 0, 0
+    return beds - DEMO_PHILIPS_BEDS - DEMO_SERIAL_BEDS, DEMO_PHILIPS_BEDS, DEMO_SERIAL_BEDS
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.app.service import serve
     from simulators.intellivue_emitter import run_udp
@@ -363,18 +378,24 @@ def _demo(args: argparse.Namespace) -> int:
     from simulators.ward import SimulatedWard
 
     scenario = load_scenario("mixed-ward")
-    # Philips IntelliVue monitors on the "switch" (loopback), found by their Connect
-    # Indications as a real ward's would be; their own bed labels, their own patients.
-    philips_port = _free_udp_port()
-    philips = _demo_philips(args.seed + 2, scenario, philips_port)
-    # Beds read over pseudo-terminals, bound as an engineer would: one whose oximeter
-    # speaks Masimo ASCII, one with a GE S/5 monitor and a Dräger ventilator (MEDIBUS)
-    # beside it — the serial path (USB-serial hub) runs in the demo too.
-    oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
-    oximeters += serial_devices("ge-s5", 1, args.seed + 2, scenario)
-    oximeters += serial_devices("medibus", 1, args.seed + 3, scenario)
-    oximeter_port, monitor_port, ventilator_port = (device.path for device in oximeters)
-    serial_bed = _demo_serial_config(oximeter_port, monitor_port, ventilator_port, philips_port)
+    hl7_beds, philips_beds, serial_beds = demo_split(args.beds)
+    oximeters = []
+    philips = []
+    if serial_beds:
+        # Philips IntelliVue monitors on the "switch" (loopback), found by their Connect
+        # Indications as a real ward's would be; their own bed labels, their own patients.
+        philips_port = _free_udp_port()
+        philips = _demo_philips(args.seed + 2, scenario, philips_port, philips_beds)
+        # Beds read over pseudo-terminals, bound as an engineer would: one whose oximeter
+        # speaks Masimo ASCII, one with a GE S/5 monitor and a Dräger ventilator (MEDIBUS)
+        # beside it — the serial path (USB-serial hub) runs in the demo too.
+        oximeters = serial_devices("masimo", 1, args.seed + 1, scenario)
+        oximeters += serial_devices("ge-s5", 1, args.seed + 2, scenario)
+        oximeters += serial_devices("medibus", 1, args.seed + 3, scenario)
+        oximeter_port, monitor_port, ventilator_port = (device.path for device in oximeters)
+        serial_bed = _demo_serial_config(oximeter_port, monitor_port, ventilator_port, philips_port)
+    else:
+        serial_bed = parse_config("intellivue = []\n", "<demo>")  # nothing listens on 24005
     config = _listen_on(dataclasses.replace(serial_bed, name="DEMO WARD"), "127.0.0.1:0")
     config = _muted(config, args.mute)
     _logging(args, to_file=True)
@@ -389,7 +410,7 @@ def _demo(args: argparse.Namespace) -> int:
                 SimulatedWard(
                     "127.0.0.1",
                     port,
-                    beds=args.beds,
+                    beds=hl7_beds,
                     seed=args.seed,
                     scenario=scenario,
                     waveforms=True,
@@ -437,6 +458,9 @@ def _demo_serial_config(
 
 
 DEMO_PHILIPS_BEDS = 4
+DEMO_SERIAL_BEDS = 2
+DEMO_BEDS = 14
+"""8 HL7 beds, 4 Philips IntelliVue, 2 serial (an oximeter; a GE monitor with a ventilator)."""
 
 
 def _intellivue_source(spec: IntellivueConfig) -> str:
@@ -447,12 +471,14 @@ def _intellivue_source(spec: IntellivueConfig) -> str:
     return f"MIB port {spec.port}"
 
 
-def _demo_philips(seed: int, scenario: WardScenario, port: int) -> list[IntellivueUdpMonitor]:
+def _demo_philips(
+    seed: int, scenario: WardScenario, port: int, count: int = DEMO_PHILIPS_BEDS
+) -> list[IntellivueUdpMonitor]:
     """The demo's IntelliVue monitors, announcing themselves to ``127.0.0.1:port``, with
     bed labels of their own (``Philips 21`` …) beside the HL7 beds ``ICU n-1``."""
     from simulators.intellivue_emitter import udp_monitors
 
-    philips = udp_monitors(DEMO_PHILIPS_BEDS, seed, scenario, indication_to=("127.0.0.1", port))
+    philips = udp_monitors(count, seed, scenario, indication_to=("127.0.0.1", port))
     for number, monitor in enumerate(philips, start=21):
         identity = monitor.monitor.identity
         monitor.monitor.identity = dataclasses.replace(identity, bed_label=f"Philips {number}")
@@ -519,8 +545,8 @@ def _export(args: argparse.Namespace) -> int:
         else:
             with args.out.open("w", encoding="utf-8", newline="") as out:
                 count = export(reader, out, args.format, selection)
-    what = {"csv": "observations", "jsonl": "observations", "hl7": "messages"}
-    print(f"exported {count} {what.get(args.format, 'beds')}", file=sys.stderr)
+    what = {"csv": "observation", "jsonl": "observation", "hl7": "message"}
+    print(f"exported {plural(count, what.get(args.format, 'bed'))}", file=sys.stderr)
     return 0
 
 
@@ -566,15 +592,18 @@ def _check_config(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             return 2
     print(
-        f"{args.file}: valid — ward {config.name!r}, {len(config.beds)} beds, "
-        f"{len(config.listeners)} listeners, {len(config.serial)} serial ports"
+        f"{args.file}: valid — ward {config.name!r}, {plural(len(config.beds), 'bed')}, "
+        f"{plural(len(config.listeners), 'listener')}, "
+        f"{plural(len(config.serial), 'serial port')}"
     )
     if config.intellivue:
         print(f"intellivue: {', '.join(_intellivue_source(spec) for spec in config.intellivue)}")
     limits = config.admission
-    automatic = f"at most {limits.max_auto_beds} automatic beds, " if config.auto_beds else ""
+    automatic = (
+        f"at most {plural(limits.max_auto_beds, 'automatic bed')}, " if config.auto_beds else ""
+    )
     print(
-        f"admission: {automatic}{limits.max_devices} devices,"
+        f"admission: {automatic}{plural(limits.max_devices, 'device')},"
         f" {limits.new_identities_per_minute} new beds/devices a minute per peer"
     )
     if config.mqtt is not None:

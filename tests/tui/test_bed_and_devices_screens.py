@@ -131,7 +131,7 @@ async def test_the_devices_screen_lists_devices_rejects_and_unassigned_senders()
         await wait_for(pilot, lambda: isinstance(app.screen, DevicesScreen), "devices")
         await wait_for(pilot, lambda: "IntelliVue MX450" in screen_text(app), "the rows")
         shown = screen_text(app)
-        assert "3 devices on 4 beds · 1 unassigned · 1 messages rejected" in shown
+        assert "3 devices on 4 beds · 1 unassigned · 1 message rejected" in shown
         assert 'devices = ["EUI-64:00A037EB21759999"]' in shown
         assert 'locations = ["ICU^9^2"]' in shown
         assert "rejected: no MSH segment" in shown

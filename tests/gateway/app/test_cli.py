@@ -202,3 +202,21 @@ async def test_the_demo_shows_philips_monitors_found_over_udp_beside_the_others(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     assert philips_beds_with_hr() == {f"Philips {n}" for n in range(21, 21 + DEMO_PHILIPS_BEDS)}
+
+
+def test_demo_beds_are_the_beds_shown_in_all() -> None:
+    from gateway.app.cli import DEMO_BEDS, demo_split
+
+    assert demo_split(DEMO_BEDS) == (8, 4, 2)
+    assert demo_split(32) == (26, 4, 2)
+    assert demo_split(7) == (1, 4, 2)
+    assert demo_split(6) == (6, 0, 0)  # no room for the other paths beside an HL7 bed
+    assert all(sum(demo_split(n)) == n for n in range(1, 80))
+
+
+def test_counts_read_as_people_say_them() -> None:
+    from gateway.wording import plural
+
+    assert [plural(n, "bed") for n in (0, 1, 2)] == ["0 beds", "1 bed", "2 beds"]
+    assert plural(1, "serial port") == "1 serial port"
+    assert plural(2, "wave", "waves") == "2 waves"
