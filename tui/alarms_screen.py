@@ -60,7 +60,7 @@ class AlarmHistoryScreen(WardView):
         yield self.scroller
         yield AlarmBar().data_bind(WardView.ward)
         yield FaultBar().data_bind(WardView.ward)
-        yield Footer()
+        yield Footer(compact=True)
 
     def watch_ward(self, ward: WardSnapshot | None) -> None:
         if not self.ready:

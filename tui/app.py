@@ -86,7 +86,7 @@ class WardApp(App[None]):
         Binding("d", "devices", "Devices"),
         Binding("o", "wards", "Wards", tooltip="Every gateway and bed heard, with its worst alarm"),
         Binding("p", "pause_audio", "Audio pause", tooltip="Pause the alarm sound for 2 min"),
-        Binding("A", "alarm_history", "Alarm history", tooltip="Alarm history of the ward"),
+        Binding("A", "alarm_history", "History", tooltip="Alarm history of the ward"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "stop", "Quit"),
         Binding("ctrl+c", "stop", "Quit", show=False, priority=True),

@@ -174,12 +174,12 @@ def wave_block(info: WaveInfo, window: WaveWindow | None, seconds: float, width:
 
 class BedScreen(WardView):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back to ward"),
-        Binding("left", "other_bed(-1)", "Other bed", key_display="←→ hl", tooltip="Previous bed"),
+        Binding("escape", "back", "Back", tooltip="Back to the ward"),
+        Binding("left", "other_bed(-1)", "Beds", key_display="←→", tooltip="Previous bed"),
         Binding("right", "other_bed(1)", "Next bed", show=False),
         Binding("h", "other_bed(-1)", "Previous bed", show=False),
         Binding("l", "other_bed(1)", "Next bed", show=False),
-        Binding("1", "trend_span(0)", "Trend span", key_display="1 2 3", tooltip="Trends 1 h"),
+        Binding("1", "trend_span(0)", "Trend", key_display="1-3", tooltip="Trends 1 h"),
         Binding("2", "trend_span(1)", "Trends 8 h", show=False),
         Binding("3", "trend_span(2)", "Trends 24 h", show=False),
         Binding("up", "scroll(-1)", "Scroll up", show=False),
@@ -188,7 +188,7 @@ class BedScreen(WardView):
         Binding("j", "scroll(1)", "Scroll down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("a", "acknowledge", "Acknowledge", tooltip="Acknowledge this bed's alarms"),
+        Binding("a", "acknowledge", "Ack", tooltip="Acknowledge this bed's alarms"),
     ]
 
     DEFAULT_CSS = """
@@ -234,7 +234,7 @@ class BedScreen(WardView):
         yield self.title_line
         yield self.body
         yield FaultBar().data_bind(WardView.ward)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(1.0 / self.dashboard.wave_hz, self.draw_waves)

@@ -67,7 +67,7 @@ def row_cells(row: DeviceRow) -> tuple[str | Text, ...]:
 
 class DevicesScreen(WardView):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back to ward"),
+        Binding("escape", "back", "Back", tooltip="Back to the ward"),
         Binding("d", "back", "Back to ward", show=False),
         Binding("enter", "open_bed", "Device's bed", show=False),
         Binding("c", "copy_snippets", "Copy snippets"),
@@ -99,7 +99,7 @@ class DevicesScreen(WardView):
         yield self.table
         yield self.unassigned
         yield FaultBar().data_bind(WardView.ward)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)

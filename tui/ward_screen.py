@@ -23,7 +23,9 @@ from tui.widgets import AlarmBar, BedGrid, BedTile, FaultBar, WardHeader
 
 class WardScreen(WardView):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(0, -1)", "Move", key_display="↑↓←→ hjkl", tooltip="Move up"),
+        # The bottom line must fit 80 columns with every alarm key in it: short words
+        # there, the full ones (tooltips) and every key in the help screen (?).
+        Binding("up", "move(0, -1)", "Move", key_display="↑↓←→", tooltip="Move up"),
         Binding("down", "move(0, 1)", "Move down", show=False),
         Binding("left", "move(-1, 0)", "Move left", show=False),
         Binding("right", "move(1, 0)", "Move right", show=False),
@@ -35,8 +37,8 @@ class WardScreen(WardView):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "first", "First bed", show=False),
         Binding("end", "last", "Last bed", show=False),
-        Binding("enter", "open_bed", "Bed detail"),
-        Binding("a", "acknowledge", "Acknowledge", tooltip="Acknowledge the selected bed's alarms"),
+        Binding("enter", "open_bed", "Bed", tooltip="Open the selected bed"),
+        Binding("a", "acknowledge", "Ack", tooltip="Acknowledge the selected bed's alarms"),
         Binding("w", "acknowledge_ward", "Ack ward", tooltip="Acknowledge the ward-wide alarms"),
     ]
 
@@ -51,7 +53,7 @@ class WardScreen(WardView):
         yield self.grid.data_bind(WardView.ward)
         yield self.alarm_bar.data_bind(WardView.ward)
         yield FaultBar().data_bind(WardView.ward)
-        yield Footer()
+        yield Footer(compact=True)
 
     def show_alarms(self, ward: WardSnapshot) -> None:
         if self.ready:

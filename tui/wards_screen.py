@@ -76,7 +76,7 @@ def bed_row(bed: BedLine, now_ns: int) -> Row:
 
 class WardsScreen(WardView):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back to ward"),
+        Binding("escape", "back", "Back", tooltip="Back to the ward"),
         Binding("o", "back", "Back to ward", show=False),
         Binding("enter", "open_bed", "Open bed", show=False),
     ]
@@ -102,7 +102,7 @@ class WardsScreen(WardView):
         yield self.summary
         yield self.table
         yield FaultBar().data_bind(WardView.ward)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
