@@ -304,12 +304,13 @@ BIG_GLYPHS: dict[str, tuple[str, str, str]] = {
 BIG_HEIGHT = 3
 
 
-def big_text(text: str) -> tuple[str, str, str] | None:
-    """``text`` in 3-line digits, or None if it has a character the font lacks."""
+def big_text(text: str, gap: int = 0) -> tuple[str, str, str] | None:
+    """``text`` in 3-line digits ``gap`` columns apart, or None if it has a character the
+    font lacks."""
     if any(char not in BIG_GLYPHS for char in text):
         return None
     rows = zip(*(BIG_GLYPHS[char] for char in text), strict=True)
-    top, middle, bottom = ("".join(row) for row in rows)
+    top, middle, bottom = ((" " * gap).join(row) for row in rows)
     return top, middle, bottom
 
 
@@ -410,8 +411,12 @@ def _big_half(vital: Vital, reading: Reading | None, width: int, room: int) -> l
         text = format_reading(reading).lstrip(QUESTIONABLE_MARK)
         style = _value_style(colour, reading.stale)
     label.truncate(width)
-    digits = big_text(text)
     field = max(0, width - 2)
+    # Digits a column apart when they fit: run together, "118" reads as one bar under
+    # "11" beside a two-digit SpO2 (the 1's foot joins the next digit's).
+    digits = big_text(text, gap=1)
+    if digits is not None and cell_len(digits[0]) > field:
+        digits = big_text(text)
     # A value the font cannot draw (a text value) is written plain, on the middle line.
     drawable = digits is not None and cell_len(digits[0]) <= field
     rows = digits if digits is not None and drawable else ("", text, "")

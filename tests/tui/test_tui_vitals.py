@@ -320,3 +320,16 @@ def test_a_ventilators_values_have_a_line_of_their_own_on_the_tile() -> None:
     compact = [line.plain for line in vitals.compact_body(ventilated, 40)]
     assert "VENT" in compact[-1]  # after RR/Temp on the compact tile (cut with … if need be)
     assert len(vitals.full_body(ventilated, 40)) == vitals.FULL_BASE_LINES
+
+
+@pytest.mark.parametrize("width", [24, 26, 30])
+def test_a_three_digit_heart_rate_is_drawn_a_column_apart_when_it_fits(width: int) -> None:
+    hr, spo2 = reading(147842, 118, "/min"), reading(150456, 97, "%")
+    lines = vitals.tile_face(bed(hr, spo2), width, vitals.Variant.FULL, []).plain.split("\n")
+    feet = lines[4][: width // 2]  # the digits' bottom row, HR's half
+    field = width // 2 - 2
+    if field >= 3 * 3 + 2:
+        assert "╺┻╸ ╺┻╸ ┗━┛" in feet  # "118": each 1 on its own foot
+    else:
+        assert "╺┻╸╺┻╸┗━┛" in feet  # no room for the gaps: still all three digits
+    assert vitals.big_text("118", gap=1) == ("╺┓  ╺┓  ┏━┓", " ┃   ┃  ┣━┫", "╺┻╸ ╺┻╸ ┗━┛")

@@ -73,11 +73,16 @@ def big_values(tile: BedTile) -> tuple[str, str]:
         part = [row[start:stop].ljust(stop - start) for row in rows]
         field = stop - start - 2
         text = ""
-        for end in range(field, 2, -3):
+        end = field
+        while end >= 3:
             triple = tuple(row[end - 3 : end] for row in part)
             if all(not cells.strip() for cells in triple):
                 break
             text = GLYPHS[triple] + text  # type: ignore[index]
+            end -= 3
+            gap = all(row[end - 1 : end] == " " for row in part)
+            if text and end >= 4 and gap and any(row[end - 4 : end - 1].strip() for row in part):
+                end -= 1  # the column between two digits
         values.append(text)
     return values[0], values[1]
 
