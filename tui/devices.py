@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from gateway.clock import NS_PER_S
 from gateway.domain import Connectivity, Fault
 from gateway.plausibility import RejectedValues
-from gateway.ward.routing import peer_host
 from gateway.ward.snapshot import PeerRejects, UnassignedDevice, WardSnapshot
 from tui.vitals import format_age
 
@@ -86,15 +85,22 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
     """Every device of every bed (in bed order), then unassigned senders, then addresses
     whose messages were all rejected."""
     now = ward.time_ns
-    rejects = {(r.transport, r.host): r for r in ward.rejects}
+    by_device = {(r.transport, r.device): r for r in ward.rejects if r.device}
+    by_connection = {(r.transport, r.last_peer): r for r in ward.rejects if not r.device}
     values = {v.device.key: v for v in ward.rejected_values}
-    seen_hosts: set[tuple[str, str]] = set()
+    shown: set[int] = set()
+
+    def rejects_of(transport: str, device: str, peer: str) -> PeerRejects | None:
+        """The sender's own rejects: by the device it is, else by its connection."""
+        found = by_device.get((transport, device)) or by_connection.get((transport, peer))
+        if found is not None:
+            shown.add(id(found))
+        return found
+
     rows = []
     for bed in ward.beds:
         for link in bed.devices:
-            host = (link.transport, peer_host(link.peer))
-            seen_hosts.add(host)
-            found = rejects.get(host)
+            found = rejects_of(link.transport, link.device.key, link.peer)
             impossible = values.get(link.device.key)
             rows.append(
                 DeviceRow(
@@ -114,9 +120,7 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
                 )
             )
     for stray in ward.unassigned:
-        host = (stray.transport, peer_host(stray.peer))
-        seen_hosts.add(host)
-        found = rejects.get(host)
+        found = rejects_of(stray.transport, stray.device.key, stray.peer)
         impossible = values.get(stray.device.key)
         rows.append(
             DeviceRow(
@@ -135,14 +139,14 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
                 impossible.count if impossible else 0,
             )
         )
-    for key, found in rejects.items():
-        if key in seen_hosts:
+    for found in ward.rejects:
+        if id(found) in shown:
             continue
-        transport = key[0]
+        transport = found.transport
         rows.append(
             DeviceRow(
-                "?",
-                "(undecodable)",
+                found.device or "?",
+                "(rejected)" if found.device else "(undecodable)",
                 "-",
                 "",
                 "rejected",

@@ -146,7 +146,11 @@ class UnassignedDevice:
 
 @dataclass(frozen=True, slots=True)
 class PeerRejects:
-    """Messages refused from one address (answered AR/CR): what a biomed looks at first."""
+    """Messages refused from one sender (answered AR/CR): what a biomed looks at first.
+
+    A sender is the device the message named when it could be read that far, otherwise
+    the connection (``host:port``): garbage from one monitor behind a vendor gateway or a
+    serial hub is never counted against the healthy monitors at the same address."""
 
     transport: str
     host: str
@@ -155,6 +159,8 @@ class PeerRejects:
     last_time_ns: int
     last_peer: str
     """The full peer (``host:port``) of the last rejected message."""
+    device: str = ""
+    """The device key the messages named; empty: unreadable that far (a connection's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,10 +180,18 @@ class _Stray:
     rate: _Rate = field(default_factory=_Rate)
 
 
+MAX_REJECT_SENDERS = 256
+"""Senders whose rejects are counted apart; past it, the oldest one's count joins its
+address's row of other connections (its total is never lost)."""
+OTHER_CONNECTIONS = "other connections"
+EVERY_OTHER = "every other address"
+
+
 @dataclass(slots=True)
 class _Rejects:
     transport: str
     host: str
+    device: str = ""
     rejected: int = 0
     last_reason: str = ""
     last_time_ns: int = 0
@@ -374,15 +382,39 @@ class WardState:
         return True
 
     def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
-        """Count a message refused from ``message.peer`` (by address, whatever its port)."""
+        """Count a message refused from its sender: the device it named, or else its
+        connection (see :class:`~gateway.ward.snapshot.PeerRejects`)."""
         host = peer_host(message.peer)
-        entry = self._rejects.get((message.transport, host))
+        device = message.device.key if message.device is not None else ""
+        key = (message.transport, f"device {device}" if device else message.peer)
+        entry = self._rejects.get(key)
         if entry is None:
-            entry = self._rejects[message.transport, host] = _Rejects(message.transport, host)
+            while len(self._rejects) >= MAX_REJECT_SENDERS:
+                self._fold_oldest_reject()
+            entry = self._rejects[key] = _Rejects(message.transport, host, device)
         entry.rejected += 1
         entry.last_reason = reason
         entry.last_time_ns = message.receive_time_ns
         entry.last_peer = message.peer
+
+    def _fold_oldest_reject(self) -> None:
+        """Make room: the oldest sender's count joins its address's row of other
+        connections; the oldest such row (when only those are left) joins one row for
+        every other address. Totals are never lost."""
+        candidates = [item for item in self._rejects.items() if item[0][1] != EVERY_OTHER]
+        senders = [item for item in candidates if OTHER_CONNECTIONS not in item[0][1]]
+        key, oldest = min(senders or candidates, key=lambda item: item[1].last_time_ns)
+        del self._rejects[key]
+        host = oldest.host if senders else EVERY_OTHER
+        folded = (oldest.transport, f"{host} ({OTHER_CONNECTIONS})" if senders else EVERY_OTHER)
+        entry = self._rejects.pop(folded, None)
+        if entry is None:
+            entry = _Rejects(oldest.transport, host)
+            entry.last_peer = folded[1]
+        entry.rejected += oldest.rejected
+        if oldest.last_time_ns >= entry.last_time_ns:
+            entry.last_reason, entry.last_time_ns = oldest.last_reason, oldest.last_time_ns
+        self._rejects[folded] = entry
 
     def snapshot(
         self,
@@ -467,7 +499,15 @@ class WardState:
             for s in self._strays.values()
         )
         rejects = tuple(
-            PeerRejects(r.transport, r.host, r.rejected, r.last_reason, r.last_time_ns, r.last_peer)
+            PeerRejects(
+                r.transport,
+                r.host,
+                r.rejected,
+                r.last_reason,
+                r.last_time_ns,
+                r.last_peer,
+                r.device,
+            )
             for r in self._rejects.values()
         )
         return WardSnapshot(wall, timeout, tuple(beds), strays, faults, fault_count, rejects)

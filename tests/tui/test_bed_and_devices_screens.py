@@ -179,14 +179,41 @@ def test_a_snippet_pasted_after_an_existing_file_still_validates() -> None:
     assert [bed.id for bed in config.beds] == ["icu-9-2", "icu-9-2-2"]
 
 
-def test_device_rows_count_rejects_by_address_whatever_the_port() -> None:
+def test_garbage_from_one_connection_is_its_own_row_never_a_healthy_neighbours() -> None:
     from gateway.domain import ReceivedMessage
 
     ward = WardState()
     ward.add_bed(BedId("b"), "Bed")
-    device = monitor(0)
-    ward.apply(BedId("b"), DeviceReport(device, "mllp", "10.1.0.10:4000", 0), seen_ns=0)
-    ward.note_rejected(ReceivedMessage(b"x", "mllp", "10.1.0.10:4999", 5), "bad MSH-9")
-    (row,) = device_rows(ward.snapshot(10))
-    assert (row.rejected, row.last_error) == (1, "rejected: bad MSH-9")
+    ward.add_bed(BedId("c"), "Bed C")
+    healthy, named = monitor(0), monitor(1)
+    # two monitors behind one address (a vendor gateway, a serial hub), and a third sender
+    # at that address that sends garbage
+    ward.apply(BedId("b"), DeviceReport(healthy, "mllp", "10.1.0.10:4000", 0), seen_ns=0)
+    ward.apply(BedId("c"), DeviceReport(named, "mllp", "10.1.0.10:4001", 0), seen_ns=0)
+    ward.note_rejected(ReceivedMessage(b"x", "mllp", "10.1.0.10:4999", 5), "no MSH segment")
+    ward.note_rejected(ReceivedMessage(b"x", "mllp", "10.1.0.10:4999", 6), "no MSH segment")
+    # a message that named its device (MSH-3) and was refused all the same: that device's
+    ward.note_rejected(ReceivedMessage(b"y", "mllp", "10.1.0.10:4001", 7, device=named), "bad")
+    rows = {row.peer: row for row in device_rows(ward.snapshot(10))}
+    assert (rows["10.1.0.10:4000"].rejected, rows["10.1.0.10:4000"].last_error) == (0, "")
+    assert rows["10.1.0.10:4001"].rejected == 1
+    garbage = rows["10.1.0.10:4999"]
+    assert (garbage.device, garbage.link, garbage.rejected) == ("?", "rejected", 2)
+    assert garbage.last_error == "rejected: no MSH segment"
     assert HR and ECG_II  # the rig's codes, used above through the scenario
+
+
+def test_rejects_of_many_senders_are_bounded_and_their_total_kept() -> None:
+    from gateway.domain import ReceivedMessage
+    from gateway.ward.state import MAX_REJECT_SENDERS
+
+    ward = WardState()
+    senders = MAX_REJECT_SENDERS * 3
+    for n in range(senders):  # a flood of connections, each sending one bad message
+        peer = f"10.1.{n % 7}.1:{1000 + n}"
+        ward.note_rejected(ReceivedMessage(b"x", "mllp", peer, n), "junk")
+    rejects = ward.snapshot(senders).rejects
+    assert len(rejects) <= MAX_REJECT_SENDERS
+    assert sum(r.rejected for r in rejects) == senders
+    newest = max(rejects, key=lambda r: r.last_time_ns)
+    assert newest.last_peer == f"10.1.{(senders - 1) % 7}.1:{1000 + senders - 1}"  # kept apart
