@@ -26,6 +26,7 @@ from gateway.config.model import (
     INTELLIVUE_INDICATION_PORT,
     INTELLIVUE_SESSION_PORT,
     LIMIT_PARAMETERS,
+    MQTT_PROTOCOLS,
     STANDARD_BAUD_RATES,
     IPAddress,
     IPNetwork,
@@ -339,6 +340,7 @@ _MQTT = _Table(
         "ca_file": _Field(_text("a file path")),
         "client_cert": _Field(_text("a file path")),
         "client_key": _Field(_text("a file path")),
+        "protocol": _Field(_choice(*MQTT_PROTOCOLS), MQTT_PROTOCOLS[0]),
     },
     _check_mqtt,
 )

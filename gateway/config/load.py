@@ -213,6 +213,7 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 ca_file=None if mqtt["ca_file"] is None else path(mqtt["ca_file"]),
                 client_cert=None if mqtt["client_cert"] is None else path(mqtt["client_cert"]),
                 client_key=None if mqtt["client_key"] is None else path(mqtt["client_key"]),
+                protocol=mqtt["protocol"],
             )
             if mqtt_on
             else None
