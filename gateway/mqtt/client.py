@@ -200,8 +200,9 @@ class BrokerLink:
             await self._client.publish(topic, payload, qos, retain, properties)
         except aiomqtt.MqttError as exc:
             raise BrokerError(f"{self.broker}: publish {topic}: {exc}") from None
-        if self._refused is not None:
-            raise BrokerError(f"{self.broker}: publish {topic} refused ({self._refused})")
+        refused, self._refused = self._refused, None  # each refusal is told once
+        if refused is not None:
+            raise BrokerError(f"{self.broker}: publish {topic} refused ({refused})")
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe and check the broker's answer: a refused filter is an error (a screen
