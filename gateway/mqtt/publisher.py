@@ -161,7 +161,10 @@ class Publisher:
             log.info("MQTT %s: %s", broker, reason)
 
     async def _serve(self, link: BrokerLink) -> None:
-        await link.subscribe(self.topics.rebirth, qos=1)
+        # QoS 0: a lost request is asked again (a screen asks each second until it has the
+        # birth), and a QoS 1 subscription needs a clustered broker's persistence — NATS
+        # 2.9 stalls or refuses those for seconds after its JetStream leader dies.
+        await link.subscribe(self.topics.rebirth, qos=0)
         await self._announce(link)
         try:
             async with asyncio.TaskGroup() as group:
