@@ -41,10 +41,15 @@ def accepts(port: int) -> bool:
 
 
 class MosquittoBroker:
-    """``start()`` it, then ``url``; ``kill()``, ``freeze()``, ``thaw()``, ``start()`` again."""
+    """``start()`` it, then ``url``; ``kill()``, ``freeze()``, ``thaw()``, ``start()`` again.
+    ``extra_config`` follows the listener line (so TLS files written there are the
+    listener's); ``tls`` makes ``url`` an ``mqtts://`` one."""
 
-    def __init__(self, binary: str, folder: Path, extra_config: str = "") -> None:
+    def __init__(
+        self, binary: str, folder: Path, extra_config: str = "", *, tls: bool = False
+    ) -> None:
         self.binary = binary
+        self.tls = tls
         self.port = free_port()
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
@@ -56,7 +61,7 @@ class MosquittoBroker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:

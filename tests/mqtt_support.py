@@ -14,10 +14,10 @@ from journal_support import Monitor
 
 from adapters.hl7.listener import MllpListener
 from gateway.app.service import build_hub, build_publisher, keep_alarms
-from gateway.config.load import parse_config
+from gateway.config.load import parse_broker_url, parse_config
 from gateway.hub import Hub
 from gateway.journal.client import Journal
-from gateway.mqtt.client import Broker
+from gateway.mqtt.client import Broker, Credentials
 from gateway.mqtt.publisher import Publisher
 from gateway.mqtt.remote_ward import RemoteWard
 from gateway.mqtt.screen_link import ScreenLink
@@ -26,9 +26,9 @@ from gateway.ward.snapshot import BedSnapshot, WardSnapshot
 HR = 147842
 
 
-def broker_of(url: str) -> Broker:
-    host, port = url.removeprefix("mqtt://").split(":")
-    return Broker(host, int(port))
+def broker_of(url: str, protocol: str = "5") -> Broker:
+    address = parse_broker_url(url)
+    return Broker(address.host, address.port, address.tls, protocol)
 
 
 @dataclass
@@ -77,10 +77,16 @@ async def publishing_gateway(
 
 @contextlib.asynccontextmanager
 async def remote_screen(
-    url: str, *, wards: tuple[str, ...] = ()
+    url: str,
+    *,
+    wards: tuple[str, ...] = (),
+    credentials: Credentials | None = None,
+    fallback_urls: tuple[str, ...] = (),
+    protocol: str = "5",
 ) -> AsyncIterator[tuple[RemoteWard, ScreenLink]]:
     ward = RemoteWard("icu/v1")
-    link = ScreenLink(ward, [broker_of(url)], wards=wards)
+    brokers = [broker_of(u, protocol) for u in (url, *fallback_urls)]
+    link = ScreenLink(ward, brokers, credentials, wards=wards)
     task = asyncio.create_task(link.run())
     try:
         yield ward, link

@@ -34,7 +34,8 @@ class GatewayLine:
     source: GatewaySource
     beds: tuple[BedLine, ...]
     worst: ActiveAlarm | None
-    """Its worst alarm, its beds' and its own (NO DATA, recording failed …) alike."""
+    """Its worst alarm, its beds' and its own (recording failed …) alike; NO DATA (and
+    why) while it is dark."""
     counts: dict[AlarmPriority, int]
     """Alarms per priority, not yet acknowledged."""
 
@@ -86,7 +87,11 @@ def ward_lines(ward: WardSnapshot) -> list[GatewayLine]:
         for alarm in mine:
             if not alarm.acknowledged and alarm.priority in counts:
                 counts[alarm.priority] += 1
-        lines.append(GatewayLine(source, tuple(bed_lines), worst(mine), counts))
+        # A dark gateway's worst is first of all that it is dark (and why): its other
+        # alarms are only last known.
+        dark = [a for a in mine if a.bed is None and a.key == f"{source.key}/no-data"]
+        top = dark[0] if source.dark is not None and dark else worst(mine)
+        lines.append(GatewayLine(source, tuple(bed_lines), top, counts))
     return lines
 
 

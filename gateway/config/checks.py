@@ -26,6 +26,7 @@ from gateway.config.model import (
     INTELLIVUE_INDICATION_PORT,
     INTELLIVUE_SESSION_PORT,
     LIMIT_PARAMETERS,
+    MQTT_PROTOCOLS,
     STANDARD_BAUD_RATES,
     IPAddress,
     IPNetwork,
@@ -340,6 +341,7 @@ _MQTT = _Table(
         "client_cert": _Field(_text("a file path")),
         "client_key": _Field(_text("a file path")),
         "remote_acknowledge": _Field(_flag(), False),
+        "protocol": _Field(_choice(*MQTT_PROTOCOLS), MQTT_PROTOCOLS[0]),
     },
     _check_mqtt,
 )

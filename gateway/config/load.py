@@ -214,6 +214,7 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
                 client_cert=None if mqtt["client_cert"] is None else path(mqtt["client_cert"]),
                 client_key=None if mqtt["client_key"] is None else path(mqtt["client_key"]),
                 remote_acknowledge=mqtt["remote_acknowledge"],
+                protocol=mqtt["protocol"],
             )
             if mqtt_on
             else None

@@ -193,6 +193,11 @@ class AlarmConfig:
     audio_pause_s: float = 120.0
 
 
+MQTT_PROTOCOLS = ("5", "3.1.1")
+"""What ``[mqtt] protocol`` may say: MQTT 5 (Mosquitto), or 3.1.1 for brokers that speak
+nothing newer (NATS 2.9, RabbitMQ 3.10): then no message expiry travels."""
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
     """A broker as written: ``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS)."""
@@ -225,6 +230,8 @@ class MqttConfig:
     client_key: Path | None = None
     remote_acknowledge: bool = False
     """Whether remote screens may acknowledge alarms (docs/mqtt.md); off: display-only."""
+    protocol: str = MQTT_PROTOCOLS[0]
+    """The MQTT version spoken to every broker: "5", or "3.1.1" (see MQTT_PROTOCOLS)."""
 
     @property
     def brokers(self) -> tuple[BrokerAddress, ...]:

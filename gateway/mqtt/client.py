@@ -4,9 +4,16 @@ to :class:`BrokerError` at this boundary.
 
 One :class:`BrokerLink` is one connection attempt, never reused: a reused aiomqtt client
 replays QoS 1 messages minutes old after a reconnect (``reference/mqtt.md`` §3.6). It
-speaks MQTT 5 (message expiry on what streams), keeps alive every
+speaks MQTT 5 (message expiry on what streams) unless the broker is configured for 3.1.1
+(NATS 2.9, RabbitMQ 3.10: then no properties at all), keeps alive every
 :data:`KEEPALIVE_S` and gives up on any call after :data:`CALL_TIMEOUT_S`, so a frozen
-broker is noticed in seconds, not in aiomqtt's default minute.
+broker is noticed in seconds, not in aiomqtt's default minute. It never uses QoS 2.
+
+A broker's refusal is an error, never a quiet success: a refused subscription (SUBACK
+0x80 and up) and, with MQTT 5, a QoS 1 publish the broker answers with a failure reason
+(Mosquitto's PUBACK 0x87 "Not authorized" when the ACL forbids the topic; aiomqtt 2.5.1
+ignores that code). Under 3.1.1 a refused publish is dropped without a word; only the
+screens' heartbeat rule notices.
 """
 
 from __future__ import annotations
@@ -17,11 +24,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.config.model import MQTT_PROTOCOLS
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -30,6 +41,9 @@ KEEPALIVE_S = 5
 CALL_TIMEOUT_S = 2.0
 """Connect, subscribe and QoS 1 publishes fail after this: the loop then starts afresh."""
 _SUBSCRIBE_FAILED = 0x80
+_PUBLISH_FAILED = 0x80
+PROTOCOLS = MQTT_PROTOCOLS
+MQTT_5, MQTT_3_1_1 = PROTOCOLS
 
 
 class BrokerError(GatewayError):
@@ -41,6 +55,8 @@ class Broker:
     host: str
     port: int
     tls: bool = False
+    protocol: str = MQTT_5
+    """:data:`MQTT_5` or :data:`MQTT_3_1_1` (no message expiry, no content type)."""
 
     def __str__(self) -> str:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
@@ -75,10 +91,17 @@ def _tls(broker: Broker, credentials: Credentials) -> ssl.SSLContext | None:
             context.load_cert_chain(
                 str(credentials.client_cert),
                 None if credentials.client_key is None else str(credentials.client_key),
+                # An encrypted key must fail here, not make OpenSSL prompt on the terminal
+                # (the dashboard's) and block the event loop.
+                password=_no_passphrase,
             )
     except (OSError, ssl.SSLError) as exc:
         raise BrokerError(f"TLS for {broker}: {exc}") from None
     return context
+
+
+def _no_passphrase() -> str:
+    raise BrokerError("the client key is encrypted; give a key without a passphrase (mode 600)")
 
 
 def _properties(expiry_s: int | None, content_type: str | None) -> Properties | None:
@@ -107,14 +130,18 @@ class BrokerLink:
         keepalive_s: int = KEEPALIVE_S,
         timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
+        if broker.protocol not in PROTOCOLS:
+            raise BrokerError(f"{broker}: MQTT {broker.protocol!r}; expected one of {PROTOCOLS}")
         self.broker = broker
+        self._v5 = broker.protocol == MQTT_5
+        self._refused: str | None = None
         self._client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=credentials.username,
             password=credentials.password,
             identifier=identifier,
-            protocol=aiomqtt.ProtocolVersion.V5,
+            protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
             will=(
                 None if will is None else aiomqtt.Will(will.topic, will.payload, qos=1, retain=True)
             ),
@@ -125,6 +152,18 @@ class BrokerLink:
             logger=log,
         )
         self._client.pending_calls_threshold = 100  # our window is bounded; no warning per burst
+        # aiomqtt resolves a QoS 1 publish on any PUBACK, a refusal too: look at the
+        # reason code in paho's callback (aiomqtt's own still runs, and wakes the caller).
+        resolve = self._client._on_publish
+
+        def on_publish(
+            client: paho.Client, userdata: Any, mid: int, code: ReasonCode, props: Properties
+        ) -> None:
+            if code.value >= _PUBLISH_FAILED and self._refused is None:
+                self._refused = str(code)
+            resolve(client, userdata, mid, code, props)
+
+        self._client._client.on_publish = on_publish
 
     async def __aenter__(self) -> BrokerLink:
         try:
@@ -154,12 +193,16 @@ class BrokerLink:
         expiry_s: int | None = None,
         content_type: str | None = None,
     ) -> None:
+        if qos not in (0, 1):
+            raise ValueError(f"QoS {qos}: only 0 and 1 are used (NATS 2.9 rejects 2)")
+        properties = _properties(expiry_s, content_type) if self._v5 else None
         try:
-            await self._client.publish(
-                topic, payload, qos, retain, _properties(expiry_s, content_type)
-            )
+            await self._client.publish(topic, payload, qos, retain, properties)
         except aiomqtt.MqttError as exc:
             raise BrokerError(f"{self.broker}: publish {topic}: {exc}") from None
+        refused, self._refused = self._refused, None  # each refusal is told once
+        if refused is not None:
+            raise BrokerError(f"{self.broker}: publish {topic} refused ({refused})")
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe and check the broker's answer: a refused filter is an error (a screen

@@ -69,4 +69,4 @@ def credentials_for(mqtt: MqttConfig) -> Credentials:
 
 
 def brokers_of(mqtt: MqttConfig) -> tuple[Broker, ...]:
-    return tuple(Broker(b.host, b.port, b.tls) for b in mqtt.brokers)
+    return tuple(Broker(b.host, b.port, b.tls, mqtt.protocol) for b in mqtt.brokers)

@@ -169,9 +169,14 @@ class Publisher:
             log.info("MQTT %s: %s", broker, reason)
 
     async def _serve(self, link: BrokerLink) -> None:
-        await link.subscribe(self.topics.rebirth, qos=1)
+        # QoS 0: a lost request is asked again (a screen asks each second until it has the
+        # birth), and a QoS 1 subscription needs a clustered broker's persistence — NATS
+        # 2.9 stalls or refuses those for seconds after its JetStream leader dies. The same
+        # for acknowledgements: an optional feature must never cost the ward its publishing
+        # (a refused subscription ends the connection); a lost one is pressed again.
+        await link.subscribe(self.topics.rebirth, qos=0)
         if self.acknowledgements is not None:
-            await link.subscribe(self.topics.acknowledge, qos=1)
+            await link.subscribe(self.topics.acknowledge, qos=0)
         await self._announce(link)
         try:
             async with asyncio.TaskGroup() as group:

@@ -3,11 +3,15 @@
 wave windows of its :class:`~tui.view.TraceSource`.
 
 Liveness is proved from the gateway's own heartbeat, never from the broker's wills or
-retained copies (a clustered broker loses both). A gateway's beds show NO DATA, and a
-high-priority technical alarm says why, when — at the time of the snapshot — this screen
-has no broker connection, the gateway's status says ``offline``, no heartbeat arrived for
-:data:`NO_DATA_AFTER_S`, or its session changed and no birth of the new session has come
-(then a rebirth is asked for). Alarms stay on screen, "last known", while it is dark.
+retained copies (a clustered broker loses both). A heartbeat proves it only when it follows
+another of the same session heard on this connection: the first status after connecting
+may be the broker's retained copy of a gateway long dead (over MQTT 3.1.1 — NATS,
+RabbitMQ — no expiry removes it, and a crashed node's will is never sent). A gateway's
+beds show NO DATA, and a high-priority technical alarm says why, when — at the time of the
+snapshot — this screen has no broker connection, the gateway's status says ``offline``, no
+heartbeat arrived for :data:`NO_DATA_AFTER_S` (or only one since connecting), or its
+session changed and no birth of the new session has come (then a rebirth is asked for).
+Alarms stay on screen, "last known", while it is dark.
 
 Values are aged by their own times: the age the gateway gave a value when it sent it, plus
 the time since — the gateway's send time against this screen's clock, corrected by the
@@ -109,6 +113,9 @@ class _Gateway:
     name: str = ""
     status: Status | None = None
     status_mono: int = 0
+    beat_mono: int = 0
+    """When the last heartbeat that proves the gateway alive arrived (one that followed
+    another of its session on this connection)."""
     birth_sess: int | None = None
     order: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
@@ -211,6 +218,14 @@ class RemoteWard:
         held = gw.status
         if held is not None and status.sess < held.sess:
             return  # an old session's will or status, overtaken by the new one
+        if (
+            held is not None
+            and held.state != OFFLINE
+            and held.sess == status.sess
+            and status.seq > held.seq
+            and gw.status_mono >= self._connected_mono
+        ):
+            gw.beat_mono = mono  # a second heartbeat on this connection: not a retained copy
         gw.status, gw.status_mono = status, mono
         if status.state == OFFLINE:
             return
@@ -349,7 +364,12 @@ class RemoteWard:
             return "no status from it since this screen connected"
         if status.state == OFFLINE:
             return f"it says it is offline ({status.reason or 'no reason given'})"
-        silent = (now_mono - gw.status_mono) / NS_PER_S
+        if gw.beat_mono < self._connected_mono or gw.beat_mono == 0:
+            silent = (now_mono - gw.status_mono) / NS_PER_S
+            if silent > NO_DATA_AFTER_S:
+                return f"no heartbeat for {silent:.0f} s"
+            return "waiting for a heartbeat (a first status may be a retained copy)"
+        silent = (now_mono - gw.beat_mono) / NS_PER_S
         if silent > NO_DATA_AFTER_S:
             return f"no heartbeat for {silent:.0f} s"
         if gw.birth_sess != status.sess:

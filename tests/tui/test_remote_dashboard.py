@@ -147,6 +147,7 @@ async def test_two_wards_on_one_remote_screen_and_the_wards_screen_shows_which_w
                 processes["icu5s"].kill()
                 killed = time.monotonic()
                 await wait_for(pilot, lambda: "NO DATA" in row("gw-icu5s"), "gw-icu5s NO DATA")
+                assert "NO DATA from" in row("gw-icu5s")  # its worst alarm says why
                 took = time.monotonic() - killed
                 assert took < 3.0, f"NO DATA after {took:.2f} s"
                 assert "NO DATA" not in row("gw-icu3n") and "live" in row("gw-icu3n")

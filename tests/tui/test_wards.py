@@ -100,3 +100,12 @@ def test_two_gateways_of_one_name_are_told_apart_by_their_topic_level() -> None:
     north, south = ward_lines(ward([]))
     assert gateway_name(north.source) == "ICU north (gw-n)"
     assert gateway_name(south.source) == "gw-s"
+
+
+def test_a_dark_gateways_worst_is_that_it_is_dark_whatever_else_it_last_said() -> None:
+    older_high = alarm("icu/v1/s/s/gw-s/hr", "icu/v1/s/s/gw-s/b1", H, 1)
+    no_data = alarm("icu/v1/s/s/gw-s/no-data", None, H, 9)
+    _, south = ward_lines(ward([older_high, no_data], dark="no heartbeat for 4 s"))
+    assert south.worst is no_data
+    _, live = ward_lines(ward([older_high, no_data]))
+    assert live.worst is older_high  # live: by priority, then age, as everywhere

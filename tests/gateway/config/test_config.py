@@ -22,6 +22,7 @@ from gateway.config.model import (
 )
 from gateway.domain import BedId
 from gateway.errors import ConfigError
+from gateway.mqtt.credentials import brokers_of
 from gateway.ward.routing import BedBinding
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ward.toml"
@@ -669,3 +670,24 @@ def test_a_flow_control_the_port_cannot_do_is_an_error() -> None:
         'ward.toml:4: serial[0].flow_control: got the string "xonxoff"; expected one of "none",'
         ' "rtscts"'
     ]
+
+
+def test_mqtt_protocol_is_5_unless_3_1_1_is_asked_for() -> None:
+    default = parse_config('[mqtt]\nurl = "mqtt://broker"\n', "ward.toml")
+    nats = parse_config('[mqtt]\nurl = "mqtt://broker"\nprotocol = "3.1.1"\n', "ward.toml")
+    assert default.mqtt is not None and default.mqtt.protocol == "5"
+    assert nats.mqtt is not None and nats.mqtt.protocol == "3.1.1"
+    assert {b.protocol for b in brokers_of(nats.mqtt)} == {"3.1.1"}
+
+
+def test_an_mqtt_protocol_other_than_5_or_3_1_1_is_an_error() -> None:
+    assert problems("""\
+        [mqtt]
+        url = "mqtt://broker"
+        protocol = "3.1"
+        """) == ['ward.toml:3: mqtt.protocol: got the string "3.1"; expected one of "5", "3.1.1"']
+    assert problems("""\
+        [mqtt]
+        url = "mqtt://broker"
+        protocol = 5
+        """) == ['ward.toml:3: mqtt.protocol: got the number 5; expected one of "5", "3.1.1"']

@@ -104,16 +104,35 @@ def test_each_alarm_change_gets_the_next_sequence_number_and_an_end_is_sent_once
     assert payloads.alarm_digest(board.versions()) != payloads.alarm_digest({})
 
 
+def _online(ward: RemoteWard, sess: int, seq: int) -> bytes:
+    return payloads.status_online(
+        sess, seq, ward.clock.now_ns(), name="gw", aseq=0, digest=payloads.alarm_digest({}),
+        alarms=0, stale_timeout_s=10, lost_after_s=60, heartbeat_s=1,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("sess", [1, 2])
 def test_an_old_sessions_will_never_darkens_the_new_session(sess: int) -> None:
     ward = RemoteWard("icu/v1")
     ward.link_up()
-    online = payloads.status_online(
-        2, 1, ward.clock.now_ns(), name="gw", aseq=0, digest=payloads.alarm_digest({}),
-        alarms=0, stale_timeout_s=10, lost_after_s=60, heartbeat_s=1,
-    )  # fmt: skip
     ward.receive("icu/v1/s/w/g/birth", payloads.birth(2, 1, 0, name="gw", beds=(), alarms={}))
-    ward.receive("icu/v1/s/w/g/status", online)
+    ward.receive("icu/v1/s/w/g/status", _online(ward, 2, 2))
+    ward.receive("icu/v1/s/w/g/status", _online(ward, 2, 3))
     ward.receive("icu/v1/s/w/g/status", payloads.status_offline(sess, "will"))
     ((_, reason),) = ward.gateways()
     assert (reason is None) == (sess == 1), reason
+
+
+def test_one_status_after_connecting_never_proves_a_gateway_alive_a_second_heartbeat_does() -> None:
+    # Over MQTT 3.1.1 (NATS, RabbitMQ) a retained "online" never expires, and a crashed
+    # node never sends the will: the first status a screen gets may be hours old.
+    ward = RemoteWard("icu/v1")
+    ward.receive("icu/v1/s/w/g/birth", payloads.birth(2, 1, 0, name="gw", beds=(), alarms={}))
+    ward.receive("icu/v1/s/w/g/status", _online(ward, 2, 2))  # heard before this connection
+    ward.link_up()
+    ward.receive("icu/v1/s/w/g/status", _online(ward, 2, 2))  # the retained copy, again
+    ((_, reason),) = ward.gateways()
+    assert reason is not None and "waiting for a heartbeat" in reason
+    ward.receive("icu/v1/s/w/g/status", _online(ward, 2, 3))  # the gateway's next heartbeat
+    ((_, reason),) = ward.gateways()
+    assert reason is None

@@ -72,8 +72,9 @@ async def test_a_remote_acknowledgement_is_made_by_the_gateway_and_journaled_wit
             lambda: (
                 remote_hr_alarm(remote) is not None
                 and bed_named(remote.snapshot(), BED) is not None
+                and all(why is None for _, why in remote.gateways())
             ),
-            "the bed and its HR alarm, remotely",
+            "the bed and its HR alarm, remotely, from a gateway proved live",
         )
         remote_bed = bed_named(remote.snapshot(), BED)
         assert remote_bed is not None
@@ -112,8 +113,9 @@ async def test_a_gateway_that_did_not_opt_in_ignores_remote_acknowledgements(
             lambda: (
                 remote_hr_alarm(remote) is not None
                 and bed_named(remote.snapshot(), BED) is not None
+                and all(why is None for _, why in remote.gateways())
             ),
-            "the bed and its HR alarm, remotely",
+            "the bed and its HR alarm, remotely, from a gateway proved live",
         )
         remote_bed = bed_named(remote.snapshot(), BED)
         assert remote_bed is not None
