@@ -7,6 +7,13 @@ replays QoS 1 messages minutes old after a reconnect (``reference/mqtt.md`` §3.
 speaks MQTT 5 (message expiry on what streams), keeps alive every
 :data:`KEEPALIVE_S` and gives up on any call after :data:`CALL_TIMEOUT_S`, so a frozen
 broker is noticed in seconds, not in aiomqtt's default minute.
+
+A link made with ``manual_ack=True`` (the MQTT ingest) does not acknowledge a QoS 1 message
+when it arrives, as paho does by default: :meth:`BrokerLink.deliveries` yields each with
+its packet id, and :meth:`BrokerLink.ack` sends the PUBACK when the caller says — after the
+journal's commit. aiomqtt 2.5.1 has no option for it; paho-mqtt 2.x does
+(``Client.manual_ack_set``, ``Client.ack``), and it is set on aiomqtt's paho client here,
+the one place that knows aiomqtt's insides (checked by a test against a real broker).
 """
 
 from __future__ import annotations
@@ -59,6 +66,18 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as the broker delivered it: to be :meth:`BrokerLink.ack`-ed once taken
+    care of, when the link acknowledges manually and ``qos`` is 1."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+
+
+@dataclass(frozen=True, slots=True)
 class Will:
     topic: str
     payload: bytes
@@ -106,8 +125,10 @@ class BrokerLink:
         will: Will | None = None,
         keepalive_s: int = KEEPALIVE_S,
         timeout_s: float = CALL_TIMEOUT_S,
+        manual_ack: bool = False,
     ) -> None:
         self.broker = broker
+        self.manual_ack = manual_ack
         self._client = aiomqtt.Client(
             broker.host,
             broker.port,
@@ -125,6 +146,9 @@ class BrokerLink:
             logger=log,
         )
         self._client.pending_calls_threshold = 100  # our window is bounded; no warning per burst
+        if manual_ack:
+            # The PUBACK waits for ack(): aiomqtt 2.5.1 does not expose paho's option.
+            self._client._client.manual_ack_set(True)
 
     async def __aenter__(self) -> BrokerLink:
         try:
@@ -187,3 +211,30 @@ class BrokerLink:
         except aiomqtt.MqttError as exc:
             raise BrokerError(f"{self.broker}: {exc}") from None
         raise BrokerError(f"{self.broker}: the connection ended")
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """Every message received, with what :meth:`ack` needs, until the connection drops."""
+        try:
+            async for message in self._client.messages:
+                payload = message.payload
+                if isinstance(payload, str):
+                    data = payload.encode()
+                elif isinstance(payload, bytes | bytearray):
+                    data = bytes(payload)
+                else:
+                    data = b""
+                yield Delivery(
+                    message.topic.value, data, message.qos, bool(message.retain), message.mid
+                )
+        except aiomqtt.MqttError as exc:
+            raise BrokerError(f"{self.broker}: {exc}") from None
+        raise BrokerError(f"{self.broker}: the connection ended")
+
+    def ack(self, delivery: Delivery) -> None:
+        """Send the PUBACK of ``delivery`` now (a link that acknowledges manually; nothing
+        for QoS 0). Never blocks: the packet is queued to the socket."""
+        if not self.manual_ack or delivery.qos == 0:
+            return
+        code = self._client._client.ack(delivery.mid, delivery.qos)
+        if code != 0:
+            raise BrokerError(f"{self.broker}: PUBACK of message {delivery.mid}: code {code}")
