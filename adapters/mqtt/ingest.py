@@ -89,6 +89,7 @@ class MqttIngest:
         self._publishers: OrderedDict[str, int] = OrderedDict()
         """Topics heard, least recently first, with the monotonic time last heard."""
         self._down_since: float | None = None
+        self._attempts = 0
         self._told_unstored = False
         self._told_full = False
 
@@ -122,7 +123,8 @@ class MqttIngest:
 
     def _identifier(self) -> str:
         # Unique per connection: a broker must never give the new one the old one's session.
-        return f"icu-in-{self._name}-{os.getpid()}-{self.connections}-{self.received % 10_000}"
+        self._attempts += 1
+        return f"icu-in-{self._name}-{os.getpid()}-{self._attempts}"
 
     def _connected(self, broker: Broker) -> None:
         self.connections += 1
