@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from adapters.mqtt.codec import ingest_filter
 from gateway.errors import ConfigError
 from simulators.intellivue_emitter import INTELLIVUE, run_udp, serial_monitors, udp_monitors
 from simulators.intellivue_emitter import run_serial as run_intellivue_serial
@@ -51,7 +52,8 @@ class Simulation:
     indication_to: str = "127.0.0.1:24005"
     """Where their Connect Indications go (``HOST:PORT``)."""
     demo_mode: bool = False
-    """IntelliVues (UDP or ``--serial intellivue``) in demo mode: data marked DEMO."""
+    """IntelliVues (UDP or ``--serial intellivue``) or MQTT monitors in demo mode: data
+    marked DEMO."""
 
 
 def parse_mllp_url(url: str) -> tuple[str, int]:
@@ -169,8 +171,12 @@ async def simulate(simulation: Simulation, out: TextIO = sys.stdout) -> None:
             scenario=scenario,
             waveforms=s.waveforms,
             rates=s.rates,
+            demo=s.demo_mode,
         )
-        log.info("simulating %s → %s under icu/v1/sim/ (Ctrl-C stops)", what, s.mqtt)
+        log.info(
+            "simulating %s → %s under %s (Ctrl-C stops)",
+            what, s.mqtt, ingest_filter(site=mqtt_ward.site, ward=mqtt_ward.ward),
+        )  # fmt: skip
         await mqtt_ward.run()
 
 

@@ -1,41 +1,41 @@
-"""Simulated monitors publishing over MQTT (aiomqtt), as IoT-style bedside devices do.
+"""Simulated monitors publishing over MQTT, as IoT-style bedside devices and bridges do,
+in the gateway's ingest schema v1 (:mod:`adapters.mqtt.codec`, ``docs/mqtt.md``).
 
-One client publishes for the whole simulated ward, every ``period_s``, under
-``icu/v1/sim/<bed>/…`` where ``<bed>`` is the bed's PV1-3 location made topic-safe
-(``ICU^3^1`` → ``ICU-3-1``):
-
-=================================  =====  ==========================================
-topic                              QoS    payload (JSON, UTF-8)
-=================================  =====  ==========================================
-``icu/v1/sim/status``              1, R   ``"online"``; the broker sends the will
-                                          ``"offline"`` if the simulator dies
-``icu/v1/sim/<bed>/vitals``        0      :func:`vitals_payload`
-``icu/v1/sim/<bed>/alarms``        1      :func:`alarm_payload`, one per update
-``icu/v1/sim/<bed>/waves/<wave>``  0      :func:`wave_payload` (``--waveforms`` only)
-=================================  =====  ==========================================
-
-Nothing per bed is retained: a retained reading would greet a new subscriber as if it were
-live long after the device stopped. A scenario's ``disconnect`` silences that bed only.
-When the broker goes away the simulator reconnects with backoff; the patients live on.
-This module publishes; it must not invent physiology nor know HL7.
+Every ``period_s`` each connected monitor publishes one message (QoS 1, never retained)
+to ``icu/in/v1/<site>/<ward>/<device>/obs``, ``<device>`` its EUI-64 in lower case:
+``{"v": 1, "device": {"id", "label"}, "time", "seq", "location", "patient_id", "demo",
+"obs": [...], "alarms": [...], "waves": [...]}`` — the numerics of the readout, the alarm
+updates it raised, and with ``waveforms`` the samples of its waves. ``demo`` marks every
+message demo (a monitor in demo mode). Nothing is retained: a retained reading would greet
+a new subscriber as if it were live long after the device stopped. A scenario's
+``disconnect`` silences that bed only. When the broker goes away the simulator reconnects
+(a fresh connection each time, through :mod:`gateway.mqtt.client`) with backoff; the
+patients live on. This module publishes; it must not invent physiology nor know HL7.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import re
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiomqtt
 import numpy as np
 
+from adapters.mqtt import codec
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.errors import ConfigError
-from simulators.alarms import AlarmUpdate
+from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials
+from simulators.alarms import (
+    ADVISORY,
+    PHYSIOLOGICAL,
+    PRIORITY_HIGH,
+    PRIORITY_LOW,
+    PRIORITY_MEDIUM,
+    AlarmUpdate,
+)
 from simulators.monitor import Readout
 from simulators.pcd01 import WaveKind
 from simulators.physiology import Vitals
@@ -45,13 +45,16 @@ from simulators.ward import SimulatedMonitor, build_monitors
 
 log = logging.getLogger(__name__)
 
-TOPIC_ROOT = "icu/v1/sim"
-STATUS_TOPIC = f"{TOPIC_ROOT}/status"
+SITE = "site"
+WARD = "sim"
+QOS = 1
+_PRIORITY = {PRIORITY_HIGH: "high", PRIORITY_MEDIUM: "medium", PRIORITY_LOW: "low"}
+_KIND = {PHYSIOLOGICAL: "physiological", ADVISORY: "advisory"}
 
 
-def bed_topic(location: str) -> str:
-    """``ICU^3^1`` → ``icu/v1/sim/ICU-3-1``: MQTT wildcards and separators never appear."""
-    return f"{TOPIC_ROOT}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', location).strip('-') or 'unknown'}"
+def device_topic(monitor: SimulatedMonitor, *, site: str = SITE, ward: str = WARD) -> str:
+    """``icu/in/v1/site/sim/00a037eb2175780f/obs``: the monitor's EUI-64 as its level."""
+    return str(codec.DeviceTopic(codec.DEFAULT_PREFIX, site, ward, monitor.device.eui64.lower()))
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int]:
@@ -65,114 +68,109 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def _row(code: int, refid: str, label: str, value: float | None, unit: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "refid": refid,
-        "label": label,
-        "value": value,
-        "unit": unit,
-        "status": "valid" if value is not None else "invalid",
-    }
+def _row(code: int, label: str, value: float | None, unit: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"code": code, "label": label, "value": value, "unit": unit}
+    row["status"] = "valid" if value is not None else "invalid"
+    return row
 
 
-def vitals_payload(monitor: SimulatedMonitor, vitals: Vitals) -> dict[str, Any]:
-    """The numerics as JSON-ready data: a list of rows; ``value`` null = cannot measure."""
+def observation_rows(vitals: Vitals) -> list[dict[str, Any]]:
+    """The numerics of a readout as schema rows; ``value`` null = cannot measure now."""
     rows = [
-        _row(147842, "MDC_ECG_HEART_RATE", "HR", vitals.heart_rate, "/min"),
-        _row(149530, "MDC_PULS_OXIM_PULS_RATE", "PR", vitals.pulse_rate, "/min"),
-        _row(150456, "MDC_PULS_OXIM_SAT_O2", "SpO2", vitals.spo2, "%"),
-        _row(151562, "MDC_RESP_RATE", "RR", vitals.resp_rate, "/min"),
-        _row(150344, "MDC_TEMP", "Temp", vitals.temperature_c, "°C"),
-        _row(150448, "MDC_PULS_OXIM_PERF_REL", "PI", vitals.perfusion_index, "%"),
+        _row(147842, "HR", vitals.heart_rate, "/min"),
+        _row(149530, "PR", vitals.pulse_rate, "/min"),
+        _row(150456, "SpO2", vitals.spo2, "%"),
+        _row(151562, "RR", vitals.resp_rate, "/min"),
+        _row(150344, "Temp", vitals.temperature_c, "°C"),
+        _row(150448, "PI", vitals.perfusion_index, "%"),
     ]
     nibp_time = round(vitals.nibp_time_s * NS_PER_S)
-    for code, refid, label, value in (
-        (150021, "MDC_PRESS_BLD_NONINV_SYS", "NIBP sys", vitals.nibp_sys),
-        (150022, "MDC_PRESS_BLD_NONINV_DIA", "NIBP dia", vitals.nibp_dia),
-        (150023, "MDC_PRESS_BLD_NONINV_MEAN", "NIBP mean", vitals.nibp_mean),
+    for code, label, value in (
+        (150021, "NIBP sys", vitals.nibp_sys),
+        (150022, "NIBP dia", vitals.nibp_dia),
+        (150023, "NIBP mean", vitals.nibp_mean),
     ):
-        rows.append({**_row(code, refid, label, value, "mmHg"), "time_ns": nibp_time})
+        rows.append({**_row(code, label, value, "mmHg"), "time": nibp_time})
     if vitals.abp is not None:
-        for (code, refid, label), value in zip(
-            (
-                (150037, "MDC_PRESS_BLD_ART_ABP_SYS", "ABP sys"),
-                (150038, "MDC_PRESS_BLD_ART_ABP_DIA", "ABP dia"),
-                (150039, "MDC_PRESS_BLD_ART_ABP_MEAN", "ABP mean"),
-            ),
+        for (code, label), value in zip(
+            ((150037, "ABP sys"), (150038, "ABP dia"), (150039, "ABP mean")),
             vitals.abp,
             strict=True,
         ):
-            rows.append(_row(code, refid, label, value, "mmHg"))
-    return {
-        **_who(monitor),
-        "time_ns": round(vitals.time_s * NS_PER_S),
-        "observations": rows,
-    }
+            rows.append(_row(code, label, value, "mmHg"))
+    return rows
 
 
-def alarm_payload(monitor: SimulatedMonitor, alarm: AlarmUpdate, time_ns: int) -> dict[str, Any]:
-    return {
-        **_who(monitor),
-        "time_ns": time_ns,
-        "alarm_id": alarm.alarm_id,
-        "event": {"code": alarm.event.code, "refid": alarm.event.refid, "text": alarm.text},
-        "source": {"code": alarm.source.code, "refid": alarm.source.refid},
+def alarm_row(alarm: AlarmUpdate, time_ns: int) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": alarm.alarm_id,
+        "code": alarm.event.code,
+        "text": alarm.text,
+        "priority": _PRIORITY.get(alarm.priority, "none"),
+        "kind": "technical" if alarm.technical else _KIND.get(alarm.kind, "physiological"),
         "phase": alarm.phase,
         "state": alarm.state,
         "inactivation": alarm.inactivation,
-        "priority": alarm.priority,
-        "kind": alarm.kind,
-        "value": alarm.value,
-        "limits": list(alarm.limits) if alarm.limits is not None else None,
+        "parameter": alarm.source.code,
+        "time": time_ns,
     }
+    if alarm.value is not None:
+        row["value"] = alarm.value
+    if alarm.limits is not None:
+        low, high = alarm.limits
+        row["limits"] = "-".join("" if x is None else f"{x:g}" for x in (low, high))
+    return row
 
 
-def wave_payload(
-    monitor: SimulatedMonitor, kind: WaveKind, wave: Wave, *, start_ns: int, valid: bool
-) -> dict[str, Any]:
-    """One wave's samples of one interval; ``start_ns`` is the first sample's time."""
-    number, refid, _ = kind.code.split("^")
+def wave_row(kind: WaveKind, wave: Wave, *, start_ns: int, valid: bool) -> dict[str, Any]:
+    """One wave's samples of one interval (nulls where it is no signal)."""
+    number, _, _ = kind.code.split("^")
+    samples: list[float | None]
+    if valid:
+        samples = np.round(wave.samples, kind.decimals).tolist()
+    else:
+        samples = [None] * len(wave.samples)
     return {
-        **_who(monitor),
-        "wave": kind.name,
         "code": int(number),
-        "refid": refid,
+        "label": kind.name,
         "unit": kind.unit.split("^")[1],
         "rate": wave.rate,
-        "start_ns": start_ns,
-        "status": "valid" if valid else "invalid",
-        "samples": np.round(wave.samples, kind.decimals).tolist(),
+        "start": start_ns,
+        "channel": kind.sub_id,
+        "samples": samples,
     }
 
 
-def _who(monitor: SimulatedMonitor) -> dict[str, Any]:
-    return {
-        "bed": monitor.bed.location,
-        "patient_id": monitor.bed.patient_id,
-        "device": {"eui64": monitor.device.eui64, "name": monitor.device.name},
-    }
-
-
-def messages_for(
-    monitor: SimulatedMonitor, readout: Readout, now_ns: int, *, waveforms: bool
-) -> list[tuple[str, bytes, int]]:
-    """(topic, payload, QoS) of everything the monitor publishes for ``readout``."""
+def message_of(
+    monitor: SimulatedMonitor,
+    readout: Readout,
+    now_ns: int,
+    *,
+    waveforms: bool,
+    demo: bool = False,
+) -> dict[str, Any]:
+    """The document (without ``v``) the monitor publishes for ``readout``."""
     assert monitor.last_vitals is not None
-    root = bed_topic(monitor.bed.location)
-    out = [(f"{root}/vitals", _json(vitals_payload(monitor, monitor.last_vitals)), 0)]
-    for alarm in readout.alarms:
-        out.append((f"{root}/alarms", _json(alarm_payload(monitor, alarm, now_ns)), 1))
+    vitals = monitor.last_vitals
+    monitor.sequence += 1
+    document: dict[str, Any] = {
+        "device": {"id": monitor.device.eui64, "label": monitor.device.name},
+        "time": round(vitals.time_s * NS_PER_S),
+        "seq": monitor.sequence,
+        "location": monitor.bed.location,
+        "patient_id": monitor.bed.patient_id,
+        "obs": observation_rows(vitals),
+    }
+    if demo:
+        document["demo"] = True
+    if readout.alarms:
+        document["alarms"] = [alarm_row(alarm, now_ns) for alarm in readout.alarms]
     if waveforms:
-        for kind, wave, valid in monitor.waves(readout):
-            start_ns = monitor.wave_start_ns(wave)
-            payload = wave_payload(monitor, kind, wave, start_ns=start_ns, valid=valid)
-            out.append((f"{root}/waves/{kind.name}", _json(payload), 0))
-    return out
-
-
-def _json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        document["waves"] = [
+            wave_row(kind, wave, start_ns=monitor.wave_start_ns(wave), valid=valid)
+            for kind, wave, valid in monitor.waves(readout)
+        ]
+    return document
 
 
 class MqttWard:
@@ -191,10 +189,15 @@ class MqttWard:
         clock: Clock | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
+        demo: bool = False,
+        site: str = SITE,
+        ward: str = WARD,
     ) -> None:
         self.host, self.port = parse_mqtt_url(url)
         self.period_s = period_s
         self.waveforms = waveforms
+        self.demo = demo
+        self.site, self.ward = site, ward
         self._clock = clock or SystemClock()
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -206,21 +209,24 @@ class MqttWard:
         self.connects = 0
         self.connect_failures = 0
 
+    def topic(self, monitor: SimulatedMonitor) -> str:
+        return device_topic(monitor, site=self.site, ward=self.ward)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
         steps = 1
         delay = self.backoff_initial_s
-        will = aiomqtt.Will(STATUS_TOPIC, b'"offline"', qos=1, retain=True)
+        broker = Broker(self.host, self.port)
         while True:
+            identifier = f"icu-sim-{os.getpid()}-{self.connects}-{self.connect_failures}"
             try:
-                async with aiomqtt.Client(self.host, self.port, will=will) as client:
+                async with BrokerLink(broker, Credentials(), identifier=identifier) as link:
                     self.connects += 1
                     delay = self.backoff_initial_s
-                    await client.publish(STATUS_TOPIC, b'"online"', qos=1, retain=True)
                     while True:
                         await asyncio.sleep(max(0.0, due - loop.time()))
-                        await self._publish_tick(client, self.period_s * steps)
+                        await self._publish_tick(link, self.period_s * steps)
                         _stop_if_cancelled()
                         due += self.period_s
                         late = loop.time() - due
@@ -229,10 +235,10 @@ class MqttWard:
                             missed = math.ceil(late / self.period_s)
                             due += missed * self.period_s
                             steps += missed
-            except aiomqtt.MqttError as error:
+            except BrokerError as error:
                 _stop_if_cancelled()
                 self.connect_failures += 1
-                log.info("MQTT %s:%d: %s; retry in %.2f s", self.host, self.port, error, delay)
+                log.info("MQTT %s: %s; retry in %.2f s", broker, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(self.backoff_max_s, delay * 2)
                 missed = math.floor((loop.time() - due) / self.period_s)
@@ -240,17 +246,17 @@ class MqttWard:
                     due += missed * self.period_s
                     steps = missed + 1
 
-    async def _publish_tick(self, client: aiomqtt.Client, dt: float) -> None:
+    async def _publish_tick(self, link: BrokerLink, dt: float) -> None:
         now_ns = self._clock.now_ns()
         for monitor in self.monitors:
             readout = monitor.tick(dt, now_ns)
             if not readout.connected:
                 continue
-            for topic, payload, qos in messages_for(
-                monitor, readout, now_ns, waveforms=self.waveforms
-            ):
-                await client.publish(topic, payload, qos=qos)
-                self.published += 1
+            document = message_of(
+                monitor, readout, now_ns, waveforms=self.waveforms, demo=self.demo
+            )
+            await link.publish(self.topic(monitor), codec.encode(document), qos=QOS)
+            self.published += 1
 
 
 def _stop_if_cancelled() -> None:

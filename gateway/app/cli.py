@@ -183,7 +183,9 @@ def _parser() -> argparse.ArgumentParser:
         help="where IntelliVues send Connect Indications (127.0.0.1:24005)",
     )
     simulate.add_argument(
-        "--demo-mode", action="store_true", help="IntelliVues in demo mode (data marked DEMO)"
+        "--demo-mode",
+        action="store_true",
+        help="IntelliVues or MQTT monitors in demo mode (data marked DEMO)",
     )
     simulate.set_defaults(handler=_simulate)
 
@@ -582,11 +584,13 @@ def _check_config(args: argparse.Namespace) -> int:
     if problems:
         return 2
     config = load_config(args.file)
-    if config.mqtt is not None:
-        from gateway.mqtt.credentials import credentials_for
+    from gateway.mqtt.credentials import credentials_for
 
+    for mqtt in (config.mqtt, config.mqtt_ingest):
+        if mqtt is None:
+            continue
         try:
-            credentials_for(config.mqtt)  # the files it names, readable and well formed
+            credentials_for(mqtt)  # the files it names, readable and well formed
         except ConfigError as error:
             for problem in error.problems:
                 print(problem, file=sys.stderr)
@@ -611,6 +615,9 @@ def _check_config(args: argparse.Namespace) -> int:
         print(
             f"mqtt: publishing under {config.mqtt.topic_prefix}/{config.mqtt.site}/… to {brokers}"
         )
+    if config.mqtt_ingest is not None:
+        brokers = ", ".join(broker.url for broker in config.mqtt_ingest.brokers)
+        print(f"mqtt ingest: reading {config.mqtt_ingest.topic_filter} from {brokers}")
     return 0
 
 

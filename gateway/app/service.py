@@ -11,7 +11,8 @@ beside them too (:func:`keep_alarms`: condition delays, lost devices, the end of
 pause and the sound happen even when no message arrives), and its transitions are
 journaled every second (:func:`keep_alarm_log`). It does no protocol work of its own.
 
-One reader per ``[[serial]]`` port runs beside the listeners. A serial port absent at
+One reader per ``[[serial]]`` port runs beside the listeners, and the MQTT ingest
+(``[mqtt_ingest]``) when configured. A serial port absent at
 start-up is not a start-up failure: its reader reports it and retries, as for a port lost
 later (a USB adapter plugged in afterwards is read).
 """
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from adapters.hl7.listener import MllpListener
 from adapters.intellivue.lan import IntellivueLan, MonitorAddress
 from adapters.intellivue.rs232 import MibReader
+from adapters.mqtt.ingest import MqttIngest
 from adapters.serial.reader import SerialReader
 from gateway.alarms.audio import AlarmSound
 from gateway.alarms.engine import AlarmEngine
@@ -172,6 +174,29 @@ def build_publisher(config: GatewayConfig, hub: Hub) -> Publisher | None:
         credentials,
         name=config.name,
         remote_acknowledge=mqtt.remote_acknowledge,
+    )
+
+
+def build_mqtt_ingest(config: GatewayConfig, hub: Hub) -> MqttIngest | None:
+    """The MQTT ingest ``[mqtt_ingest]`` asks for. Credentials or TLS files that cannot be
+    read are a fault, not a stop: the other beds must stay watchable."""
+    ingest = config.mqtt_ingest
+    if ingest is None:
+        return None
+    try:
+        credentials = credentials_for(ingest)
+    except ConfigError as error:
+        for problem in error.problems:
+            hub.fault("config", f"MQTT ingest: not reading devices: {problem}")
+        return None
+    return MqttIngest(
+        hub,
+        brokers_of(ingest),
+        credentials,
+        prefix=ingest.topic_prefix,
+        topic_filter=ingest.topic_filter,
+        clock=hub.clock,
+        name=default_level(config.name, "ward"),
     )
 
 
@@ -449,6 +474,9 @@ async def serve(
             tasks.append(group.create_task(keep_alarms(hub, sound)))
             tasks.append(group.create_task(keep_fault_summaries(hub)))
             tasks.append(group.create_task(keep_alarm_log(hub, journal)))
+            ingest = build_mqtt_ingest(config, hub)
+            if ingest is not None:  # a lost broker is a fault and a retry, never a stop
+                tasks.append(group.create_task(ingest.run(), name="mqtt ingest"))
             publisher = build_publisher(config, hub)
             if publisher is not None:
                 tasks.append(group.create_task(publisher.run(), name="mqtt publisher"))

@@ -26,6 +26,7 @@ from gateway.config.model import (
     INTELLIVUE_INDICATION_PORT,
     INTELLIVUE_SESSION_PORT,
     LIMIT_PARAMETERS,
+    MQTT_INGEST_PREFIX,
     MQTT_PROTOCOLS,
     STANDARD_BAUD_RATES,
     IPAddress,
@@ -346,6 +347,56 @@ _MQTT = _Table(
     _check_mqtt,
 )
 
+
+def _check_mqtt_ingest(values: dict[str, Any], written: dict[str, Any], cursor: _Cursor) -> None:
+    brokers = [values.get("url"), *(values.get("fallback_urls") or ())]
+    if "fallback_urls" in written and "url" not in written:
+        cursor.at("url").problem("missing; required with fallback_urls")
+    if "url" in written:
+        tls = any(broker is not None and broker.tls for broker in brokers)
+        for key in ("ca_file", "client_cert", "client_key"):
+            if key in written and not tls:
+                cursor.at(key).problem("is for TLS; no broker URL is mqtts://")
+    if "client_key" in written and "client_cert" not in written:
+        cursor.at("client_cert").problem("missing; required with client_key")
+    prefix, topic_filter = values.get("topic_prefix"), values.get("topic_filter")
+    if prefix is None or topic_filter is None or "topic_filter" not in written:
+        return
+    levels = topic_filter[len(prefix) + 1 :].split("/")
+    if (
+        not topic_filter.startswith(prefix + "/")
+        or len(levels) != 4
+        or levels[3] != "obs"
+        or not all(level == "+" or re.fullmatch(r"[a-z0-9-]{1,64}", level) for level in levels[:3])
+    ):
+        cursor.at("topic_filter").problem(
+            f"{_show(topic_filter)} is not {prefix}/<site>/<ward>/<device>/obs, each of the"
+            ' three a topic level of a-z, 0-9 and "-" or +'
+        )
+
+
+_MQTT_INGEST = _Table(
+    "the [mqtt_ingest] table",
+    {
+        "enabled": _Field(_flag(), True),
+        "url": _Field(_text('"mqtt://HOST:PORT" or "mqtts://HOST:PORT"', _mqtt_url)),
+        "fallback_urls": _Field(
+            _List(_text('"mqtt://HOST:PORT" or "mqtts://HOST:PORT"', _mqtt_url), "a list of URLs"),
+            [],
+        ),
+        "credentials_file": _Field(_text("a file path")),
+        "ca_file": _Field(_text("a file path")),
+        "client_cert": _Field(_text("a file path")),
+        "client_key": _Field(_text("a file path")),
+        "topic_prefix": _Field(
+            _pattern(r"[^/#+\s](?:[^#+\s]*[^/#+\s])?", 'topic levels without + or #, "icu/in/v1"'),
+            MQTT_INGEST_PREFIX,
+        ),
+        "topic_filter": _Field(_text(f'a topic filter like "{MQTT_INGEST_PREFIX}/+/+/+/obs"')),
+    },
+    _check_mqtt_ingest,
+)
+
 _DASHBOARD = _Table(
     "the [dashboard] table",
     {
@@ -382,6 +433,7 @@ _ROOT = _Table(
         "beds": _Field(_List(_BED, "an array of tables [[beds]]"), []),
         "alarms": _Field(_ALARMS, {}),
         "mqtt": _Field(_MQTT),
+        "mqtt_ingest": _Field(_MQTT_INGEST),
         "dashboard": _Field(_DASHBOARD, {}),
         "admission": _Field(_ADMISSION, {}),
     },
@@ -485,6 +537,20 @@ def _check_document(document: dict[str, Any], root: _Cursor) -> None:
             )
 
     _check_merged_limits(document, root)
+
+    ingest = document.get("mqtt_ingest")
+    # A url written but bad is already reported (and left out of the values).
+    if (
+        isinstance(ingest, dict)
+        and ingest.get("enabled")
+        and "url" in ingest
+        and ingest["url"] is None
+    ):
+        mqtt = document.get("mqtt")
+        if not isinstance(mqtt, dict) or mqtt.get("url") is None:
+            root.at("mqtt_ingest").at("url").problem(
+                'missing; required unless [mqtt] has a url to read from, e.g. "mqtt://host:1883"'
+            )
 
 
 def _check_merged_limits(document: dict[str, Any], root: _Cursor) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +30,7 @@ from gateway.config.model import (
     Limit,
     ListenerConfig,
     MqttConfig,
+    MqttIngestConfig,
     SerialConfig,
 )
 from gateway.config.validation import _Cursor, _Invalid, _LineIndex, _Reader, _syntax_problem
@@ -221,4 +222,35 @@ def _build(document: dict[str, Any], source: str, base_dir: Path | None) -> Gate
         ),
         dashboard=DashboardConfig(**document["dashboard"]),
         source=source,
+        mqtt_ingest=_mqtt_ingest(document["mqtt_ingest"], document["mqtt"], path),
+    )
+
+
+def _mqtt_ingest(
+    ingest: dict[str, Any] | None, mqtt: dict[str, Any] | None, path: Callable[[str], Path]
+) -> MqttIngestConfig | None:
+    """``[mqtt_ingest]``; without a url of its own, the ``[mqtt]`` broker(s) and, for the
+    files it does not name, ``[mqtt]``'s."""
+    if ingest is None or not ingest["enabled"]:
+        return None
+    own = ingest["url"] is not None
+    source = ingest if own or mqtt is None else mqtt
+    brokers = tuple(
+        BrokerAddress(b.url, b.host, b.port, b.tls)
+        for b in (source["url"], *source["fallback_urls"])
+    )
+
+    def file(key: str) -> Path | None:
+        written = ingest[key] if ingest[key] is not None or own or mqtt is None else mqtt[key]
+        return None if written is None else path(written)
+
+    prefix = ingest["topic_prefix"]
+    return MqttIngestConfig(
+        brokers=brokers,
+        topic_prefix=prefix,
+        topic_filter=ingest["topic_filter"] or f"{prefix}/+/+/+/obs",
+        credentials_file=file("credentials_file"),
+        ca_file=file("ca_file"),
+        client_cert=file("client_cert"),
+        client_key=file("client_key"),
     )

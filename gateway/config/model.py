@@ -45,7 +45,7 @@ DEFAULT_FLOW_CONTROL: Mapping[str, FlowControl] = MappingProxyType(
     {"masimo": "none", "nonin": "none", "ivy": "none", "hl7": "none", "ge-s5": "rtscts",
      "medibus": "none"}
 )  # fmt: skip
-DEVICE_KEY_PREFIXES = ("EUI-64:", "app:", "serial:", "tcp:")
+DEVICE_KEY_PREFIXES = ("EUI-64:", "app:", "serial:", "tcp:", "mqtt:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +238,28 @@ class MqttConfig:
         return (BrokerAddress(self.url, self.host, self.port, self.tls), *self.fallback)
 
 
+MQTT_INGEST_PREFIX = "icu/in/v1"
+"""Where devices publish (docs/mqtt.md, "Ingest"): apart from the gateways' ``icu/v1``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttIngestConfig:
+    """Reading devices that publish to a broker; in :class:`GatewayConfig` only when enabled.
+
+    Without its own ``url`` it reads from the ``[mqtt]`` broker(s), with ``[mqtt]``'s
+    credentials and TLS files for those it does not name itself."""
+
+    brokers: tuple[BrokerAddress, ...]
+    topic_prefix: str = MQTT_INGEST_PREFIX
+    topic_filter: str = f"{MQTT_INGEST_PREFIX}/+/+/+/obs"
+    credentials_file: Path | None = None
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    table: str = "mqtt_ingest"
+    """Where its files were named, for messages about them."""
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardConfig:
     refresh_hz: float = 4.0
@@ -267,6 +289,8 @@ class GatewayConfig:
     """What senders may create: automatic beds, devices, new ones a minute per peer."""
     intellivue: tuple[IntellivueConfig, ...] = ()
     """IntelliVue monitors read with Data Export (the zero-config gateway listens)."""
+    mqtt_ingest: MqttIngestConfig | None = None
+    """Devices publishing to a broker in the ingest schema; None: not read."""
 
     def bindings(self) -> tuple[BedBinding, ...]:
         """What the router needs of each bed; a serial port's ``bed`` binds ``serial:<port>``."""

@@ -14,6 +14,13 @@ A broker's refusal is an error, never a quiet success: a refused subscription (S
 (Mosquitto's PUBACK 0x87 "Not authorized" when the ACL forbids the topic; aiomqtt 2.5.1
 ignores that code). Under 3.1.1 a refused publish is dropped without a word; only the
 screens' heartbeat rule notices.
+
+A link made with ``manual_ack=True`` (the MQTT ingest) does not acknowledge a QoS 1 message
+when it arrives, as paho does by default: :meth:`BrokerLink.deliveries` yields each with
+its packet id, and :meth:`BrokerLink.ack` sends the PUBACK when the caller says — after the
+journal's commit. aiomqtt 2.5.1 has no option for it; paho-mqtt 2.x does
+(``Client.manual_ack_set``, ``Client.ack``), and it is set on aiomqtt's paho client here,
+the one place that knows aiomqtt's insides (checked by a test against a real broker).
 """
 
 from __future__ import annotations
@@ -75,6 +82,18 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as the broker delivered it: to be :meth:`BrokerLink.ack`-ed once taken
+    care of, when the link acknowledges manually and ``qos`` is 1."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+
+
+@dataclass(frozen=True, slots=True)
 class Will:
     topic: str
     payload: bytes
@@ -129,12 +148,14 @@ class BrokerLink:
         will: Will | None = None,
         keepalive_s: int = KEEPALIVE_S,
         timeout_s: float = CALL_TIMEOUT_S,
+        manual_ack: bool = False,
     ) -> None:
         if broker.protocol not in PROTOCOLS:
             raise BrokerError(f"{broker}: MQTT {broker.protocol!r}; expected one of {PROTOCOLS}")
         self.broker = broker
         self._v5 = broker.protocol == MQTT_5
         self._refused: str | None = None
+        self.manual_ack = manual_ack
         self._client = aiomqtt.Client(
             broker.host,
             broker.port,
@@ -164,6 +185,9 @@ class BrokerLink:
             resolve(client, userdata, mid, code, props)
 
         self._client._client.on_publish = on_publish
+        if manual_ack:
+            # The PUBACK waits for ack(): aiomqtt 2.5.1 does not expose paho's option.
+            self._client._client.manual_ack_set(True)
 
     async def __aenter__(self) -> BrokerLink:
         try:
@@ -230,3 +254,30 @@ class BrokerLink:
         except aiomqtt.MqttError as exc:
             raise BrokerError(f"{self.broker}: {exc}") from None
         raise BrokerError(f"{self.broker}: the connection ended")
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """Every message received, with what :meth:`ack` needs, until the connection drops."""
+        try:
+            async for message in self._client.messages:
+                payload = message.payload
+                if isinstance(payload, str):
+                    data = payload.encode()
+                elif isinstance(payload, bytes | bytearray):
+                    data = bytes(payload)
+                else:
+                    data = b""
+                yield Delivery(
+                    message.topic.value, data, message.qos, bool(message.retain), message.mid
+                )
+        except aiomqtt.MqttError as exc:
+            raise BrokerError(f"{self.broker}: {exc}") from None
+        raise BrokerError(f"{self.broker}: the connection ended")
+
+    def ack(self, delivery: Delivery) -> None:
+        """Send the PUBACK of ``delivery`` now (a link that acknowledges manually; nothing
+        for QoS 0). Never blocks: the packet is queued to the socket."""
+        if not self.manual_ack or delivery.qos == 0:
+            return
+        code = self._client._client.ack(delivery.mid, delivery.qos)
+        if code != 0:
+            raise BrokerError(f"{self.broker}: PUBACK of message {delivery.mid}: code {code}")

@@ -12,9 +12,9 @@ import stat
 import tomllib
 from pathlib import Path
 
-from gateway.config.model import MqttConfig
+from gateway.config.model import MqttConfig, MqttIngestConfig
 from gateway.errors import ConfigError
-from gateway.mqtt.client import Broker, Credentials
+from gateway.mqtt.client import MQTT_5, Broker, Credentials
 
 
 def read_credentials(path: Path) -> tuple[str, str]:
@@ -46,7 +46,7 @@ def read_credentials(path: Path) -> tuple[str, str]:
     return values[0], values[1]
 
 
-def credentials_for(mqtt: MqttConfig) -> Credentials:
+def credentials_for(mqtt: MqttConfig | MqttIngestConfig) -> Credentials:
     """Everything :class:`~gateway.mqtt.client.BrokerLink` needs to prove who we are; every
     file named must be readable now (:class:`ConfigError` naming each that is not)."""
     username = password = None
@@ -62,11 +62,14 @@ def credentials_for(mqtt: MqttConfig) -> Credentials:
         ("client_key", mqtt.client_key),
     ):
         if file is not None and not file.is_file():
-            problems.append(f"mqtt.{name}: {file} is not a readable file")
+            table = "mqtt" if isinstance(mqtt, MqttConfig) else mqtt.table
+            problems.append(f"{table}.{name}: {file} is not a readable file")
     if problems:
         raise ConfigError(problems)
     return Credentials(username, password, mqtt.ca_file, mqtt.client_cert, mqtt.client_key)
 
 
-def brokers_of(mqtt: MqttConfig) -> tuple[Broker, ...]:
-    return tuple(Broker(b.host, b.port, b.tls, mqtt.protocol) for b in mqtt.brokers)
+def brokers_of(mqtt: MqttConfig | MqttIngestConfig) -> tuple[Broker, ...]:
+    # [mqtt_ingest] speaks MQTT 5 (its own brokers); [mqtt] may ask for 3.1.1 (a cluster)
+    protocol = mqtt.protocol if isinstance(mqtt, MqttConfig) else MQTT_5
+    return tuple(Broker(b.host, b.port, b.tls, protocol) for b in mqtt.brokers)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiomqtt
 import serial  # pyserial
 from sim_scripted_gateway import ScriptedGateway
 from waiting import eventually
@@ -18,10 +15,12 @@ from waiting import eventually
 from adapters.hl7 import er7
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer
+from adapters.mqtt import codec
 from gateway.hub import Hub
+from gateway.mqtt.client import Broker, BrokerLink, Credentials
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
-from simulators.mqtt_emitter import MqttWard, bed_topic
+from simulators.mqtt_emitter import MqttWard
 from simulators.scenario import WardScenario, parse_scenario
 from simulators.serial_emitter import PtyPort, serial_devices
 from simulators.serial_formats import ANSAR_B_END, ANSAR_B_START
@@ -261,7 +260,9 @@ async def test_a_serial_device_runs_at_its_pace_until_cancelled() -> None:
 # --------------------------------------------------------------------------- MQTT
 
 
-async def test_mqtt_vitals_waves_and_alarms_reach_a_real_broker(mosquitto: str) -> None:
+async def test_mqtt_monitors_publish_schema_v1_vitals_waves_and_alarms_to_a_real_broker(
+    mosquitto: str,
+) -> None:
     ward = MqttWard(
         mosquitto,
         beds=2,
@@ -271,32 +272,37 @@ async def test_mqtt_vitals_waves_and_alarms_reach_a_real_broker(mosquitto: str) 
         scenario=scenario('[[events]]\nat = "0.1s"\nartefact = "lead_off"\nduration = "30s"\n'),
     )
     host, port = mosquitto.removeprefix("mqtt://").split(":")
-    seen: dict[str, list[Any]] = {}
-    async with aiomqtt.Client(host, int(port)) as client:
-        await client.subscribe("icu/v1/sim/#", qos=1)
+    seen: dict[str, list[codec.ObservationSet]] = {}
+    retained: list[str] = []
+    async with BrokerLink(Broker(host, int(port)), Credentials(), identifier="sim-test") as link:
+        await link.subscribe(codec.ingest_filter(), qos=1)
         async with running(ward):
 
             async def collect() -> None:
-                async for message in client.messages:
-                    payload = json.loads(bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
-                    seen.setdefault(str(message.topic), []).append(payload)
-                    if f"{bed_topic('ICU^2^1')}/alarms" in seen and len(seen) >= 9:
+                async for delivery in link.deliveries():
+                    if delivery.retain:
+                        retained.append(delivery.topic)
+                    decoded = codec.decode(codec.DEFAULT_PREFIX, delivery.topic, delivery.payload)
+                    seen.setdefault(delivery.topic, []).append(decoded)
+                    if len(seen) == 2 and all(
+                        any(m.alarms for m in messages) for messages in seen.values()
+                    ):
                         return
 
             await asyncio.wait_for(collect(), timeout=20)
-    root = bed_topic("ICU^1^1")
-    assert root == "icu/v1/sim/ICU-1-1"
-    assert seen["icu/v1/sim/status"][0] == "online"
-    vitals = seen[f"{root}/vitals"][-1]
-    assert vitals["bed"] == "ICU^1^1"
-    rows = {row["refid"]: row for row in vitals["observations"]}
-    assert rows["MDC_ECG_HEART_RATE"]["status"] == "invalid"  # leads off
-    assert rows["MDC_PULS_OXIM_SAT_O2"]["status"] == "valid"
-    ecg = seen[f"{root}/waves/ecg"][-1]
-    assert ecg["rate"] == 250.0 and ecg["status"] == "invalid" and len(ecg["samples"]) == 25
-    alarm = seen[f"{root}/alarms"][0]
-    assert (alarm["phase"], alarm["kind"], alarm["event"]["text"]) == (
-        "start",
-        "ST",
-        "ECG leads off",
-    )
+    first = ward.monitors[0]
+    assert ward.topic(first) == f"icu/in/v1/site/sim/{first.device.eui64.lower()}/obs"
+    assert set(seen) == {ward.topic(m) for m in ward.monitors}
+    assert not retained  # a retained reading would greet a new subscriber as live
+    last = seen[ward.topic(first)][-1]
+    assert (last.location, last.device_key) == ("ICU^1^1", f"EUI-64:{first.device.eui64}")
+    assert not last.demo
+    rows = {row.code: row for row in last.observations}
+    assert rows[147842].status == "invalid" and rows[147842].value is None  # leads off
+    assert rows[150456].status == "valid" and isinstance(rows[150456].value, float)
+    ecg = next(w for w in last.waves if w.label == "ecg")
+    assert ecg.rate_hz == 250.0 and len(ecg.samples) == 25 and set(ecg.samples) == {None}
+    alarm = next(a for m in seen[ward.topic(first)] for a in m.alarms)
+    assert (alarm.phase, alarm.kind, alarm.text) == ("start", "technical", "ECG leads off")
+    seqs = [m.seq or 0 for m in seen[ward.topic(first)]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

@@ -299,7 +299,8 @@ def test_an_unknown_section_names_the_allowed_sections() -> None:
         mute = true
         """) == [
         "ward.toml:1: dashbaord: unknown key (did you mean dashboard?); allowed keys:"
-        " gateway, listeners, serial, intellivue, beds, alarms, mqtt, dashboard, admission"
+        " gateway, listeners, serial, intellivue, beds, alarms, mqtt, mqtt_ingest, dashboard,"
+        " admission"
     ]
 
 
