@@ -10,14 +10,13 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+from journal_support import oru, received, schema2_messages
 
 from gateway.clock import ManualClock
 from gateway.domain import BedId, WaveformChunk
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import RoutedReport
-from tests.fixtures.journal.make_schema2 import sent
-from journal_support import oru, received
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "journal" / "schema2.sqlite"
 
@@ -29,7 +28,7 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def _expected_reports() -> list[RoutedReport]:
-    return [routed for _, reports in sent() for routed in reports]
+    return [routed for _, reports in schema2_messages() for routed in reports]
 
 
 def _plain(routed: list[RoutedReport]) -> list[tuple[object, ...]]:
@@ -38,9 +37,11 @@ def _plain(routed: list[RoutedReport]) -> list[tuple[object, ...]]:
         (
             dataclasses.replace(r, report=dataclasses.replace(r.report, waveforms=())),
             [
-                (c.device, c.code, c.label, c.unit, c.sample_rate_hz, c.start_time_ns)
-                + (c.sub_id, c.source_code, c.message_id or r.report.message_id)
-                + (c.samples.tobytes(),)
+                (
+                    *(c.device, c.code, c.label, c.unit, c.sample_rate_hz, c.start_time_ns),
+                    *(c.sub_id, c.source_code, c.message_id or r.report.message_id),
+                    c.samples.tobytes(),
+                )
                 for c in r.report.waveforms
             ],
         )
@@ -66,7 +67,7 @@ def test_a_schema_2_journal_reads_as_written(tmp_path: Path) -> None:
     assert _plain(stored) == _plain(expected)
     assert _plain(of_bed_2) == _plain([r for r in expected if r.bed == BedId("B2")])
     assert [v.report.observations for v in values] == [r.report.observations for r in expected]
-    assert [m.raw for m in messages] == [m.raw for m, _ in sent()] + [b"MSH|garbage"]
+    assert [m.raw for m in messages] == [m.raw for m, _ in schema2_messages()] + [b"MSH|garbage"]
     assert sum(h.count for h in hourly) == 6 * 2  # 6 messages of B1, HR and SpO2 each
     assert _version(path) == 2  # a reader never rewrites
 
@@ -89,7 +90,7 @@ async def test_a_writer_upgrades_a_schema_2_journal_and_both_layouts_read(
         for message, routed in new:
             await journal.record(message, [routed])
         # a resend of an old message is recognised across the upgrade
-        old_message, old_routed = sent()[-1]
+        old_message, old_routed = schema2_messages()[-1]
         assert await journal.record(old_message, old_routed) is False
     assert _version(path) == 3
     with JournalReader(path) as reader:
@@ -99,7 +100,9 @@ async def test_a_writer_upgrades_a_schema_2_journal_and_both_layouts_read(
         of_bed_2 = [s.routed for s in reader.reports(bed=BedId("B2"))]
     expected = _expected_reports() + [r for _, r in new]
     assert _plain(stored) == _plain(expected)
-    assert raws == [m.raw for m, _ in sent()] + [b"MSH|garbage"] + [m.raw for m, _ in new]
+    assert raws == [m.raw for m, _ in schema2_messages()] + [b"MSH|garbage"] + [
+        m.raw for m, _ in new
+    ]
     assert [b for b, _ in beds] == [BedId("B1"), BedId("B2")]
     assert _plain(of_bed_2) == _plain([r for r in expected if r.bed == BedId("B2")])
     for routed in of_bed_2[-6:]:
