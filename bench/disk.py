@@ -50,7 +50,7 @@ def _bench_waves(bed: int, second: int) -> list[tuple[bytes, list[Any]]]:
     device = reports[0].device
     chunks, rows = [], []
     for n, (code, refid, unit, rate, decimals) in enumerate(WAVES, 1):
-        samples = _signal(code + bed, rate, second)
+        samples = _signal(code, rate, second + bed * 100_000)  # beds differ in their noise
         chunks.append(
             WaveformChunk(device, code, refid, rate, now, samples.astype(np.float32), unit)
         )
