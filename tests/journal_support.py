@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import numpy as np
 
 from adapters.hl7 import er7, pcd
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import MllpFramer, OversizeFrame, frame
 from gateway.clock import Clock, ManualClock
-from gateway.domain import DeviceReport, ReceivedMessage
+from gateway.domain import BedId, DeviceReport, ReceivedMessage, WaveformChunk
 from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal.client import Journal
+from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
 
@@ -119,3 +123,22 @@ async def running_gateway(
                     await serving
     finally:
         await journal.close()
+
+
+SCHEMA2_START_NS = 1_700_000_000 * 1_000_000_000
+
+
+def schema2_messages() -> list[tuple[ReceivedMessage, list[RoutedReport]]]:
+    """What tests/fixtures/journal/schema2.sqlite holds (its make_schema2.py wrote it)."""
+    clock = ManualClock(SCHEMA2_START_NS)
+    out = []
+    for n in range(12):
+        message, reports = received(oru(f"s2-{n}", bed=n % 2 + 1, hr=60 + n), clock)
+        report = reports[0]
+        if n % 4 == 3:
+            wave = (np.arange(50, dtype=np.float32) * 0.005 - 0.1).astype(np.float32)
+            chunk = WaveformChunk(report.device, 131330, "ECG", 250.0, clock.now_ns(), wave)
+            report = dataclasses.replace(report, waveforms=(chunk,))
+        out.append((message, [RoutedReport(report, BedId(f"B{n % 2 + 1}"), f"Bed {n % 2 + 1}")]))
+        clock.advance(1)
+    return out

@@ -5,6 +5,7 @@ transitions, and the hourly summaries of a bed's valid numeric readings (the flo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from gateway.domain import (
     WaveformChunk,
 )
 from gateway.errors import JournalError
+from gateway.journal.parts import decode_part
 from gateway.journal.records import RoutedReport, StoredReport
 
 Row = tuple[Any, ...]
@@ -56,11 +58,31 @@ def _transition(row: Row) -> AlarmTransition:
     )
 
 
-def _cut(bundle: bytes, offset: int, size: int, message_id: int) -> bytes:
-    """A message's raw bytes out of its bundle."""
+def _cut(bundle: bytes, offset: int, size: int, message_id: int, layout: int | None) -> bytes:
+    """A message's raw bytes out of its bundle (from its part, for a row of layout 3)."""
+    if layout is not None:
+        try:
+            raw = decode_part(bundle, offset, samples=False)[0]
+        except JournalError as exc:
+            raise JournalError(f"message {message_id}: {exc}") from exc
+        if len(raw) != size:
+            raise JournalError(f"message {message_id}: {len(raw)} bytes in its part, not {size}")
+        return raw
     if offset + size > len(bundle):
         raise JournalError(f"message {message_id}: its bytes run past the end of its bundle")
     return bundle[offset : offset + size]
+
+
+def _part_reports(bundle: bytes, offset: int, message_id: int) -> list[Any]:
+    """The reports of a row of layout 3, from its part."""
+    try:
+        text = decode_part(bundle, offset, samples=False)[2]
+    except JournalError as exc:
+        raise JournalError(f"message {message_id}: {exc}") from exc
+    if text is None:
+        raise JournalError(f"message {message_id}: no reports in its part")
+    found: list[Any] = json.loads(text)
+    return found
 
 
 _HOUR_NS = 3600 * NS_PER_S
@@ -189,6 +211,15 @@ def _samples(
     message_id, size, holder, offset = row[0], row[6], row[7], row[8]
     count = sum(int(wave[5]) for report in reports for wave in report[8])
     bundle = bundles[holder]
+    if row[10] is not None:  # layout 3: its part's chunks
+        try:
+            chunks = decode_part(bundle, offset)[1]
+        except JournalError as exc:
+            raise JournalError(f"message {message_id}: {exc}") from exc
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        if samples.size != count:
+            raise JournalError(f"message {message_id}: {samples.size} samples, not {count}")
+        return samples
     start = offset + size
     if start + 4 * count > len(bundle):
         raise JournalError(f"message {message_id}: its samples run past the end of its bundle")

@@ -30,6 +30,7 @@ from gateway.journal.decode import (
     _Hour,
     _HourKey,
     _hourly_order,
+    _part_reports,
     _stored_reports,
     _transition,
 )
@@ -41,21 +42,21 @@ from gateway.journal.records import (
     StoredObservation,
     StoredReport,
 )
-from gateway.journal.schema import SCHEMA_VERSION
+from gateway.journal.schema import READABLE_VERSIONS, SCHEMA_VERSION
 
 PAGE = 500
 """Messages read per query: bounds memory and the length of each read transaction."""
 _NO_ID = (1 << 63) - 1
 _REPORT_COLUMNS = (
     "m.id, m.receive_ns, m.transport, m.peer, m.control_id, m.reports, m.raw_size, m.bundle_row,"
-    " m.bundle_offset, m.bundle"
+    " m.bundle_offset, m.bundle, {layout}"
 )
 _BED_PAGE = (
-    f"SELECT {_REPORT_COLUMNS} FROM bed_messages b CROSS JOIN messages m ON m.id = b.message_id"
+    "SELECT {columns} FROM bed_messages b CROSS JOIN messages m ON m.id = b.message_id"
     " WHERE b.bed = ? AND b.message_id >= ? AND b.message_id <= ? ORDER BY b.message_id LIMIT ?"
 )
 _PAGE = (
-    f"SELECT {_REPORT_COLUMNS} FROM messages m WHERE m.id >= ? AND m.id <= ?"
+    "SELECT {columns} FROM messages m WHERE m.id >= ? AND m.id <= ?"
     " AND m.reports IS NOT NULL ORDER BY m.id LIMIT ?"
 )
 BUNDLES_CACHED = 8
@@ -89,17 +90,22 @@ class JournalReader:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             self._conn.close()
+            readable = " and ".join(map(str, READABLE_VERSIONS))
             if 0 < version < SCHEMA_VERSION:
                 raise JournalError(
                     f"{self.path} was written by an older icu-gateway (journal schema"
-                    f" {version}); this one reads schema {SCHEMA_VERSION}"
+                    f" {version}); this one reads schema {readable}"
                 )
             raise JournalError(
-                f"{self.path} is not an icu-gateway journal (schema {version},"
-                f" expected {SCHEMA_VERSION})"
+                f"{self.path} is not an icu-gateway journal (schema {version}, expected {readable})"
             )
+        # A schema 2 file not opened by a writer since: every row is of its layout.
+        self._layout = "m.layout" if version >= 3 else "NULL"
+        columns = _REPORT_COLUMNS.format(layout=self._layout)
+        self._bed_page = _BED_PAGE.format(columns=columns)
+        self._all_page = _PAGE.format(columns=columns)
         self._bundles: dict[int, bytes] = {}
 
     def close(self) -> None:
@@ -181,7 +187,9 @@ class JournalReader:
         """Every bed with a report in the journal, with its latest label, by bed id."""
         labels = {str(bed): str(label) for bed, label in self._query("SELECT bed, label FROM beds")}
         low = self._indexed_through() + 1  # newer: not indexed yet
-        while (page := self._page(_PAGE, (low, _NO_ID, PAGE), None, whole=False)) is not None:
+        while (
+            page := self._page(self._all_page, (low, _NO_ID, PAGE), None, whole=False)
+        ) is not None:
             for reports in page.reports:
                 for report in reports:
                     if report[0] is not None:
@@ -203,7 +211,8 @@ class JournalReader:
             with self._snapshot():
                 rows = self._query(
                     "SELECT id, receive_ns, transport, peer, device, control_id, outcome,"
-                    " reason, resends, raw_size, bundle_row, bundle_offset, bundle FROM messages"
+                    " reason, resends, raw_size, bundle_row, bundle_offset, bundle,"
+                    f" {self._layout} FROM messages m"
                     " WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?",
                     (low, high, PAGE),
                 )
@@ -214,7 +223,7 @@ class JournalReader:
                 return
             for row in rows:
                 ident, receive, transport, peer, device, control, outcome, reason = row[:8]
-                resends, size, holder, offset, _ = row[8:]
+                resends, size, holder, offset, _, layout = row[8:]
                 yield StoredMessage(
                     int(ident),
                     int(receive),
@@ -224,7 +233,7 @@ class JournalReader:
                     str(control),
                     Outcome(outcome),
                     None if reason is None else str(reason),
-                    _cut(bundles[holder], offset, size, ident),
+                    _cut(bundles[holder], offset, size, ident, layout),
                     int(resends),
                 )
             low = int(rows[-1][0]) + 1
@@ -233,14 +242,15 @@ class JournalReader:
         """The raw bytes of one stored message (empty if it was pruned)."""
         with self._snapshot():
             rows = self._query(
-                "SELECT raw_size, bundle_row, bundle_offset, bundle FROM messages WHERE id = ?",
+                f"SELECT raw_size, bundle_row, bundle_offset, bundle, {self._layout}"
+                " FROM messages m WHERE id = ?",
                 (message_row,),
             )
             if not rows:
                 return b""
-            size, holder, offset, blob = rows[0]
+            size, holder, offset, blob, layout = rows[0]
             bundles = self._unbundle((holder,), {message_row: blob} if blob else {})
-        return _cut(bundles[holder], offset, size, message_row)
+        return _cut(bundles[holder], offset, size, message_row, layout)
 
     # -- reports, with everything decoded from them
 
@@ -274,14 +284,14 @@ class JournalReader:
             through = self._indexed_through()  # may move on meanwhile: what it covered stays
             indexed_high = min(high, through)
             while low <= indexed_high:
-                page = self._page(_BED_PAGE, (bed, low, indexed_high, PAGE), bed, whole)
+                page = self._page(self._bed_page, (bed, low, indexed_high, PAGE), bed, whole)
                 if page is None:
                     break
                 yield page
                 low = int(page.rows[-1][0]) + 1
             low = max(low, through + 1)
         while low <= high:
-            page = self._page(_PAGE, (low, high, PAGE), bed, whole)
+            page = self._page(self._all_page, (low, high, PAGE), bed, whole)
             if page is None:
                 return
             yield page
@@ -292,8 +302,16 @@ class JournalReader:
             rows = self._query(sql, args)
             if not rows:
                 return None
-            reports = [json.loads(row[5]) for row in rows]
-            page = _Page(rows, reports, {}, {})
+            known = {row[0]: row[9] for row in rows if row[9]}
+            folded = {row[7] for row in rows if row[10] is not None}
+            bundles = self._unbundle(folded, known) if folded else {}
+            reports = [
+                json.loads(row[5])
+                if row[10] is None
+                else _part_reports(bundles[row[7]], row[8], row[0])
+                for row in rows
+            ]
+            page = _Page(rows, reports, {}, bundles)
             if not whole:
                 return page
             mine = [
@@ -304,9 +322,9 @@ class JournalReader:
             ]
             if any(report[9] for _, report in mine):
                 page.alarms = self._alarm_rows(int(rows[0][0]), int(rows[-1][0]))
-            holders = {row[7] for row, report in mine if report[8]}
+            holders = {row[7] for row, report in mine if report[8]} - bundles.keys()
             if holders:
-                page.bundles = self._unbundle(holders, {row[0]: row[9] for row in rows if row[9]})
+                page.bundles.update(self._unbundle(holders, known))
             return page
 
     def _alarm_rows(self, first: int, last: int) -> dict[tuple[int, int], list[Row]]:

@@ -30,9 +30,16 @@ from __future__ import annotations
 import json
 import numbers
 
-SCHEMA_VERSION = 2
-"""1: a row per report, per observation and per waveform chunk; 2: a row per message. A file
-of another version is refused with a clear error, never rewritten."""
+SCHEMA_VERSION = 3
+"""1: a row per report, per observation and per waveform chunk; 2: a row per message, its
+reports as JSON text in the row, its float32 samples in its bundle; 3: as 2, but a row's
+reports JSON is in its bundle too and its samples and bytes are folded
+(:mod:`gateway.journal.parts`) — rows of layout 3, beside the rows of a schema 2 file
+upgraded to 3 (:data:`UPGRADE_FROM_2`: one column added, nothing rewritten). A file of
+another version is refused with a clear error, never rewritten."""
+READABLE_VERSIONS = (2, 3)
+LAYOUT = 3
+"""``messages.layout`` of the rows written now (NULL: a row written by schema 2)."""
 DEFAULT_RETENTION_H = 72.0
 DEFAULT_DUPLICATE_WINDOW_S = 600.0
 """A resend of the same message within this long is stored once (devices resend within
@@ -63,6 +70,12 @@ PRUNE_BATCH = 256
 _ZLIB_LEVEL = 1
 """zlib level of the bundles: level 1 is ~2x faster than the default, for ~5 % more bytes."""
 
+UPGRADE_FROM_2 = """
+ALTER TABLE messages ADD COLUMN layout INTEGER;  -- NULL: written by schema 2; 3: LAYOUT
+"""
+"""What makes a schema 2 file a schema 3 one: its rows stay as they are (layout NULL) and
+are read as such; the rows written from then on have layout 3."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -78,9 +91,11 @@ CREATE TABLE IF NOT EXISTS messages (
     raw_size INTEGER NOT NULL,       -- bytes as received
     raw_crc INTEGER NOT NULL,        -- crc32 of the raw bytes: resends are recognised by it
     resends INTEGER NOT NULL DEFAULT 0,
-    reports TEXT,                    -- JSON: what was decoded (see REPORT_FIELDS); NULL: none
+    reports TEXT,                    -- JSON: what was decoded (see REPORT_FIELDS); NULL: none;
+                                     -- '' (layout 3): the JSON is in the message's part
     bundle_row INTEGER NOT NULL,     -- the message whose bundle holds this one's bytes …
-    bundle_offset INTEGER NOT NULL,  -- … from here (decompressed): raw bytes, then samples
+    bundle_offset INTEGER NOT NULL,  -- … from here (decompressed): its part (layout 3), or
+                                     -- raw bytes, then float32 samples (layout NULL)
     bundle BLOB                      -- zlib of the bytes of the messages that point here
 );
 CREATE INDEX IF NOT EXISTS messages_time ON messages (receive_ns);
@@ -170,7 +185,7 @@ waveform chunk, ``count`` each, follow the message's raw bytes in its bundle."""
 
 _MESSAGE_COLUMNS = (
     "id, receive_ns, transport, peer, device, device_label, control_id, outcome, reason,"
-    " raw_size, raw_crc, reports, bundle_row, bundle_offset, bundle"
+    " raw_size, raw_crc, reports, bundle_row, bundle_offset, layout, bundle"
 )
 _MESSAGE_WIDTH = _MESSAGE_COLUMNS.count(",") + 1
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from gateway.errors import JournalError
 from gateway.journal.checkpointer import Checkpointer
+from gateway.journal.parts import decode_part, encode_part
 from gateway.journal.protocol import (
     PIPE_READ_SIZE,
     JournalCounters,
@@ -70,9 +71,11 @@ from gateway.journal.schema import (
     _SCHEMA,
     _ZLIB_LEVEL,
     BED_INDEX_LAG,
+    LAYOUT,
     MAX_BATCH,
     MESSAGES_PER_INSERT,
     SCHEMA_VERSION,
+    UPGRADE_FROM_2,
     WAL_WRITER_CHECKPOINT_PAGES,
     _encode_json,
 )
@@ -233,15 +236,19 @@ class _Writer:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={max(1, self.max_size_bytes // page)}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 2, SCHEMA_VERSION):
                 raise JournalError(
                     f"{self.path}: journal schema {version}, this gateway writes"
-                    f" {SCHEMA_VERSION}; start with another --journal file"
+                    f" {SCHEMA_VERSION} (and upgrades 2); start with another --journal file"
                 )
-            if version == 0:
+            if version != SCHEMA_VERSION:  # new, or schema 2: one column added
+                create = _SCHEMA if version == 0 else ""
                 conn.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+                    f"BEGIN IMMEDIATE;{create}{UPGRADE_FROM_2}"
+                    f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
                 )
+                if version:
+                    log.info("journal %s: schema 2 upgraded to %d", self.path, SCHEMA_VERSION)
             last = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
             self._indexed_through = _state(conn, "beds_indexed_through")
             # Never an id again that was used once (all may have been pruned).
@@ -376,22 +383,25 @@ class _Writer:
                     continue
             columns = job.columns
             reports = columns[-1]
+            text = None
             if reports is not None:
                 try:
-                    reports = _encode_json(reports)
+                    text = _encode_json(reports).encode()
                 except (TypeError, ValueError, OverflowError) as exc:
                     job = _as_rejected(job, refusal(str(columns[5]), str(columns[2]), exc))  # noqa: PLW2901 - kept raw instead
-                    key, columns, reports = None, job.columns, None
+                    key, columns = None, job.columns
+            part = encode_part(job.parts[0], job.parts[1:], text)
             if key is not None:
                 fresh[key] = (job.receive_ns, job.crc, next_id)
             if (next_id - first_id) % MESSAGES_PER_INSERT == 0:  # a statement's first row
                 holder, parts, offset = next_id, [], 0
                 bundles.append(parts)
-            parts += job.parts
+            parts.append(part)
             values.append(next_id)
             values += columns[:-1]
-            values += (reports, holder, offset, None)  # the bundle, on a statement's first row
-            offset += job.size
+            # The bundle, on a statement's first row; '': the reports are in the part.
+            values += (None if text is None else "", holder, offset, LAYOUT, None)
+            offset += len(part)
             for bed, label in job.beds:
                 beds.append((bed, next_id, label))
             if job.alarms:
@@ -593,10 +603,21 @@ def _state(conn: sqlite3.Connection, name: str) -> int:
 def _bed_entries(conn: sqlite3.Connection, after: int) -> Iterator[_BedEntry]:
     """The bed index entries of the messages after id ``after`` (not indexed yet)."""
     rows = conn.execute(
-        "SELECT id, reports FROM messages WHERE id > ? AND reports IS NOT NULL ORDER BY id",
+        "SELECT id, reports, layout, bundle_row, bundle_offset FROM messages"
+        " WHERE id > ? AND reports IS NOT NULL ORDER BY id",
         (after,),
-    )
-    for row, text in rows:
+    ).fetchall()
+    bundles: dict[int, bytes] = {}
+    for row, inline, layout, holder, offset in rows:
+        text = inline
+        if layout is not None:  # the reports are in its part
+            if holder not in bundles:
+                bundles.clear()  # bundles come in id order: the last one is enough
+                (blob,) = conn.execute(
+                    "SELECT bundle FROM messages WHERE id = ?", (holder,)
+                ).fetchone()
+                bundles[holder] = zlib.decompress(blob)
+            text = decode_part(bundles[holder], offset, samples=False)[2] or b"[]"
         for report in json.loads(text):
             if report[0] is not None:
                 yield str(report[0]), int(row), str(report[1])

@@ -256,7 +256,7 @@ async def test_a_journal_of_an_older_layout_is_refused_with_a_clear_error(
     with pytest.raises(JournalError, match=r"older icu-gateway .*schema 1\).* reads schema 2"):
         JournalReader(path)
     journal = Journal(path)
-    with pytest.raises(JournalError, match="journal schema 1, this gateway writes 2"):
+    with pytest.raises(JournalError, match="journal schema 1, this gateway writes 3"):
         await journal.start()
     await journal.close()
     with sqlite3.connect(path) as conn:  # refused, not rewritten
