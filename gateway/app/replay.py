@@ -22,7 +22,7 @@ REPLAY_MARKER = "REPLAY"
 def replay_app(player: Replay, *, title: str, refresh_hz: float = 4.0, columns: int = 0) -> WardApp:
     """The dashboard on a replay: the ward it fills, marked REPLAY and its speed."""
     return WardApp(
-        player.hub.snapshot,
+        player.snapshot,
         traces=player.hub.ward,
         title=title,
         markers=(REPLAY_MARKER, f"x{player.speed:g}"),

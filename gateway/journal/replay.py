@@ -8,6 +8,11 @@ is the record's time: a :class:`~gateway.clock.ManualClock` moved by the replay,
 wall clock, so every age is an age *in the record*. On the dashboard
 (:mod:`gateway.app.replay`) the screen says REPLAY.
 
+The alarms shown are the record's own (:mod:`gateway.journal.recorded_alarms`: its alarm log
+played forward), never worked out again from the values. At the end of the record (or of
+``until``) the replay stops: the clock is frozen there — values keep the ages they had, no
+device falls silent that did not — and a low-priority advisory says REPLAY ENDED.
+
 This module must not open a listener, write the journal, or touch a device: a replay is
 read-only from end to end.
 """
@@ -15,15 +20,19 @@ read-only from end to end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
+from gateway.alarms.snapshot import ActiveAlarm
 from gateway.clock import NS_PER_S, ManualClock
-from gateway.domain import BedId
+from gateway.domain import AlarmKind, AlarmPriority, AlarmSource, BedId
 from gateway.hub import Hub
 from gateway.journal.reader import JournalReader, read_reports
+from gateway.journal.recorded_alarms import RecordedAlarms
 from gateway.ward.routing import Router
+from gateway.ward.snapshot import WardSnapshot
 from gateway.ward.state import DEFAULT_LOST_AFTER_S, DEFAULT_STALE_TIMEOUT_S, WardState
 
 log = logging.getLogger("gateway.replay")  # the name its log lines have always carried
@@ -55,11 +64,13 @@ class Replay:
         self.until_ns = until_ns
         self.clock = ManualClock(0)
         self.hub = Hub(WardState(stale_timeout_s, lost_after_s), Router(), self.clock)
+        self.alarms = RecordedAlarms(())
         self.fed = 0
         """Reports played so far."""
         self.finished = False
         self._start_ns = 0
         self._wall_start = 0.0
+        self._end_ns: int | None = None
 
     def position_ns(self) -> int:
         """Where in the record the replay is now: the start plus wall time × speed."""
@@ -71,25 +82,55 @@ class Replay:
         if ahead > 0:
             self.clock.advance(ahead / NS_PER_S)
 
+    def snapshot(self) -> WardSnapshot:
+        """The ward as the record showed it now, with the record's alarms."""
+        ward = self.hub.snapshot()
+        clock = self.clock
+        return dataclasses.replace(
+            ward, alarms=self.alarms.snapshot(clock.now_ns(), clock.monotonic_ns())
+        )
+
     async def run(self) -> None:
-        """Play the record to its end, then keep the record's clock running (values age
-        and go stale as they would have) until cancelled."""
+        """Play the record to its end, then stop there: the record's clock frozen at its
+        end, REPLAY ENDED shown, until cancelled."""
         first = await asyncio.to_thread(self._first_time)
         if first is None:
             self.hub.fault("replay", f"nothing to replay in {self.path}")
             self.finished = True
-        else:
-            self._start_ns = first
-            self._wall_start = time.monotonic()
-            self._move_clock(first)
-            await self._play()
-            self.finished = True
-            at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock.now_ns() // NS_PER_S))
-            self.hub.fault("replay", f"end of the record ({self.fed} reports) at {at}")
-        while True:
-            if first is not None:
-                self._move_clock(self.position_ns())
-            await asyncio.sleep(TICK_S)
+            return
+        self._start_ns = first
+        self._wall_start = time.monotonic()
+        self.alarms = await asyncio.to_thread(self._recorded_alarms)
+        self._move_clock(first)
+        self.alarms.advance(first)
+        await self._play()
+        end = self._end_ns
+        if end is not None:  # the last report, or --until: never past the record
+            self._move_clock(end)
+            self.alarms.advance(end)
+        self.finished = True
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock.now_ns() // NS_PER_S))
+        self.hub.fault("replay", f"end of the record ({self.fed} reports) at {at}")
+        self.alarms.extra = (
+            ActiveAlarm(
+                key="replay-ended",
+                bed=None,
+                bed_label="",
+                priority=AlarmPriority.LOW,
+                kind=AlarmKind.ADVISORY,
+                source=AlarmSource.GATEWAY,
+                text=f"REPLAY ENDED at {at}: the record stops here (clock frozen)",
+                onset_ns=self.clock.now_ns(),
+                latched=False,
+                acknowledged=True,
+                silenced=True,
+            ),
+        )
+
+    def _recorded_alarms(self) -> RecordedAlarms:
+        with JournalReader(self.path) as reader:
+            log = reader.alarm_log(ward=True, until_ns=self.until_ns)
+        return RecordedAlarms(log, self.bed)
 
     def _first_time(self) -> int | None:
         with JournalReader(self.path) as reader:
@@ -113,5 +154,7 @@ class Replay:
                     self._move_clock(position)
                     await asyncio.sleep(min(TICK_S, (due - position) / NS_PER_S / self.speed))
                 self._move_clock(max(due, self.position_ns()))
+                self.alarms.advance(self.clock.now_ns())
                 self.hub.apply([stored.routed])
                 self.fed += 1
+                self._end_ns = due

@@ -25,7 +25,7 @@ from waiting import eventually
 
 from gateway.app.replay import REPLAY_MARKER, replay_app
 from gateway.clock import NS_PER_S, ManualClock
-from gateway.domain import BedId, Connectivity
+from gateway.domain import AlarmTransition, BedId, Connectivity
 from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
 from gateway.journal.replay import TICK_S, Replay
@@ -80,11 +80,16 @@ async def test_the_record_plays_at_its_pace_on_its_own_clock(tmp_path: Path) -> 
         assert bed_2.connectivity is Connectivity.LOST
         assert bed_2.readings[HR].stale
         assert "end of the record (25 reports)" in end.faults[-1].text
-        # After the end, the record's clock keeps running: bed 1 goes stale too.
-        await eventually(
-            lambda: player.hub.snapshot().beds[0].readings[HR].stale, "bed 1 stale after the end"
-        )
-        assert player.hub.snapshot().time_ns < START + 10 * 60 * NS_PER_S
+        # The record stops at its end: its clock frozen at the last report, bed 1 as live
+        # as it was then, and REPLAY ENDED said — never a silence that did not happen.
+        last = START + 19 * NS_PER_S  # the last report (within one tick of the replay)
+        assert last <= end.time_ns <= last + TICK_S * 40 * NS_PER_S
+        await asyncio.sleep(10 * TICK_S)
+        later = player.snapshot()
+        assert later.time_ns == end.time_ns
+        assert later.beds[0].connectivity is Connectivity.CONNECTED
+        assert later.alarms is not None
+        assert [a.text.split(" at ")[0] for a in later.alarms.alarms] == ["REPLAY ENDED"]
 
 
 async def test_a_replay_of_one_bed_from_a_time_shows_only_that(tmp_path: Path) -> None:
@@ -116,6 +121,52 @@ async def test_the_dashboard_says_replay(tmp_path: Path) -> None:
         record_clock = time.strftime("%H:%M", time.localtime(START // NS_PER_S))
         assert f"  {record_clock}:" in header()
         await pilot.press("q")
+
+
+async def test_a_replay_shows_the_alarms_the_record_holds_and_raises_none_of_its_own(
+    tmp_path: Path,
+) -> None:
+    from gateway.app.service import build_hub, flush_alarm_log
+    from gateway.config.load import parse_config
+
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    hub = build_hub(parse_config("[alarms]\ncondition_delay_s = 0\n"), clock)
+    engine = hub.alarms
+    async with Journal(path, clock=clock) as journal:
+        hub.journal = journal
+        engine.sign_in("Nurse Lee")
+        for second in range(12):  # bed 1: HR 130 from 3 s (HR HIGH), acknowledged at 6 s
+            hr = 130 if second >= 3 else 70
+            message, reports = received(oru(f"1-{second}", bed=1, hr=hr), clock)
+            await hub.submit(message, reports)
+            if second == 6:
+                engine.acknowledge(BedId("ICU^1^1"))
+            engine.tick()
+            clock.advance(1)
+        assert await flush_alarm_log(hub, journal)
+    recorded = {(t.change.value, t.text) for t in journal_log(path)}
+    assert ("raised", "HR HIGH 130") in recorded and ("acknowledged", "HR HIGH 130") in recorded
+
+    player = Replay(path, speed=50, stale_timeout_s=3, lost_after_s=6)
+    async with playing(player):
+        await eventually(lambda: player.fed >= 2, "started")
+        assert player.snapshot().alarms.alarms == ()  # type: ignore[union-attr]  # none yet
+        await eventually(lambda: player.finished, "the end of the record", timeout_s=20)
+        await asyncio.sleep(10 * TICK_S)
+        shown = player.snapshot().alarms
+        assert shown is not None
+        texts = {(a.text.split(" at ")[0], a.acknowledged) for a in shown.alarms}
+        # the record's HR HIGH, acknowledged as it was; no DEVICE LOST although the record
+        # ends (the engine fed the same values would raise it on its clock)
+        assert texts == {("HR HIGH 130", True), ("REPLAY ENDED", True)}
+
+
+def journal_log(path: Path) -> list[AlarmTransition]:
+    from gateway.journal.reader import JournalReader
+
+    with JournalReader(path) as reader:
+        return list(reader.alarm_log(ward=True))
 
 
 def test_speed_must_be_positive(tmp_path: Path) -> None:

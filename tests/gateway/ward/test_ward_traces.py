@@ -164,21 +164,27 @@ def test_each_device_has_a_message_rate_that_falls_to_zero_when_it_stops() -> No
     assert link.rate_per_s == 0.0
 
 
-async def test_rejected_messages_are_counted_per_address() -> None:
+async def test_rejected_messages_are_counted_per_sender_never_per_address() -> None:
     clock = ManualClock()
     hub = Hub(WardState(), Router(), clock)
     for port, reason in ((4001, "no MSH segment"), (4002, "MSH-9 is not ORU^R01")):
         message = ReceivedMessage(b"junk", "mllp", f"10.0.0.5:{port}", clock.now_ns())
         await hub.reject(message, reason)
     await hub.reject(ReceivedMessage(b"", "mllp", "10.0.0.9:1", clock.now_ns()), "oversize")
-    first, second = hub.snapshot().rejects
-    assert (first.host, first.rejected, first.last_reason) == (
+    first, second, third = hub.snapshot().rejects
+    # two connections of one address: two senders, each with its own count and reason
+    assert (first.host, first.last_peer, first.rejected, first.last_reason) == (
         "10.0.0.5",
-        2,
+        "10.0.0.5:4001",
+        1,
+        "no MSH segment",
+    )
+    assert (second.last_peer, second.rejected, second.last_reason) == (
+        "10.0.0.5:4002",
+        1,
         "MSH-9 is not ORU^R01",
     )
-    assert first.last_peer == "10.0.0.5:4002"
-    assert (second.host, second.rejected) == ("10.0.0.9", 1)
+    assert (third.host, third.rejected) == ("10.0.0.9", 1)
     assert hub.fault_count == 3  # still faults as well: never silent
 
 
