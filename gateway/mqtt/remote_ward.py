@@ -470,7 +470,8 @@ class RemoteWard:
                         onset_ns=gw.dark_since or now_mono,
                         latched=False,
                         acknowledged=False,
-                        silenced=True,
+                        # not "silenced at bed": a remote screen has no sound at all
+                        silenced=False,
                     )
                 )
         alarms.sort(key=lambda a: (-a.priority, a.onset_ns))
