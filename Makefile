@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench wheelhouse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Every wheel the gateway needs, for a laptop that has no network (docs/outage.md):
+#   python3 -m venv .venv && .venv/bin/pip install --no-index --find-links wheelhouse icu-gateway
+wheelhouse: | $(BIN)/python
+	$(BIN)/python -m pip wheel --quiet --wheel-dir wheelhouse .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
