@@ -88,6 +88,13 @@ class WardApp(App[None]):
         Binding("p", "pause_audio", "Audio pause", tooltip="Pause the alarm sound for 2 min"),
         Binding("A", "alarm_history", "History", tooltip="Alarm history of the ward"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding(
+            "i",
+            "sign_in",
+            "Sign in",
+            tooltip="Say who is at the screen now (shift change)",
+            show=False,
+        ),
         Binding("q", "stop", "Quit"),
         Binding("ctrl+c", "stop", "Quit", show=False, priority=True),
     ]
@@ -210,9 +217,14 @@ class WardApp(App[None]):
         if action == "wards":
             return self._wards
         desk = self.dashboard.alarms
-        return action not in ("pause_audio", "alarm_history") or (
+        return action not in ("pause_audio", "alarm_history", "sign_in") or (
             desk is not None and not desk.remote
         )
+
+    def action_sign_in(self) -> None:
+        """A shift change: who is at the screen from now on (journaled by the engine)."""
+        if self.dashboard.alarms is not None and not isinstance(self.screen, OperatorScreen):
+            self.push_screen(OperatorScreen(), callback=self._signed_in)
 
     def action_pause_audio(self) -> None:
         desk = self.dashboard.alarms

@@ -292,6 +292,27 @@ async def test_the_operator_is_asked_once_at_start_and_signs_what_she_does() -> 
     }
 
 
+async def test_at_a_shift_change_i_says_who_is_at_the_screen_from_now_on() -> None:
+    ward = AlarmWard()
+    app = ward.app(ask_operator=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, OperatorScreen), "the question")
+        await pilot.press(*"Nurse Lee", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, OperatorScreen), "answered")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, OperatorScreen), "asked again")
+        await pilot.press(*"Nurse Roux", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, OperatorScreen), "answered")
+        assert ward.engine.operator == "Nurse Roux"
+        ward.send(0, hr=130)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "ack" in tiles(app)[0].face.plain, "ack")
+    signed = [(t.change.value, t.operator) for t in ward.engine.history(ward=True)]
+    assert ("operator", "Nurse Lee") in signed and ("operator", "Nurse Roux") in signed
+    assert ("acknowledged", "Nurse Roux") in signed
+    assert ("acknowledged", "Nurse Lee") not in signed
+
+
 async def test_enter_alone_is_unknown() -> None:
     ward = AlarmWard()
     app = ward.app(ask_operator=True)
