@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench wheelhouse clean
+.PHONY: demo test lint bench wheelhouse screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The docs' screenshots, taken again from the current screens (after looking at the new
+# snapshots: tests/tui/test_docs_screenshots.py fails while the two differ).
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q tests/tui/test_dashboard_snapshots.py --snapshot-update
+	$(BIN)/python -c "import shutil, sys; sys.path.insert(0, 'tests/tui'); \
+	from test_docs_screenshots import DOCS, SHOWN, SNAPSHOTS; \
+	[shutil.copyfile(SNAPSHOTS / s, DOCS / d) for d, s in SHOWN.items()]"
 
 # Every wheel the gateway needs, for a laptop that has no network (docs/outage.md):
 #   python3 -m venv .venv && .venv/bin/pip install --no-index --find-links wheelhouse icu-gateway

@@ -66,3 +66,39 @@ def test_devices(snap_compare: SnapCompare) -> None:
 
 def test_help(snap_compare: SnapCompare) -> None:
     assert snap_compare(ward(8), press=["question_mark"], terminal_size=(100, 50))
+
+
+def alarm_ward() -> WardApp:
+    """Eight beds with the alarm engine: ICU 102 high, ICU 103 and ICU 105 medium, every
+    one acknowledged (steady: a flashing tile would make the picture depend on the instant
+    it is taken), and the sound paused."""
+    from alarm_ward import AlarmWard
+
+    ward = AlarmWard(8)
+    ward.send(1, hr=180)
+    ward.send(2, spo2=86)
+    ward.send(4, rr=36)
+    ward.clock.advance(3)
+    ward.engine.tick()
+    for index in (1, 2):
+        ward.engine.acknowledge(ward.beds[index])
+    ward.engine.pause_audio()
+    ward.clock.advance(40)
+    for index in range(8):
+        ward.send(index, **({"hr": 180} if index == 1 else {"spo2": 86} if index == 2 else {}))
+    ward.send(4, rr=36)
+    ward.engine.tick()
+    ward.engine.acknowledge(ward.beds[4])
+    return ward.app()
+
+
+def test_alarms_on_the_ward(snap_compare: SnapCompare) -> None:
+    assert snap_compare(alarm_ward(), terminal_size=(120, 32))
+
+
+def test_bed_detail_with_its_alarms(snap_compare: SnapCompare) -> None:
+    assert snap_compare(alarm_ward(), press=["right", "enter"], terminal_size=(160, 48))
+
+
+def test_bed_detail_with_its_alarms_at_80x24(snap_compare: SnapCompare) -> None:
+    assert snap_compare(alarm_ward(), press=["right", "enter"], terminal_size=(80, 24))
