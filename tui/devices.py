@@ -162,6 +162,11 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
     return rows
 
 
+def link_word(link: str) -> str:
+    """What a link state reads as on screen: the header's words (``no data`` for stale)."""
+    return "no data" if link == Connectivity.STALE.value else link
+
+
 def link_style(link: str) -> str:
     return {
         Connectivity.CONNECTED.value: "bold #5fff5f",

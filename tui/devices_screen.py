@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Static
 from gateway.domain import BedId
 from gateway.ward.snapshot import WardSnapshot
 from gateway.wording import plural
-from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style
+from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style, link_word
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE
 from tui.widgets import FaultBar, WardHeader
@@ -54,7 +54,7 @@ def row_cells(row: DeviceRow) -> tuple[str | Text, ...]:
         row.device,
         row.label or "-",
         row.bed,
-        Text(f" {row.link} ", link_style(row.link)),
+        Text(f" {link_word(row.link)} ", link_style(row.link)),
         row.last_message,
         row.rate,
         str(row.messages),

@@ -18,7 +18,7 @@ from gateway.clock import NS_PER_S
 from gateway.domain import AlarmPriority, BedId
 from gateway.ward.snapshot import WardSnapshot
 from tui.alarm_lines import PRIORITY_STYLE, alarm_style, state_word
-from tui.devices import link_style
+from tui.devices import link_style, link_word
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE, NO_DATA_LOST_STYLE, format_age
 from tui.wards import NO_DATA, BedLine, GatewayLine, gateway_name, summary, ward_lines
@@ -51,7 +51,7 @@ def gateway_row(line: GatewayLine, now_ns: int) -> Row:
     )
     counts = line.beds_by_state
     beds = f"{len(line.beds)}" + "".join(
-        f" {n} {word}" for word, n in sorted(counts.items()) if word != "connected"
+        f" {n} {link_word(word)}" for word, n in sorted(counts.items()) if word != "connected"
     )
     worst, age = _alarm_cells(line, now_ns)
     return (
@@ -73,7 +73,8 @@ def bed_row(bed: BedLine, now_ns: int) -> Row:
     worst, age = _alarm_cells(bed, now_ns)
     more = f" +{bed.alarms - 1}" if bed.alarms > 1 else ""
     worst.append(more, "bold")
-    return ("", f"  {bed.label}", Text(f" {bed.state} ", style), "", "", "", "", worst, age)
+    shown = Text(f" {link_word(bed.state)} ", style)
+    return ("", f"  {bed.label}", shown, "", "", "", "", worst, age)
 
 
 class WardsScreen(WardView):

@@ -93,7 +93,7 @@ def header_line(
     notices: Sequence[str] = (),
     width: int = 0,
 ) -> Text:
-    """``ICU  DEMO  14:03:27  live 6 · stale 1 · lost 1`` (clock in local time), with
+    """``ICU  DEMO  14:03:27  live 6 · no data 1 · lost 1`` (clock in local time), with
     ``notices`` (the audio-paused countdown, say) right-aligned when ``width`` allows;
     tighter (no separators) when it would not fit ``width``."""
     line = _header_line(ward_name, markers, ward, notices, width, tight=False)
@@ -128,7 +128,8 @@ def _header_line(
         line.append(f"{gap}{clock}{gap}", "bold")
         line.append(f"live {ward.beds_live}", "bright_green")
         line.append(dot)
-        line.append(f"stale {ward.beds_stale}", NO_DATA_STALE_STYLE if ward.beds_stale else "")
+        no_data = ward.beds_stale
+        line.append(f"no data {no_data}", NO_DATA_STALE_STYLE if no_data else "")
         line.append(dot)
         line.append(f"lost {ward.beds_lost}", NO_DATA_LOST_STYLE if ward.beds_lost else "")
         if ward.unassigned:

@@ -11,8 +11,9 @@ Sources of alarm conditions, each keyed so that its updates land on one alarm:
 * **limit alarms** the gateway raises on numerics, **apnoea**, and **invalid parameters**
   (the rules of :mod:`gateway.alarms.rules`) — never on demo or test data
   (``Observation.demo``), which is not a patient's;
-* **technical alarms** from the gateway's own state: a device lost (silent past the stale
-  timeout: medium; past ``lost_after_s``: high), the journal failing (high, ward-wide), a
+* **technical alarms** from the gateway's own state: a device silent past the stale
+  timeout (NO DATA, medium), then past ``lost_after_s`` (DEVICE LOST, high: one alarm,
+  escalated), the journal failing (high, ward-wide), a
   device that matches no bed (low, ward-wide; at most :data:`gateway.ward.state.MAX_UNASSIGNED`
   of them), BED CONFLICT (medium: live devices of different patients at one location,
   :mod:`gateway.ward.bed_conflicts`; it ends with the conflict), a peer refused new beds or
@@ -551,9 +552,10 @@ class AlarmEngine:
         for link in state.links.values():
             device = link.device
             silent = now - max(link.last_ns, since_start)  # no blame for the time we were down
-            if silent > self._stale_ns:
-                priority = HIGH if silent > self._lost_ns else MEDIUM
-                condition = Condition(priority, f"DEVICE LOST {device}")
+            if silent > self._lost_ns:  # lost: the word the header and the tile use
+                condition = Condition(HIGH, f"DEVICE LOST {device}")
+            elif silent > self._stale_ns:  # no data yet lost: as the header counts it
+                condition = Condition(MEDIUM, f"NO DATA {device}")
             else:
                 condition = _NO
             self._apply(

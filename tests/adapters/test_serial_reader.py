@@ -1,6 +1,6 @@
 """Serial readers end to end over real pseudo-terminals read through pyserial: simulated
 devices into the ward, status flags as device alarms that start and end, a USB adapter
-unplugged (a fault; the bed goes stale, then DEVICE LOST) and plugged back in (read again
+unplugged (a fault; the bed goes NO DATA, then DEVICE LOST) and plugged back in (read again
 by itself), bad lines journaled as rejected, HL7 acknowledged only once stored, and the
 running gateway reading its configured ports."""
 
@@ -200,8 +200,8 @@ async def test_an_unplugged_adapter_is_a_fault_the_bed_goes_lost_and_it_comes_ba
             clock.advance(11)  # past the stale timeout: shown with its age, not as live
             assert bed(hub).readings[SPO2].stale
             assert bed(hub).connectivity is Connectivity.STALE
-            lost = [a for a in hub.alarms.snapshot().alarms if a.text.startswith("DEVICE LOST")]
-            assert [a.priority for a in lost] == [AlarmPriority.MEDIUM]
+            silent = [a for a in hub.alarms.snapshot().alarms if a.text.startswith("NO DATA")]
+            assert [a.priority for a in silent] == [AlarmPriority.MEDIUM]
             clock.advance(60)
             assert bed(hub).connectivity is Connectivity.LOST
             lost = [a for a in hub.alarms.snapshot().alarms if a.text.startswith("DEVICE LOST")]

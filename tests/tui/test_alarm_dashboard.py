@@ -276,8 +276,8 @@ async def test_a_silent_bed_says_no_data_and_its_alarm_is_on_the_border() -> Non
         ward.send(0)
         await wait_for(pilot, lambda: "NO DATA" in tiles(app)[1].face.plain, "NO DATA")
         tile = tiles(app)[1]
-        await wait_for(pilot, lambda: "DEVICE LOST" in str(tile.border_subtitle), "subtitle")
-        assert str(tile.border_subtitle).startswith("!! DEVICE LOST MX800 #2")
+        await wait_for(pilot, lambda: "NO DATA" in str(tile.border_subtitle), "subtitle")
+        assert str(tile.border_subtitle).startswith("!! NO DATA MX800 #2")
         assert tile.has_class("-alarm-medium") and tile.has_class("-stale")
 
 

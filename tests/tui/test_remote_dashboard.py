@@ -197,7 +197,14 @@ async def test_a_remote_dashboard_with_acknowledge_asks_who_and_the_gateway_ackn
                 await pilot.press(*"Dr Roux", "enter")
                 await wait_for(pilot, lambda: not isinstance(app.screen, OperatorScreen), "in")
                 assert (await monitor.send(oru("a1", bed=1, hr=180)))[0] == "CA"
-                await wait_for(pilot, lambda: "HR HIGH 180" in screen_text(app), "the alarm")
+                await wait_for(
+                    pilot,
+                    lambda: (
+                        "HR HIGH 180" in screen_text(app)
+                        and all(why is None for _, why in ward.gateways())
+                    ),
+                    "the alarm, from a gateway proved live (two heartbeats)",
+                )
                 assert "Audio pause" not in screen_text(app)  # no sound here to pause
                 await pilot.press("a")
                 await wait_for(

@@ -123,7 +123,7 @@ async def test_every_bed_shows_its_label_and_vitals_with_units() -> None:
         assert "ICU Nord" in header
         assert "DEMO" in header
         assert clock in header
-        assert "live 3 · stale 0 · lost 0" in header
+        assert "live 3 · no data 0 · lost 0" in header
 
 
 async def test_a_silent_bed_shows_no_data_and_its_values_greyed_with_their_age() -> None:
@@ -162,7 +162,7 @@ async def test_a_silent_bed_shows_no_data_and_its_values_greyed_with_their_age()
         assert "NO DATA" not in drawn(other)
         assert "?" not in face_line(other, "HR")
         header = app.screen.query_one(WardHeader).line.plain
-        assert "live 1 · stale 1 · lost 0" in header
+        assert "live 1 · no data 1 · lost 0" in header
 
         rig.clock.advance(LOST_S)
         await wait_for(pilot, lambda: "NO DATA 01:15" in drawn(tile), "NO DATA 01:15")
@@ -208,7 +208,7 @@ async def test_a_bed_that_never_spoke_shows_no_data_without_a_time() -> None:
         assert face_line(tile, "NIBP").split() == ["NIBP", "--/--", "(--)", "mmHg"]
         assert face_line(tile, "RR").split() == ["RR", "--", "Temp", "--"]
         assert tile.has_class("-lost")
-        assert "live 1 · stale 0 · lost 1" in app.screen.query_one(WardHeader).line.plain
+        assert "live 1 · no data 0 · lost 1" in app.screen.query_one(WardHeader).line.plain
 
 
 async def test_an_invalid_value_is_hidden_and_marked() -> None:
@@ -366,7 +366,7 @@ def test_the_header_tightens_to_fit_80_columns_and_keeps_a_slot_on_the_right() -
     line = header_line("ICU Nord", ("DEMO", "NO ALARMS"), snapshot, width=80)
     assert line.cell_len <= 80
     assert line.plain.split()[-2:] == ["unassigned", "1"]
-    assert "live 1 stale 1 lost 2" in line.plain
+    assert "live 1 no data 1 lost 2" in line.plain
     wide = header_line("ICU Nord", ("DEMO",), snapshot, ("AUDIO PAUSED 1:45",), width=160)
     assert 150 < wide.cell_len <= 160  # pushed to the right edge
     assert wide.plain.rstrip().endswith("AUDIO PAUSED 1:45")

@@ -435,7 +435,7 @@ def test_no_device_is_blamed_for_the_time_the_gateway_was_down() -> None:
     r.after(5)
     assert r.shown() == []
     r.after(5.25)
-    assert r.shown() == [(f"DEVICE LOST {MONITOR}", MEDIUM)]
+    assert r.shown() == [(f"NO DATA {MONITOR}", MEDIUM)]
 
 
 def test_device_alarm_kind_is_kept_as_sent() -> None:

@@ -193,7 +193,7 @@ def test_a_stale_reading_ends_a_limit_alarm_and_a_high_one_stays_latched() -> No
     rig.after(10.25)  # past the stale timeout: no number to judge any more
     assert rig.shown() == [
         ("SpO2 LOW 80", HIGH),  # latched: high physiological
-        (f"DEVICE LOST {MONITOR}", MEDIUM),
+        (f"NO DATA {MONITOR}", MEDIUM),
     ]
     assert rig.alarms()[0].latched
 
@@ -374,8 +374,8 @@ def test_a_parameter_invalid_for_10_s_is_a_low_technical_alarm_until_valid_again
 LOST = [
     (5, []),
     (10, []),
-    (10.25, [(f"DEVICE LOST {MONITOR}", MEDIUM)]),
-    (60, [(f"DEVICE LOST {MONITOR}", MEDIUM)]),
+    (10.25, [(f"NO DATA {MONITOR}", MEDIUM)]),
+    (60, [(f"NO DATA {MONITOR}", MEDIUM)]),
     (60.25, [(f"DEVICE LOST {MONITOR}", HIGH)]),
 ]
 
