@@ -176,7 +176,7 @@ class _Decoder:
         return new_decoded(tuple(reports), self.keep_alive, self.timeout, tuple(problems))
 
     def _patient(self, group: list[Segment]) -> list[DeviceReport]:
-        patient_id = ""
+        patient_id = patient_name = ""
         location: Location | None = None
         content = _Content(self)
         obr: Segment | None = None
@@ -191,11 +191,12 @@ class _Decoder:
                 obr, rows = seg, []
             elif name == "PID":
                 patient_id = _patient_id(seg)
+                patient_name = _patient_name(seg)
             elif name == "PV1":
                 location = parse_location(seg)
         if rows:
             self._order(obr, rows, content)
-        return content.reports(location, patient_id)
+        return content.reports(location, patient_id, patient_name)
 
     def _order(self, obr: Segment | None, rows: list[Segment], content: _Content) -> None:
         """One OBR and its OBX rows: an alarm report (PCD-04) or observations."""
@@ -589,6 +590,7 @@ new_report: Callable[
         tuple[Observation, ...],
         tuple[WaveformChunk, ...],
         tuple[AlarmEvent, ...],
+        str,
     ],
     DeviceReport,
 ] = fast_constructor(DeviceReport)
@@ -683,7 +685,9 @@ class _Content:
     def add_alarm(self, alarm: AlarmEvent) -> None:
         self._slot(alarm.device)[3].append(alarm)
 
-    def reports(self, location: Location | None, patient_id: str) -> list[DeviceReport]:
+    def reports(
+        self, location: Location | None, patient_id: str, patient_name: str = ""
+    ) -> list[DeviceReport]:
         decoder = self._decoder
         if not self._by_device:
             # Nothing measured (a keep-alive, an empty report): the device still spoke.
@@ -700,6 +704,7 @@ class _Content:
                 tuple(observations),
                 tuple(waves),
                 tuple(alarms),
+                patient_name,
             )
             for device, observations, waves, alarms in self._by_device.values()
         ]
@@ -752,6 +757,15 @@ def order_groups(segments: list[Segment]) -> Iterator[tuple[Segment | None, list
 def _patient_id(pid: Segment) -> str:
     """PID-3's first identifier (devices often send none, or only its type)."""
     return pid.get(3).strip()
+
+
+def _patient_name(pid: Segment) -> str:
+    """PID-5's first name (XPN: family ^ given ^ …) as ``Family, Given``; empty when not
+    sent. HL7's null ``""`` is no name."""
+    if len(pid.fields) <= 5 or not pid.fields[5]:
+        return ""
+    parts = (pid.get(5, 1).strip(), pid.get(5, 2).strip())
+    return ", ".join(part for part in parts if part and part != '""')
 
 
 def sender_device(msh: Segment, peer: str) -> DeviceId:

@@ -57,6 +57,9 @@ class StoredObservation:
     bed: BedId | None
     bed_label: str
     observation: Observation
+    patient_id: str = ""
+    patient_name: str = ""
+    """The patient of its report (PID-3; PID-5 as ``Family, Given``), empty if not sent."""
 
 
 @dataclass(frozen=True, slots=True)
