@@ -759,13 +759,29 @@ def _patient_id(pid: Segment) -> str:
     return pid.get(3).strip()
 
 
+_NAMES: dict[str, str] = {}
+"""PID-5 as sent → the name (standard delimiters): a monitor sends the same in every message."""
+
+
 def _patient_name(pid: Segment) -> str:
     """PID-5's first name (XPN: family ^ given ^ …) as ``Family, Given``; empty when not
-    sent. HL7's null ``""`` is no name."""
-    if len(pid.fields) <= 5 or not pid.fields[5]:
+    sent. HL7's null ``""`` is no name. This runs for every message: cached by the field."""
+    fields = pid.fields
+    if len(fields) <= 5 or not fields[5]:
         return ""
-    parts = (pid.get(5, 1).strip(), pid.get(5, 2).strip())
-    return ", ".join(part for part in parts if part and part != '""')
+    raw, d = fields[5], pid.delimiters
+    standard = d is STANDARD
+    if standard:
+        known = _NAMES.get(raw)
+        if known is not None:
+            return known
+    family, _, rest = raw.split(d.repetition, 1)[0].partition(d.component)
+    sent = (family, rest.partition(d.component)[0])
+    names = [unescape(n.split(d.subcomponent, 1)[0], d).strip() for n in sent]
+    name = ", ".join(n for n in names if n and n != '""')
+    if standard and len(_NAMES) < 4096:
+        _NAMES[raw] = name
+    return name
 
 
 def sender_device(msh: Segment, peer: str) -> DeviceId:
