@@ -64,7 +64,9 @@ class StoredObservation:
 
 @dataclass(frozen=True, slots=True)
 class HourlySummary:
-    """The valid numeric readings of one parameter of one bed in one hour (flowsheet)."""
+    """The valid numeric readings of one parameter of one bed in one hour: their count,
+    mean and range (for inspection; the flowsheet charts the value at the hour instead,
+    :mod:`gateway.journal.flowsheet`)."""
 
     hour_start_ns: int
     code: int

@@ -5,6 +5,7 @@ headless Chromium prints it (A4, one page per bed-patient at least)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import re
@@ -193,8 +194,6 @@ def clock_of(time_ns: int) -> str:
 
 @pytest.fixture(scope="module")
 def two_patient_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import asyncio
-
     path = tmp_path_factory.mktemp("flowsheet") / "j.sqlite"
     asyncio.run(two_patients(path))
     return path
