@@ -271,6 +271,9 @@ class DeviceReport:
     observations: tuple[Observation, ...] = ()
     waveforms: tuple[WaveformChunk, ...] = ()
     alarms: tuple[AlarmEvent, ...] = ()
+    patient_name: str = ""
+    """The patient's name as the device sent it (HL7 PID-5, IntelliVue demographics),
+    written ``Family, Given``; empty when it sent none. Last so positional builders stay."""
 
 
 @dataclass(frozen=True, slots=True)

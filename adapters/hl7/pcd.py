@@ -176,7 +176,7 @@ class _Decoder:
         return new_decoded(tuple(reports), self.keep_alive, self.timeout, tuple(problems))
 
     def _patient(self, group: list[Segment]) -> list[DeviceReport]:
-        patient_id = ""
+        patient_id = patient_name = ""
         location: Location | None = None
         content = _Content(self)
         obr: Segment | None = None
@@ -191,11 +191,12 @@ class _Decoder:
                 obr, rows = seg, []
             elif name == "PID":
                 patient_id = _patient_id(seg)
+                patient_name = _patient_name(seg)
             elif name == "PV1":
                 location = parse_location(seg)
         if rows:
             self._order(obr, rows, content)
-        return content.reports(location, patient_id)
+        return content.reports(location, patient_id, patient_name)
 
     def _order(self, obr: Segment | None, rows: list[Segment], content: _Content) -> None:
         """One OBR and its OBX rows: an alarm report (PCD-04) or observations."""
@@ -589,6 +590,7 @@ new_report: Callable[
         tuple[Observation, ...],
         tuple[WaveformChunk, ...],
         tuple[AlarmEvent, ...],
+        str,
     ],
     DeviceReport,
 ] = fast_constructor(DeviceReport)
@@ -683,7 +685,9 @@ class _Content:
     def add_alarm(self, alarm: AlarmEvent) -> None:
         self._slot(alarm.device)[3].append(alarm)
 
-    def reports(self, location: Location | None, patient_id: str) -> list[DeviceReport]:
+    def reports(
+        self, location: Location | None, patient_id: str, patient_name: str = ""
+    ) -> list[DeviceReport]:
         decoder = self._decoder
         if not self._by_device:
             # Nothing measured (a keep-alive, an empty report): the device still spoke.
@@ -700,6 +704,7 @@ class _Content:
                 tuple(observations),
                 tuple(waves),
                 tuple(alarms),
+                patient_name,
             )
             for device, observations, waves, alarms in self._by_device.values()
         ]
@@ -752,6 +757,31 @@ def order_groups(segments: list[Segment]) -> Iterator[tuple[Segment | None, list
 def _patient_id(pid: Segment) -> str:
     """PID-3's first identifier (devices often send none, or only its type)."""
     return pid.get(3).strip()
+
+
+_NAMES: dict[str, str] = {}
+"""PID-5 as sent → the name (standard delimiters): a monitor sends the same in every message."""
+
+
+def _patient_name(pid: Segment) -> str:
+    """PID-5's first name (XPN: family ^ given ^ …) as ``Family, Given``; empty when not
+    sent. HL7's null ``""`` is no name. This runs for every message: cached by the field."""
+    fields = pid.fields
+    if len(fields) <= 5 or not fields[5]:
+        return ""
+    raw, d = fields[5], pid.delimiters
+    standard = d is STANDARD
+    if standard:
+        known = _NAMES.get(raw)
+        if known is not None:
+            return known
+    family, _, rest = raw.split(d.repetition, 1)[0].partition(d.component)
+    sent = (family, rest.partition(d.component)[0])
+    names = [unescape(n.split(d.subcomponent, 1)[0], d).strip() for n in sent]
+    name = ", ".join(n for n in names if n and n != '""')
+    if standard and len(_NAMES) < 4096:
+        _NAMES[raw] = name
+    return name
 
 
 def sender_device(msh: Segment, peer: str) -> DeviceId:

@@ -174,6 +174,7 @@ class MonitorData:
             message_id=message_id,
             location=self.location,
             patient_id=self.patient_id,
+            patient_name=self.patient_name,
             observations=tuple(observations),
             waveforms=tuple(waves),
             alarms=alarms,

@@ -529,7 +529,7 @@ def _when(option: str, text: str | None, now_ns: int) -> int | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from gateway.app.export import export
+    from gateway.app.export import UnknownBed, check_selection, export
     from gateway.domain import BedId
     from gateway.journal.export import Selection
     from gateway.journal.reader import JournalReader
@@ -542,13 +542,19 @@ def _export(args: argparse.Namespace) -> int:
     )
     _logging(args, to_file=False)
     with JournalReader(args.journal) as reader:
+        try:
+            check_selection(reader, selection)  # before --out is created: never an empty file
+        except UnknownBed as error:
+            print(f"icu-gateway export: --bed: {error}", file=sys.stderr)
+            return 2
         if args.out is None:
             count = export(reader, sys.stdout, args.format, selection)
         else:
             with args.out.open("w", encoding="utf-8", newline="") as out:
                 count = export(reader, out, args.format, selection)
     what = {"csv": "observation", "jsonl": "observation", "hl7": "message"}
-    print(f"exported {plural(count, what.get(args.format, 'bed'))}", file=sys.stderr)
+    word = what.get(args.format, "flowsheet page")
+    print(f"exported {plural(count, word)}", file=sys.stderr)
     return 0
 
 

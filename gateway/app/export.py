@@ -1,6 +1,7 @@
 """``icu-gateway export``'s formats by name: the one place that knows all four.
 
-* ``csv``, ``jsonl``, ``flowsheet`` — read from the journal by :mod:`gateway.journal.export`;
+* ``csv``, ``jsonl`` — read from the journal by :mod:`gateway.journal.export`;
+* ``flowsheet`` — the printable hourly chart, :mod:`gateway.journal.flowsheet`;
 * ``hl7`` — an HL7 v2 batch file (FHS/BHS … BTS/FTS) to re-import into the patient record
   when the network returns (:mod:`adapters.hl7.batch`): per stored report an IHE PCD-01
   ORU^R01 (observations, waveforms, Philips text alarms) and an IHE PCD-04 ORU^R40 (the
@@ -16,14 +17,43 @@ from __future__ import annotations
 from typing import TextIO
 
 from adapters.hl7 import batch
-from gateway.journal.export import Selection, write_csv, write_flowsheet, write_jsonl
+from gateway.domain import BedId
+from gateway.journal.export import Selection, write_csv, write_jsonl
+from gateway.journal.flowsheet import write_flowsheet
 from gateway.journal.reader import JournalReader
 
 FORMATS = ("csv", "jsonl", "hl7", "flowsheet")
 
 
+class UnknownBed(ValueError):
+    """``--bed`` names no bed of the journal: an error, never an empty export."""
+
+    def __init__(self, bed: BedId, beds: list[tuple[BedId, str]]) -> None:
+        self.bed, self.beds = bed, beds
+        known = ", ".join(
+            bed.key if label in ("", bed.key) else f"{bed.key} ({label})" for bed, label in beds
+        )
+        super().__init__(
+            f"no bed {bed.key!r} in the journal; its beds: {known}"
+            if beds
+            else f"no bed {bed.key!r}: the journal holds no bed"
+        )
+
+
+def check_selection(reader: JournalReader, selection: Selection) -> None:
+    """Raise :class:`UnknownBed` when the selection names a bed the journal never had."""
+    if selection.bed is None:
+        return
+    beds = reader.beds()
+    if all(bed != selection.bed for bed, _ in beds):
+        raise UnknownBed(selection.bed, beds)
+
+
 def export(reader: JournalReader, out: TextIO, fmt: str, selection: Selection) -> int:
-    """Write ``fmt`` to ``out``; return how many items (rows, messages, beds) were written."""
+    """Write ``fmt`` to ``out``; return how many items (rows, messages, flowsheet pages)
+    were written. Raises :class:`UnknownBed` (before writing anything) for a bed the
+    journal does not hold."""
+    check_selection(reader, selection)
     if fmt == "csv":
         return write_csv(reader, out, selection)
     if fmt == "jsonl":

@@ -150,18 +150,10 @@ def _stored_reports(
     samples: npt.NDArray[np.float32] | None = None
     offset = 0  # into the message's samples: every report's chunks, in order
     for seq, document in enumerate(reports):
-        (
-            bed_key,
-            bed_label,
-            device_key,
-            device_label,
-            receive,
-            location,
-            patient_id,
-            observations,
-            waveforms,
-            _,
-        ) = document
+        bed_key, bed_label, device_key, device_label, receive = document[:5]
+        location, patient_id, observations, waveforms = document[5:9]
+        # The patient's name came with issue 19: older rows have ten items, not eleven.
+        patient_name = document[10] if len(document) > 10 else None
         if bed is not None and bed_key != bed:
             offset += sum(int(w[5]) for w in waveforms)
             continue
@@ -190,6 +182,7 @@ def _stored_reports(
                     message_id=control_id,
                     location=None if location is None else Location(*location),
                     patient_id=patient_id,
+                    patient_name=patient_name or "",
                     observations=tuple(
                         _observation(o, device, receive, control_id) for o in observations
                     ),

@@ -122,6 +122,7 @@ def _report_documents(
                 [_observation_document(o) for o in report.observations],
                 [_waveform_document(chunk, samples) for chunk in waveforms] if waveforms else (),
                 len(report.alarms),
+                values.text(report.patient_name) if report.patient_name else None,
             )
         )
         if report.alarms:

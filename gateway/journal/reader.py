@@ -348,11 +348,15 @@ class JournalReader:
         since_ns: int | None = None,
         until_ns: int | None = None,
     ) -> Iterator[StoredObservation]:
-        """Every observation, in arrival order, with its bed (for CSV / JSON lines)."""
+        """Every observation, in arrival order, with its bed and patient (for CSV / JSON
+        lines)."""
         for stored in self.reports(bed=bed, since_ns=since_ns, until_ns=until_ns):
             routed = stored.routed
-            for obs in routed.report.observations:
-                yield StoredObservation(routed.bed, routed.bed_label, obs)
+            report = routed.report
+            for obs in report.observations:
+                yield StoredObservation(
+                    routed.bed, routed.bed_label, obs, report.patient_id, report.patient_name
+                )
 
     def hourly(
         self, bed: BedId, *, since_ns: int | None = None, until_ns: int | None = None

@@ -57,11 +57,16 @@ class StoredObservation:
     bed: BedId | None
     bed_label: str
     observation: Observation
+    patient_id: str = ""
+    patient_name: str = ""
+    """The patient of its report (PID-3; PID-5 as ``Family, Given``), empty if not sent."""
 
 
 @dataclass(frozen=True, slots=True)
 class HourlySummary:
-    """The valid numeric readings of one parameter of one bed in one hour (flowsheet)."""
+    """The valid numeric readings of one parameter of one bed in one hour: their count,
+    mean and range (for inspection; the flowsheet charts the value at the hour instead,
+    :mod:`gateway.journal.flowsheet`)."""
 
     hour_start_ns: int
     code: int

@@ -409,6 +409,25 @@ def test_several_patients_in_one_message_give_one_report_each() -> None:
     assert [r.observations[0].value for r in reports] == [71.0, 92.0]
 
 
+def test_the_patients_name_pid5_is_decoded_family_given_per_patient() -> None:
+    data = (
+        b"MSH|^~\\&|GW^00A037EB2175780F^EUI-64|X|||20240101120000+0000||ORU^R01|9|P|2.6\r"
+        b"PID|||P1^^^^MR||O\\S\\BRIEN^JANE^^^^^L~ALIAS^X\rPV1||I|ICU^1^1\r"
+        b"OBR|1\rOBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|71\r"
+        b'PID|||P2||""\rPV1||I|ICU^2^1\rOBR|1\rOBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|92\r'
+        b"PID|||P3||DOE\rPV1||I|ICU^3^1\rOBR|1\rOBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|60\r"
+    )
+    reports = decode_bytes(data)
+    # The first name of PID-5 (not its alias), unescaped; HL7's null "" and no name are no name.
+    assert [(r.patient_id, r.patient_name) for r in reports] == [
+        ("P1", "O^BRIEN, JANE"),
+        ("P2", ""),
+        ("P3", "DOE"),
+    ]
+    (philips,) = decode("01")  # PID|||HO2009001^^^^MR||Hon^Albert^""^^^^L
+    assert philips.patient_name == "Hon, Albert"
+
+
 def test_a_message_with_nothing_measured_still_reports_the_device() -> None:
     (report,) = decode_bytes(b"MSH|^~\\&|MON^00A037EB2175780F^EUI-64||||||ORU^R01|1\rPV1||I|A^1^1")
     assert report.device.key == "EUI-64:00A037EB2175780F"

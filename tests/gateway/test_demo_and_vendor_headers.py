@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from journal_support import running_gateway
@@ -102,9 +103,14 @@ async def test_demo_values_are_acked_shown_marked_never_limit_alarmed_and_export
         out = io.StringIO()
         export(reader, out, "flowsheet", Selection(bed=bed))
         sheet = out.getvalue()
-        assert "DEMO/TEST data (not charted)" in sheet
-        # The 8 demo messages are one (a resent duplicate is stored once): its 4 demo values.
-        assert "<td class='demo'>DEMO n=4</td>" in sheet
+        # The 8 demo messages are one (a resent duplicate is stored once): its 4 demo values
+        # on rows of their own marked DEMO, never in the patient's rows (issue 19).
+        assert "DEMO: 4 demo or test readings" in sheet
+        demo_rows = re.findall(r"<tr class='row demo' data-row='([^']*)'>(.*?)</tr>", sheet)
+        assert [label for label, _ in demo_rows] == ["HR", "SpO2", "RR", "NIBP sys"]
+        assert all("DEMO " in cells for _, cells in demo_rows)
+        patient_rows = re.findall(r"<tr class='row' data-row='([^']*)'>", sheet)
+        assert patient_rows == ["HR", "SpO2", "NIBP", "RR", "Temp"]
         hourly = {(s.code, s.count) for s in reader.hourly(bed)}
         # Only the 7 live messages are in the means (and Temp from all 8 stored).
         assert hourly == {(147842, 7), (150456, 7), (151562, 7), (150021, 7), (150344, 8)}

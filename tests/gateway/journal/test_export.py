@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -113,6 +114,38 @@ async def test_csv_and_json_lines_have_one_observation_per_row(tmp_path: Path) -
     assert line["value"] == 60.5
     assert line["mdc_code"] == 147842
     assert set(line) == set(rows[0])
+
+
+async def test_every_csv_row_and_json_line_names_its_patient(tmp_path: Path) -> None:
+    """72 h of a bed that held two patients: each row says whose value it is (issue 19)."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with Journal(path, clock=clock) as journal:
+        for n, (patient, name) in enumerate(
+            [("P1", "DOE^JANE"), ("P1", "DOE^JANE"), ("P2", "ROE^JOHN"), ("P3", "")]
+        ):
+            raw = oru(f"p{n}").replace(
+                b"PID|||P1^^^^MR||DOE^JOHN", f"PID|||{patient}||{name}".encode()
+            )
+            message, reports = received(raw, clock)
+            await journal.record(message, [RoutedReport(reports[0], BedId("B1"), "Bed 1")])
+            clock.advance(1)
+    rows = list(csv.DictReader(io.StringIO(exported(path, "csv"))))
+    assert list(rows[0])[:4] == ["bed", "bed_label", "patient_id", "patient_name"]
+    assert [(r["message_id"], r["patient_id"], r["patient_name"]) for r in rows] == [
+        (f"p{n}", patient, name)
+        for n, patient, name in [
+            (0, "P1", "DOE, JANE"),
+            (1, "P1", "DOE, JANE"),
+            (2, "P2", "ROE, JOHN"),
+            (3, "P3", ""),
+        ]
+        for _ in range(2)  # HR and SpO2
+    ]
+    lines = [json.loads(line) for line in exported(path, "jsonl").splitlines()]
+    assert [(line["patient_id"], line["patient_name"]) for line in lines] == [
+        (r["patient_id"], r["patient_name"]) for r in rows
+    ]
 
 
 async def test_export_selects_by_bed_and_time(tmp_path: Path) -> None:
@@ -278,14 +311,14 @@ async def test_any_float32_sample_goes_through_the_batch_exactly(tmp_path: Path)
     assert back.tobytes() == samples.tobytes()
 
 
-async def test_the_flowsheet_has_a_column_per_hour_and_a_row_per_parameter(
+async def test_the_flowsheet_has_a_column_per_hour_and_the_value_at_the_hour(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "j.sqlite"
     clock = ManualClock(START - START % HOUR)  # on the hour
     async with Journal(path, clock=clock) as journal:
         for minute in range(150):  # 2 h 30: three hourly columns
-            hr = 60 if minute < 60 else 90
+            hr = (60 if minute < 60 else 90) + minute % 5
             when = dt.datetime.fromtimestamp(clock.now_ns() // NS_PER_S, dt.UTC)
             raw = oru(f"f{minute}", hr=hr, when=when.strftime("%Y%m%d%H%M%S+0000"))
             message, reports = received(raw, clock)
@@ -294,14 +327,17 @@ async def test_the_flowsheet_has_a_column_per_hour_and_a_row_per_parameter(
     page = exported(path, "flowsheet")
     assert page.startswith("<!DOCTYPE html>")
     assert "Vitals flowsheet — Bed 1" in page
-    assert "Patient P1" in page
-    assert page.count("<th>") == 3
-    rows = page.split("<tr>")
+    assert "Patient <b>DOE, JOHN</b> · ID <b>P1</b>" in page  # PID-5 and PID-3
+    assert page.count("<th data-hour=") == 3
+    rows = page.split("<tr")
     hr_row = next(r for r in rows if "<td class='param'>HR (/min)" in r)
-    assert hr_row.count("<td>") == 3
-    assert ">60<span class='range'>60–60 · n=60" in hr_row
-    assert ">90<span class='range'>90–90 · n=60" in hr_row
-    assert ">90<span class='range'>90–90 · n=30" in hr_row
+    assert hr_row.count("<td class='value'>") == 3
+    # The value at the hour (the reading at :00, never a mean), the hour's range below.
+    assert re.findall(r"<td class='value'>(\d+)<span class='range'>([^<]*)</span>", hr_row) == [
+        ("60", "60–64"),
+        ("90", "90–94"),
+        ("90", "90–94"),
+    ]
     assert any("<td class='param'>SpO2 (%)" in r for r in rows)
     assert any("<td class='param'>Alarms" in r for r in rows)
 
@@ -345,6 +381,13 @@ def test_the_export_command_writes_a_file_or_stdout(tmp_path: Path) -> None:
     assert to_file.returncode == 0, to_file.stderr
     assert to_file.stdout == ""
     assert "Vitals flowsheet" in out.read_text()
+    with JournalReader(path) as reader:
+        pages = {
+            (s.routed.bed, s.routed.report.patient_id, s.routed.report.patient_name)
+            for s in reader.reports()
+            if s.routed.bed is not None
+        }
+    assert f"exported {len(pages)} flowsheet pages" in to_file.stderr  # a page per bed-patient
     bad = subprocess.run(
         [*command, "--format", "csv", "--since", "last week"],
         capture_output=True,
@@ -354,6 +397,20 @@ def test_the_export_command_writes_a_file_or_stdout(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "--since: 'last week' is not a time" in bad.stderr
+    unknown_out = tmp_path / "unknown.csv"
+    unknown = subprocess.run(
+        [*command, "--format", "csv", "--bed", "ICU^9^1", "--out", str(unknown_out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # An unknown bed is an error naming the beds there are, never an empty file (issue 19).
+    assert unknown.returncode == 2
+    assert "no bed 'ICU^9^1' in the journal; its beds: " in unknown.stderr
+    assert all(bed in unknown.stderr for bed in ("ICU^1^1", "ICU^2^1", "ICU^3^1"))
+    assert not unknown_out.exists()
+    assert unknown.stdout == ""
     missing = subprocess.run(
         [sys.executable, "-m", "gateway.app.cli", "export",
          "--journal", str(tmp_path / "no.sqlite"), "--format", "csv"],

@@ -168,13 +168,13 @@ async def test_two_patients_at_one_location_are_two_tiles_both_marked_bed_confli
         ("ICU^12^1 (2)", f"EUI-64:{MONITOR_B}", "100.0"),
     }
     sheet = exported(tmp_path / "j.sqlite", "flowsheet")
-    sections = sheet.split("<section class='bed'>")[1:]
+    sections = sheet.split("<section class='sheet'")[1:]
     assert len(sections) == 2
     by_title = {re.search(r"<h1>(.*?)</h1>", s)[1]: s for s in sections}  # type: ignore[index]
     own = by_title["Vitals flowsheet — ICU 12-1 (ICU^12^1)"]
     other = by_title["Vitals flowsheet — ICU 12-1 (2) (ICU^12^1 (2))"]
-    assert "Patient P1 " in own and "<td>72<" in own and "100" not in own
-    assert "Patient P2 " in other and "<td>100<" in other and "<td>72<" not in other
+    assert "ID <b>P1</b>" in own and ">72<" in own and "100" not in own
+    assert "ID <b>P2</b>" in other and ">100<" in other and ">72<" not in other
 
 
 def _values(*columns: npt.NDArray[np.float64] | npt.NDArray[np.float32]) -> set[float]:
@@ -230,11 +230,12 @@ async def test_a_monitor_whose_patient_id_changes_is_an_admission_not_a_conflict
         assert (bed.bed, bed.patient_id, bed.conflict) == (BED, "P3", None)
         assert bed.readings[HR].value == 120
         assert conflict_alarms(gateway) == []
-    # Within the hour the bed had two patients: the flowsheet never averages them.
+    # Within the hour the bed had two patients: a page each (issue 19), never one value.
     sheet = exported(tmp_path / "j.sqlite", "flowsheet")
-    assert "Patient P1, P3 " in sheet
-    assert "patient P1" in sheet and "patient P3" in sheet
-    assert "<td>60<" in sheet and "<td>120<" in sheet and "<td>90<" not in sheet
+    pages = sheet.split("<section class='sheet'")[1:]
+    assert [re.search(r"ID <b>(\w+)</b>", page)[1] for page in pages] == ["P1", "P3"]  # type: ignore[index]
+    assert ">60<" in pages[0] and ">120<" not in pages[0]
+    assert ">120<" in pages[1] and ">60<" not in pages[1]
 
 
 async def test_a_monitor_and_a_ventilator_of_one_patient_share_the_bed(tmp_path: Path) -> None:
