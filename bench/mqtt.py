@@ -68,23 +68,43 @@ def _mosquitto_binary() -> str | None:
     )
 
 
+class Mosquitto:
+    """A Mosquitto on a free loopback port that can be killed, frozen and started again on
+    that port."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.port = _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.config = folder / f"mosquitto-{self.port}.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.binary = binary
+        self.process = self.start()
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_listening(self.port, self.process)
+        return self.process
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+        self.process.wait()
+
+
 @contextlib.contextmanager
-def mosquitto(binary: str, folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Mosquitto on a free loopback port: (its URL, its process)."""
-    port = _free_port()
-    config = folder / f"mosquitto-{port}.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def mosquitto(binary: str, folder: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(binary, folder)
     try:
-        _wait_listening(port, process)
-        yield f"mqtt://127.0.0.1:{port}", process
+        yield broker
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-        process.wait()
+        broker.stop()
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
@@ -145,21 +165,48 @@ async def _gateway_here(folder: Path, url: str | None) -> AsyncIterator[int]:
         await journal.close()
 
 
+LAG_TICK_S = 0.01
+
+
+async def _loop_lag(lags: list[float]) -> None:
+    """How late the gateway's event loop wakes a 10 ms sleep: what every task waits extra."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_TICK_S)
+        lags.append(max(0.0, loop.time() - before - LAG_TICK_S))
+
+
+async def _broker_restart_midway(broker: Mosquitto) -> None:
+    """Killed at the start of the window, started again on its port halfway through."""
+    broker.process.kill()
+    await asyncio.sleep(SECONDS / 2)
+    await asyncio.to_thread(broker.start)
+
+
 async def _ack_run(
-    folder: Path, url: str | None, broker: subprocess.Popen[bytes] | None = None, act: str = ""
-) -> tuple[int, float, float]:
+    folder: Path, url: str | None, broker: Mosquitto | None = None, act: str = ""
+) -> tuple[int, float, float, float]:
     async with _gateway_here(folder, url) as port:
         await measure(port, PACED_RATE, seconds=WARM_UP_SECONDS)
+        lags: list[float] = []
+        probe = asyncio.create_task(_loop_lag(lags))
+        acting = None
         if broker is not None and act == "kill":
-            broker.kill()
+            broker.process.kill()
         elif broker is not None and act == "freeze":
-            broker.send_signal(signal.SIGSTOP)
+            broker.process.send_signal(signal.SIGSTOP)
+        elif broker is not None and act == "restart":
+            acting = asyncio.create_task(_broker_restart_midway(broker))
         try:
             total, latencies = await measure(port, PACED_RATE)
         finally:
+            probe.cancel()
+            if acting is not None:
+                await acting
             if broker is not None and act == "freeze":
-                broker.send_signal(signal.SIGCONT)
-    return total, percentile(latencies, 0.5), percentile(latencies, 0.99)
+                broker.process.send_signal(signal.SIGCONT)
+    return total, percentile(latencies, 0.5), percentile(latencies, 0.99), percentile(lags, 0.99)
 
 
 def ack_with_and_without(binary: str, folder: Path) -> None:
@@ -167,17 +214,23 @@ def ack_with_and_without(binary: str, folder: Path) -> None:
         f"\n== mqtt: MLLP ingest ACK (journal, ACK after commit), {CONNECTIONS} monitors paced"
         f" to {PACED_RATE:,.0f} msg/s, {SECONDS:g} s each, MQTT off and on interleaved"
     )
-    rows: list[tuple[str, tuple[int, float, float]]] = []
-    with mosquitto(binary, folder) as (url, _):
+    rows: list[tuple[str, tuple[int, float, float, float]]] = []
+    with mosquitto(binary, folder) as broker:
         for _ in range(2):
             rows.append(("MQTT off", asyncio.run(_ack_run(folder, None))))
-            rows.append(("MQTT on, broker up", asyncio.run(_ack_run(folder, url))))
-    for act, what in (("kill", "broker killed"), ("freeze", "broker frozen (SIGSTOP)")):
-        with mosquitto(binary, folder) as (url, broker):
-            rows.append((f"MQTT on, {what}", asyncio.run(_ack_run(folder, url, broker, act))))
-    for name, (total, p50, p99) in rows:
+            rows.append(("MQTT on, broker up", asyncio.run(_ack_run(folder, broker.url))))
+    for act, what in (
+        ("kill", "broker killed"),
+        ("freeze", "broker frozen (SIGSTOP)"),
+        ("restart", "broker killed, back midway"),
+    ):
+        with mosquitto(binary, folder) as broker:
+            run = _ack_run(folder, broker.url, broker, act)
+            rows.append((f"MQTT on, {what}", asyncio.run(run)))
+    for name, (total, p50, p99, lag) in rows:
         print(
-            f"{name:<34} {total / SECONDS:7,.0f} msg/s   ACK p50 {p50:5.2f} ms  p99 {p99:5.2f} ms"
+            f"{name:<36} {total / SECONDS:7,.0f} msg/s   ACK p50 {p50:5.2f} ms  p99 {p99:5.2f} ms"
+            f"   loop lag p99 {lag:5.2f} ms"
         )
 
 
@@ -258,7 +311,8 @@ def publisher_cpu(binary: str, folder: Path) -> None:
     )
     results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
     carried: list[_Counter] = []
-    with mosquitto(binary, folder) as (url, _):
+    with mosquitto(binary, folder) as broker:
+        url = broker.url
         for _ in range(2):
             for mode in ("off", "on"):
                 gateway, writer, counter = _cpu_window(folder, url if mode == "on" else None)
@@ -400,7 +454,8 @@ def latency(binary: str, folder: Path) -> None:
         f"\n== mqtt: device → remote screen latency, {BEDS} monitors each sending once a"
         f" second for {LATENCY_SECONDS:g} s, gateway and broker on this machine"
     )
-    with mosquitto(binary, folder) as (url, _):
+    with mosquitto(binary, folder) as broker:
+        url = broker.url
         port = _free_port()
         with _gateway_process(folder, port, url, "[alarms]\ncondition_delay_s = 0\n"):
             watch = asyncio.run(_latency(url, port))
