@@ -24,6 +24,12 @@ def hub_of(router: Router, clock: ManualClock) -> Hub:
     )
 
 
+def alarm_texts(hub: Hub) -> list[str]:
+    alarms = hub.snapshot().alarms
+    assert alarms is not None
+    return [alarm.text for alarm in alarms.alarms]
+
+
 def beds_with(hub: Hub, device: str) -> list[str]:
     return [
         bed.bed.key
@@ -62,7 +68,7 @@ async def test_an_unassigned_device_bound_now_leaves_the_unassigned_list_and_its
     hub = hub_of(Router(auto_beds=False), clock)
     await hub.submit(*received(oru("1"), clock))
     assert [s.device.key for s in hub.snapshot().unassigned] == [DEVICE]
-    assert any("UNASSIGNED" in a.text for a in hub.snapshot().alarms.alarms)
+    assert any("UNASSIGNED" in text for text in alarm_texts(hub))
 
     hub.rebind([BedBinding(BedId("room-1"), "Room 1", devices=(DEVICE,))])
     clock.advance(1)
@@ -72,7 +78,7 @@ async def test_an_unassigned_device_bound_now_leaves_the_unassigned_list_and_its
     assert not snapshot.unassigned
     assert beds_with(hub, DEVICE) == ["room-1"]
     assert snapshot.beds[0].readings[HR].value == 91
-    assert not any("UNASSIGNED" in a.text for a in snapshot.alarms.alarms)
+    assert not any("UNASSIGNED" in text for text in alarm_texts(hub))
 
 
 async def test_a_device_moved_off_a_configured_bed_leaves_no_live_value_and_no_lost_alarm() -> None:
@@ -95,7 +101,7 @@ async def test_a_device_moved_off_a_configured_bed_leaves_no_live_value_and_no_l
     assert beds["bed-b"].readings[HR].value == 75
     clock.advance(30)  # long past the stale timeout: bed A's old device is not "lost"
     await hub.submit(*received(oru("3", hr=76), clock))
-    texts = [a.text for a in hub.snapshot().alarms.alarms]
+    texts = alarm_texts(hub)
     assert not any("DEVICE LOST" in text for text in texts), texts
 
 
