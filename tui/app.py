@@ -259,4 +259,6 @@ class WardApp(App[None]):
             for binding in bindings_of(WardApp)
             if not self.check_action(binding.action, ())
         }
+        if self.dashboard.beds is None:
+            hidden |= {"bind", "rename", "reload"}  # no gateway to change the beds of
         self.push_screen(HelpScreen(sections, hidden))
