@@ -100,13 +100,13 @@ class BindScreen(BedDialog):
                 " Kept across a restart (the bindings overlay) and journaled with your name."
             )
             yield Static(
-                f"Existing beds (type the id to bind to one): {listed}"
+                f"Existing beds (type the id to bind to one; it keeps its label): {listed}"
                 if listed
                 else "No configured bed yet: a new one is made.",
                 classes="hint",
             )
             yield Input(bed_id, placeholder="bed id", id="bind-bed")
-            yield Input(label, placeholder="label (empty: keep an existing bed's)", id="bind-label")
+            yield Input(label, placeholder="label of a new bed", id="bind-label")
             yield Input(self.operator, placeholder="your name", id="bind-operator")
 
     def on_mount(self) -> None:

@@ -122,13 +122,14 @@ class LiveBindings:
         operator: str,
         location: str | None = None,
     ) -> str:
-        """Bind ``device`` to bed ``bed_id`` (a new bed labelled ``label``, or a known one,
-        renamed when ``label`` is given), with ``location`` (a new bed's PV1-3) when given;
-        effective now, kept in the overlay, journaled. Returns what was done, as said to the
-        operator. Raises :class:`BindingRefused` when the change cannot be made."""
+        """Bind ``device`` to bed ``bed_id``: a new bed labelled ``label``, or a known one
+        (which keeps its label: renaming is :meth:`rename_bed`), with ``location`` (a new
+        bed's PV1-3) when given; effective now, kept in the overlay, journaled. Returns what
+        was done, as said to the operator. Raises :class:`BindingRefused` when the change
+        cannot be made."""
         bed_id = bed_id.strip()
-        label = None if label is None or not label.strip() else label.strip()
         known = bed_id in self.bed_ids
+        label = None if known or label is None or not label.strip() else label.strip()
         if location is not None and (known or self._location_taken(location)):
             location = None  # a known bed, or a location already bound: the device alone
         overlay = self.overlay.bind(bed_id, label, device, location)

@@ -146,3 +146,32 @@ async def test_without_a_gateway_behind_it_the_screen_hides_the_bed_keys(tmp_pat
         await pilot.pause()
         assert isinstance(app.screen, DevicesScreen)  # no dialog: nothing to bind with
         assert app.screen.check_action("bind", ()) is False
+
+
+@pytest.mark.timeout(60)
+async def test_r_on_the_devices_screen_reloads_the_edited_file_and_a_bad_file_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path)
+    config = load_config(path)
+    hub = build_hub(config)
+    beds = LiveBindings(hub, config, path)
+    app = WardApp(hub.snapshot, alarms=hub.alarms, beds=beds, refresh_hz=20)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press(*"Ana", "enter", "d")
+        await eventually(lambda: isinstance(app.screen, DevicesScreen), "devices screen")
+        path.write_text(CONFIG + '\n[[beds]]\nid = "bed-b"\nlabel = "Bed B"\n')
+        await pilot.press("R")
+        await eventually(lambda: "bed-b" in beds.bed_ids, "the reload")
+        assert [b.label for b in hub.snapshot().beds] == ["Bed A", "Bed B"]
+        (entry,) = [
+            t for t in hub.alarms.history(ward=True) if t.change is AlarmChange.CONFIGURATION
+        ]
+        assert entry.operator == "Ana" and "reloaded" in entry.text
+
+        path.write_text("[[beds]\n")
+        await pilot.press("R")
+        await eventually(
+            lambda: any("reload failed" in f.text for f in hub.snapshot().faults), "the fault"
+        )
+        assert beds.bed_ids == {"bed-a": "Bed A", "bed-b": "Bed B"}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app.bindings import write_overlay
+from gateway.app.bindings import LiveBindings, write_overlay
+from gateway.app.service import build_hub
 from gateway.config import load_config, parse_config
 from gateway.config.overlay import (
     BindingOverlay,
@@ -84,3 +85,20 @@ def test_a_bad_overlay_names_its_file_line_and_key() -> None:
     text = "\n".join(error.value.problems)
     assert "w.bindings.toml:2" in text and "beds[0].id" in text
     assert "w.bindings.toml:3" in text and "devices" in text
+
+
+async def test_binding_to_an_existing_bed_keeps_its_label_and_its_location(tmp_path: Path) -> None:
+    path = tmp_path / "ward.toml"
+    path.write_text(CONFIG)
+    config = load_config(path)
+    beds = LiveBindings(build_hub(config), config, path)
+    said = await beds.bind_device("EUI-64:00000000000000BB", "bed-a", "ICU 1-1", "Ana", "ICU^2^1")
+    assert "bed-a" in said
+    assert beds.bed_ids == {"bed-a": "Bed A"}
+    (bed,) = beds.running.beds
+    assert bed.devices == ("EUI-64:00000000000000AA", "EUI-64:00000000000000BB")
+    assert bed.locations == ("ICU^1^1",)  # a device bound to a known bed: the device alone
+    assert path.read_text() == CONFIG
+    assert read_overlay(tmp_path / "ward.bindings.toml").beds == (
+        OverlayBed("bed-a", None, ("EUI-64:00000000000000BB",)),
+    )
