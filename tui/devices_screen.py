@@ -178,8 +178,13 @@ class DevicesScreen(WardView):
             Static(
                 Text(
                     "Unassigned devices — their data is kept, but no bed shows it. To bind one, "
-                    "press b on its row (at once, no restart), or paste its [[beds]] snippet "
-                    "into the configuration file (c copies them all) and reload (R).",
+                    + (
+                        "paste its [[beds]] snippet into the configuration file (c copies them "
+                        "all) and restart the gateway."
+                        if self.dashboard.beds is None
+                        else "press b on its row (at once, no restart), or paste its [[beds]] "
+                        "snippet into the configuration file (c copies them all) and reload (R)."
+                    ),
                     "bold",
                 )
             )
