@@ -195,6 +195,9 @@ class AlarmChange(enum.Enum):
     """A new alarm sounded through an audio pause."""
     OPERATOR = "operator"
     """Who is at the dashboard (asked once when it starts)."""
+    CONFIGURATION = "configuration"
+    """The ward's beds changed while running: a device bound to a bed, a bed renamed, the
+    configuration reloaded (:mod:`gateway.app.bindings`), signed by who did it."""
 
 
 @dataclass(frozen=True, slots=True)

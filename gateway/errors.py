@@ -20,6 +20,11 @@ class ConfigError(GatewayError):
         super().__init__("\n".join(self.problems))
 
 
+class BindingRefused(GatewayError):
+    """A change of the running gateway's beds that cannot be made as asked (a bed id not
+    allowed, an automatic bed renamed); the message says why, for the operator."""
+
+
 class ParseError(GatewayError):
     """Bytes that are not a usable HL7 (or device) message.
 

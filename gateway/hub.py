@@ -54,13 +54,13 @@ from gateway import plausibility
 from gateway.admission import PeerRefusals
 from gateway.alarms.engine import AlarmEngine
 from gateway.clock import NS_PER_S, Clock, ClockSteps, SystemClock, monotonic_of
-from gateway.domain import DeviceReport, Fault, Observation, ReceivedMessage
+from gateway.domain import BedId, DeviceReport, Fault, Observation, ReceivedMessage
 from gateway.errors import JournalError, MessageRefused
 from gateway.fault_summary import FaultSummary
 from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
 from gateway.ward.bed_conflicts import BedConflicts
-from gateway.ward.routing import REFUSED, Router
+from gateway.ward.routing import REFUSED, BedBinding, Router
 from gateway.ward.snapshot import WardSnapshot
 from gateway.ward.state import MAX_UNASSIGNED, WardState
 from gateway.wording import plural
@@ -114,8 +114,56 @@ class Hub:
         """Which bed each routed report goes to, so that one bed shows one patient."""
         self.alarms.bed_conflicts = self.conflicts.active
         self._moves = 0
+        self._moving: dict[str, str] = {}
+        """After the bindings changed: where each device was (device key → bed key, ''
+        unassigned) until its next report says where it is now (:meth:`rebind`)."""
         for route in router.configured:
             ward.add_bed(route.bed, route.label)
+
+    def rebind(self, bindings: Sequence[BedBinding]) -> None:
+        """Take a new set of configured beds while running (a device bound from the devices
+        screen, a configuration reloaded): no connection is touched. New beds appear, known
+        ones take their new label, beds no longer configured go once no device is on them.
+        Each device goes where the new bindings send it with its next report; a device that
+        moves leaves its old bed then (:meth:`WardState.leave`: its values are not left
+        there as live, an automatic bed left empty goes away) — never on two beds at once."""
+        before = {route.bed.key: route for route in self.router.configured}
+        self.router.rebind(bindings)
+        routes = self.router.configured
+        for route in routes:
+            self.ward.add_bed(route.bed, route.label)
+        kept = {route.bed.key for route in routes}
+        for key, route in before.items():
+            if key not in kept:
+                self.ward.unconfigure(route.bed)
+        self.conflicts.relabel(routes)
+        self.watch_moves()
+
+    def watch_moves(self) -> None:
+        """Remember where every device is now, so that the first report of each that goes
+        elsewhere takes it off its old bed (after :meth:`rebind`, and after the ward was
+        rebuilt from the journal under bindings that may have changed since)."""
+        self._moving = self.ward.homes()
+
+    def _settle_moves(self, routed: Sequence[RoutedReport], seen_ns: int) -> None:
+        moving = self._moving
+        for item in routed:
+            device = item.report.device
+            was = moving.pop(device.key, None)
+            if was is None:
+                continue
+            now = "" if item.bed is None else item.bed.key
+            if was == now:
+                continue
+            self.ward.leave(was, device)
+            self.alarms.leave(BedId(was) if was else None, device, seen_ns)
+            self.conflicts.forget(device.key, seen_ns)
+            log.info(
+                "device %s moved from %s to %s by the new bindings",
+                device.key,
+                was or "the unassigned list",
+                item.bed_label or now or "the unassigned list",
+            )
 
     async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None:
         """Take in one message and what it said. When this returns, the device may be ACKed.
@@ -143,6 +191,8 @@ class Hub:
                 routed.append(RoutedReport(report, None))
             else:
                 routed.append(RoutedReport(report, route.bed, route.label))
+        if self._moving:  # the bindings changed: a device that moved leaves its old bed
+            self._settle_moves(routed, seen)
         if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
             self._moves = self.conflicts.moves
             self.alarms.check_conflicts(seen)

@@ -154,6 +154,7 @@ CHANGE_WORDS = {
     AlarmChange.AUDIO_RESUMED: "audio on",
     AlarmChange.BROKE_THROUGH: "sounded through pause",
     AlarmChange.OPERATOR: "operator",
+    AlarmChange.CONFIGURATION: "beds changed",
 }
 
 

@@ -39,7 +39,7 @@ from tui.bed_screen import BedScreen
 from tui.devices_screen import DevicesScreen
 from tui.help_screen import HelpScreen, bindings_of
 from tui.stop_screen import StopScreen
-from tui.view import AlarmDesk, Dashboard, TraceSource, WardView
+from tui.view import AlarmDesk, BedDesk, Dashboard, TraceSource, WardView
 from tui.ward_screen import WardScreen
 from tui.wards_screen import WardsScreen
 
@@ -74,7 +74,8 @@ class WardApp(App[None]):
     badges in the header (``DEMO``, ``REPLAY``, ``MUTED``, ``AUDIO OFF``); ``columns``
     fixes the number of tiles per row (0: as many as the width allows); ``wave_hz`` is the
     bed screen's wave refresh rate; ``alarms`` is where alarms are acknowledged and the
-    sound paused, and ``ask_operator`` whether to ask who is at the screen when it starts.
+    sound paused, and ``ask_operator`` whether to ask who is at the screen when it starts;
+    ``beds`` is where the devices screen binds devices and renames beds.
     ``wards`` (a remote screen) gives the wards screen's key, ``start_on_wards`` opens on it.
     ``freeze_startup_objects`` (the gateway's dashboard sets it; tests do not) runs
     :func:`freeze_startup_objects` once the screen is built.
@@ -113,6 +114,7 @@ class WardApp(App[None]):
         wave_hz: float = 10.0,
         columns: int = 0,
         alarms: AlarmDesk | None = None,
+        beds: BedDesk | None = None,
         ask_operator: bool = True,
         freeze_startup_objects: bool = False,
         wards: bool = False,
@@ -125,7 +127,7 @@ class WardApp(App[None]):
         self._snapshot = snapshot
         self._period_s = 1.0 / refresh_hz
         self.title = title
-        self.dashboard = Dashboard(title, tuple(markers), columns, traces, wave_hz, alarms)
+        self.dashboard = Dashboard(title, tuple(markers), columns, traces, wave_hz, alarms, beds)
         self._ask_operator = ask_operator and alarms is not None
         self._freeze_startup_objects = freeze_startup_objects
         self._wards = wards or start_on_wards
@@ -269,4 +271,6 @@ class WardApp(App[None]):
             for binding in bindings_of(WardApp)
             if not self.check_action(binding.action, ())
         }
+        if self.dashboard.beds is None:
+            hidden |= {"bind", "rename", "reload"}  # no gateway to change the beds of
         self.push_screen(HelpScreen(sections, hidden))

@@ -11,12 +11,12 @@ configuration file.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Set
 from dataclasses import dataclass
 
 from gateway.clock import NS_PER_S
+from gateway.config.overlay import toml_string
 from gateway.domain import Connectivity, Fault
 from gateway.plausibility import RejectedValues
 from gateway.ward.snapshot import PeerRejects, UnassignedDevice, WardSnapshot
@@ -177,15 +177,16 @@ def link_style(link: str) -> str:
     }.get(link, "")
 
 
-def toml_string(text: str) -> str:
-    """A TOML basic string (JSON's escapes are a subset of TOML's)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def suggested_bed_id(stray: UnassignedDevice, taken: Set[str]) -> str:
     """A bed id from the device's location (``ICU^12^1`` → ``icu-12-1``) or its key,
     made unique among ``taken``."""
     source = stray.location.label if stray.location is not None else stray.device.key
+    return suggested_id(source, taken)
+
+
+def suggested_id(source: str, taken: Set[str]) -> str:
+    """A bed id made from ``source`` (a label, a key: ``ICU 12-1`` → ``icu-12-1``),
+    unique among ``taken``."""
     base = re.sub(r"[^a-z0-9_.-]+", "-", source.lower()).strip("-.") or "bed"
     candidate, number = base, 2
     while candidate in taken:

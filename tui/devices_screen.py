@@ -8,13 +8,18 @@ each unassigned sender with the fields that identify it and a ``[[beds]]`` snipp
 into the configuration (``c`` copies them all to the clipboard, through the terminal).
 
 Keys: Esc (or d) back; ↑ ↓ move in the table; Enter opens the bed of the device under the
-cursor; c copies the snippets.
+cursor; c copies the snippets. With a gateway behind the screen (:class:`tui.view.BedDesk`):
+b binds the device under the cursor to a bed (a new one, suggested as its snippet is, or an
+existing one), r renames the bed of the device under the cursor, R reloads the beds of the
+configuration file and the bindings overlay. Each asks who makes the change; the change is
+effective at once (no connection dropped), kept across a restart and journaled.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from collections.abc import Coroutine
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,9 +28,20 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from gateway.domain import BedId
+from gateway.errors import BindingRefused
 from gateway.ward.snapshot import WardSnapshot
 from gateway.wording import plural
-from tui.devices import DeviceRow, bed_snippet, device_rows, identify, link_style, link_word
+from tui.binding_screen import BindRequest, BindScreen, RenameRequest, RenameScreen
+from tui.devices import (
+    DeviceRow,
+    bed_snippet,
+    device_rows,
+    identify,
+    link_style,
+    link_word,
+    suggested_bed_id,
+    suggested_id,
+)
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE
 from tui.widgets import FaultBar, WardHeader
@@ -71,6 +87,11 @@ class DevicesScreen(WardView):
         Binding("d", "back", "Back to ward", show=False),
         Binding("enter", "open_bed", "Device's bed", show=False),
         Binding("c", "copy_snippets", "Copy snippets"),
+        Binding("b", "bind", "Bind to bed", tooltip="Bind the device under the cursor to a bed"),
+        Binding(
+            "r", "rename", "Rename bed", tooltip="Rename the bed of the device under the cursor"
+        ),
+        Binding("R", "reload", "Reload config", tooltip="Reload the beds of the configuration"),
     ]
 
     DEFAULT_CSS = """
@@ -92,6 +113,8 @@ class DevicesScreen(WardView):
             id="device-table", cursor_type="row", zebra_stripes=True
         )
         self.unassigned = VerticalScroll(id="unassigned")
+        self._binding: tuple[str, str | None] = ("", None)
+        self._renaming = ""
 
     def compose(self) -> ComposeResult:
         yield WardHeader(self.dashboard.title, self.dashboard.markers).data_bind(WardView.ward)
@@ -156,8 +179,13 @@ class DevicesScreen(WardView):
             Static(
                 Text(
                     "Unassigned devices — their data is kept, but no bed shows it. To bind one, "
-                    "paste its [[beds]] snippet into the configuration file (c copies them all) "
-                    "and restart the gateway.",
+                    + (
+                        "paste its [[beds]] snippet into the configuration file (c copies them "
+                        "all) and restart the gateway."
+                        if self.dashboard.beds is None
+                        else "press b on its row (at once, no restart), or paste its [[beds]] "
+                        "snippet into the configuration file (c copies them all) and reload (R)."
+                    ),
                     "bold",
                 )
             )
@@ -205,3 +233,110 @@ class DevicesScreen(WardView):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    # ------------------------------------------------------------------ changing beds
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("bind", "rename", "reload"):
+            return self.dashboard.beds is not None  # hidden, not dead, without a gateway
+        return True
+
+    def _row(self) -> DeviceRow | None:
+        table = self.table
+        if not self._rows or table.cursor_row >= len(self._rows):
+            return None
+        return self._rows[table.cursor_row]
+
+    @property
+    def _operator(self) -> str:
+        return str(getattr(self.app, "operator", "") or "")
+
+    def action_bind(self) -> None:
+        desk, row, ward = self.dashboard.beds, self._row(), self.ward
+        if desk is None or ward is None:
+            return
+        if row is None or row.link == "rejected" or row.device == "?":
+            self.notify("No device to bind here (only a device that sent data can be bound).")
+            return
+        configured = desk.bed_ids
+        stray = next((s for s in ward.unassigned if s.device.key == row.device), None)
+        taken = {bed.bed.key for bed in ward.beds} | set(configured)
+        if stray is not None:
+            bed_id = suggested_bed_id(stray, taken)
+            label = stray.location.label if stray.location is not None else row.label
+            location = stray.location.raw if stray.location is not None else None
+        else:
+            bed_id = suggested_id(row.bed, taken)
+            label = row.bed
+            # An automatic bed of a location (its id is the location): bound with it.
+            location = (
+                None if row.bed_key in configured or row.bed_key == row.device else row.bed_key
+            )
+        self._binding = (row.device, location)
+        screen = BindScreen(row.device, bed_id, label.strip() or bed_id, self._operator, configured)
+        self.app.push_screen(screen, callback=self._bind)
+
+    def _bind(self, answer: object) -> None:
+        desk = self.dashboard.beds
+        if not isinstance(answer, BindRequest) or desk is None:
+            return
+        device, location = self._binding
+        label = answer.label or None
+        self._run(desk.bind_device(device, answer.bed_id, label, answer.operator, location))
+
+    def action_rename(self) -> None:
+        desk, row = self.dashboard.beds, self._row()
+        if desk is None:
+            return
+        if row is None or not row.bed_key:
+            self.notify("This device is not on a bed: bind it first (b).")
+            return
+        if row.bed_key not in desk.bed_ids:
+            self.notify(
+                f"{row.bed} is an automatic bed: bind its device (b) to give it a name.",
+                severity="warning",
+            )
+            return
+        self._renaming = row.bed_key
+        screen = RenameScreen(row.bed_key, desk.bed_ids[row.bed_key], self._operator)
+        self.app.push_screen(screen, callback=self._rename)
+
+    def _rename(self, answer: object) -> None:
+        desk = self.dashboard.beds
+        if not isinstance(answer, RenameRequest) or desk is None:
+            return
+        self._run(desk.rename_bed(self._renaming, answer.label, answer.operator))
+
+    def action_reload(self) -> None:
+        desk = self.dashboard.beds
+        if desk is None:
+            return
+
+        async def reload() -> str:
+            assert desk is not None
+            ok = await desk.reload(self._operator or "unknown")
+            if not ok:
+                raise BindingRefused(
+                    "reload failed: the running configuration stays (see the faults)"
+                )
+            return "Configuration reloaded: beds and bed labels (other settings need a restart)."
+
+        self._run(reload())
+
+    def _run(self, change: Coroutine[Any, Any, str]) -> None:
+        async def apply() -> None:
+            try:
+                said = await change
+            except BindingRefused as refused:
+                self.notify(str(refused), severity="error", timeout=8)
+                return
+            except Exception as exc:  # a bug: said, never a dead screen
+                log.exception("changing the beds failed")
+                self.notify(f"The change failed: {exc!r}", severity="error", timeout=8)
+                return
+            self.notify(said, timeout=5)
+            pull = getattr(self.app, "pull_snapshot", None)
+            if pull is not None:
+                pull()  # shown now, not at the next tick
+
+        self.run_worker(apply(), group="beds", exit_on_error=False)

@@ -7,7 +7,9 @@ once), so a hidden screen costs nothing. Trends and waves are read through a
 returns copies and judges freshness; a screen never reads a clock, it passes the time of
 the snapshot it shows. The one thing a screen may ask of the core is to act on alarms —
 acknowledge, pause the sound, say who is at the screen — through an :class:`AlarmDesk`
-(in the gateway, the alarm engine); alarms themselves arrive in the snapshot.
+(in the gateway, the alarm engine); alarms themselves arrive in the snapshot. The devices
+screen may also change the beds — bind a device, rename a bed, reload the configuration —
+through a :class:`BedDesk`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,31 @@ class AlarmDesk(Protocol):
     def history(self, bed: BedId | None = None, *, ward: bool = False) -> list[AlarmTransition]: ...
 
 
+class BedDesk(Protocol):
+    """What the devices screen may ask of the gateway about its beds
+    (:class:`gateway.app.bindings.LiveBindings`): each change is effective at once, kept
+    across a restart and journaled with the operator's name. A refused change raises
+    ``BindingRefused`` with the reason (any other exception is a bug, said as a fault)."""
+
+    @property
+    def bed_ids(self) -> dict[str, str]:
+        """The configured beds: id → label."""
+        ...
+
+    async def bind_device(
+        self,
+        device: str,
+        bed_id: str,
+        label: str | None,
+        operator: str,
+        location: str | None = None,
+    ) -> str: ...
+
+    async def rename_bed(self, bed_id: str, label: str, operator: str) -> str: ...
+
+    async def reload(self, operator: str = ...) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     """What the app hands each screen: the header's name and markers, the columns set by
@@ -72,6 +99,8 @@ class Dashboard:
     traces: TraceSource | None
     wave_hz: float
     alarms: AlarmDesk | None = None
+    beds: BedDesk | None = None
+    """Where beds are changed (the devices screen's b, r, R); None: they cannot be here."""
 
     def read_wave(self, bed: BedId, key: WaveKey, seconds: float, now_ns: int) -> WaveWindow | None:
         return None if self.traces is None else self.traces.waveform(bed, key, seconds, now_ns)

@@ -707,6 +707,41 @@ class AlarmEngine:
         self._note(now, AlarmChange.OPERATOR, NONE, f"operator {self.operator}")
         self._version += 1
 
+    def note_configuration(
+        self, text: str, operator: str | None = None, now_ns: int | None = None
+    ) -> None:
+        """A change of the ward's beds while running (a device bound, a bed renamed, the
+        configuration reloaded): a ward-wide entry of the journal, signed by ``operator``
+        (None: the one at this screen)."""
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        wall = now + wall_offset_ns(self.clock)
+        who = self.operator if operator is None else (operator.strip() or UNKNOWN_OPERATOR)
+        self._record(
+            AlarmTransition(
+                wall, None, "", "", AlarmChange.CONFIGURATION, NONE, TECHNICAL, GATEWAY, text, who
+            )
+        )
+        self._version += 1
+
+    def leave(self, bed: BedId | None, device: DeviceId, now_ns: int | None = None) -> None:
+        """``device`` was moved off ``bed`` (None: the unassigned list) by a change of the
+        bindings: it is no longer watched there — no DEVICE LOST for a device that only
+        moved, and its UNASSIGNED alarm ends. Never raises."""
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        try:
+            if bed is None:
+                stray = self._strays.pop(device, None)
+                key = _stray_key(device)
+                if stray is not None and key in self._alarms:
+                    self._set(key, _NO, now, kind=TECHNICAL)
+                return
+            state = self._beds.get(bed.key)
+            link = None if state is None else state.links.pop(device.key, None)
+            if state is not None and link is not None and link.lost_key in self._alarms:
+                self._set(link.lost_key, _NO, now, bed=bed, label=state.label, kind=TECHNICAL)
+        except Exception as exc:
+            self._bug("device moved", exc)
+
     # ---------------------------------------------------------------- the sound
 
     def audible(self, now_ns: int | None = None) -> Audible:

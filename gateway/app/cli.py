@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         help="listen for HL7/MLLP here instead of the configured listeners (0.0.0.0:2575)",
     )
     run.add_argument(
-        "--headless", action="store_true", help="no dashboard; log to stderr; stop on SIGTERM"
+        "--headless",
+        action="store_true",
+        help="no dashboard; log to stderr; stop on SIGTERM, reload the beds on SIGHUP",
     )
     run.add_argument(
         "--journal", type=Path, metavar="PATH", help="journal file (default: the config's)"
@@ -297,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _muted(config, args.mute)
     config = _with_mqtt(config, args.mqtt, ward=args.mqtt_ward, gateway=args.mqtt_gateway)
     _logging(args, to_file=not args.headless)
-    asyncio.run(serve(config, dashboard=not args.headless))
+    asyncio.run(serve(config, dashboard=not args.headless, config_path=args.config))
     return 0
 
 

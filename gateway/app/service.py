@@ -36,6 +36,7 @@ from adapters.serial.reader import SerialReader
 from gateway.alarms.audio import AlarmSound
 from gateway.alarms.engine import AlarmEngine
 from gateway.alarms.settings import AlarmSettings
+from gateway.app.bindings import LiveBindings
 from gateway.app.terminal import watch_terminal
 from gateway.clock import NS_PER_S, Clock, SystemClock, monotonic_of
 from gateway.config.model import GatewayConfig
@@ -437,13 +438,21 @@ async def serve(
     companion: Companion | None = None,
     hub: Hub | None = None,
     on_terminal_lost: Literal["detach", "stop"] = "detach",
+    config_path: Path | None = None,
 ) -> None:
     """Run until the dashboard quits (``q``) or, headless, until SIGINT/SIGTERM.
 
     When the dashboard's terminal is lost (:mod:`gateway.app.terminal`) the dashboard closes
     and, with ``on_terminal_lost="detach"``, the gateway carries on headless until
-    SIGINT/SIGTERM: the ward is still received and journaled. The demo stops instead."""
+    SIGINT/SIGTERM: the ward is still received and journaled. The demo stops instead.
+
+    Beds changed on the running gateway (:mod:`gateway.app.bindings`) are read from the
+    bindings overlay at start; headless (and once the dashboard detached), SIGHUP reloads
+    the beds of ``config_path`` and of the overlay. With a dashboard, SIGHUP keeps meaning
+    that its terminal hung up; the devices screen reloads instead (``R``)."""
     hub = hub or build_hub(config)
+    beds = LiveBindings(hub, config, config_path)
+    beds.start()
     async with contextlib.AsyncExitStack() as stack:
         journal = hub.journal
         backfill: TrendBackfill | None = None
@@ -452,6 +461,7 @@ async def serve(
             stack.push_async_callback(journal.close)  # last out: what is queued is written
             restarted_ns = hub.clock.now_ns()
             await rebuild(hub, config.journal, now_ns=restarted_ns)
+            hub.watch_moves()  # a device bound elsewhere since leaves its rebuilt bed
             backfill = trend_backfill(hub, config.journal, now_ns=restarted_ns)
         listeners = [await stack.enter_async_context(lis) for lis in build_listeners(config, hub)]
         for listener in listeners:
@@ -494,6 +504,7 @@ async def serve(
                         refresh_hz=config.dashboard.refresh_hz,
                         columns=config.dashboard.columns,
                         alarms=hub.alarms,  # acknowledge, pause; asks who is at the screen
+                        beds=beds,  # bind a device, rename a bed, reload (devices screen)
                         freeze_startup_objects=True,  # no full GC pass over startup objects
                     )
                     if sound is not None:
@@ -517,10 +528,10 @@ async def serve(
                     await app.run_async()
                     if lost and on_terminal_lost == "detach":
                         hub.alarms.sign_in("unknown")  # nobody at a screen any more
-                        await _until_signalled()
+                        await _until_signalled(beds.reload)
                 else:
                     hub.alarms.sign_in("unknown")  # nobody at a screen
-                    await _until_signalled()
+                    await _until_signalled(beds.reload)
             finally:
                 for task in tasks:
                     task.cancel()
@@ -552,13 +563,32 @@ def build_sound(config: GatewayConfig, hub: Hub, *, dashboard: bool) -> AlarmSou
     return sound
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(
+    reload: Callable[[str], Coroutine[Any, Any, bool]] | None = None,
+) -> None:
+    """Wait for SIGINT/SIGTERM; meanwhile each SIGHUP calls ``reload`` (a service's
+    "read the configuration again": no connection is dropped)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def hung_up() -> None:
+        assert reload is not None
+        log.info("SIGHUP: reloading the beds of the configuration")
+        task = loop.create_task(reload("signal SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, hung_up)
     try:
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if reload is not None:
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in reloads:
+            task.cancel()

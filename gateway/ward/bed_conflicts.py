@@ -170,6 +170,26 @@ class BedConflicts:
             self._split[route.bed.key] = location
         self.moves += 1
 
+    def forget(self, device_key: str, placed_ns: int) -> None:
+        """A device moved to another bed by a change of the bindings, placed there at
+        ``placed_ns``: it no longer holds the beds it held before."""
+        for location in self._locations.values():
+            holder = location.holders.get(device_key)
+            if holder is not None and holder.last_ns != placed_ns:
+                del location.holders[device_key]
+                self.moves += 1
+
+    def relabel(self, routes: list[Route]) -> None:
+        """Configured beds renamed while running: their conflict beds follow the name."""
+        for route in routes:
+            location = self._locations.get(route.bed.key)
+            if location is None or location.route.label == route.label:
+                continue
+            location.route = Route(route.bed, route.label, location.route.bound)
+            count = len(location.routes)
+            location.routes = [location.route]
+            self._route(location, count - 1)
+
     def _location(self, route: Route) -> _Location:
         location = self._locations.get(route.bed.key)
         if location is None:

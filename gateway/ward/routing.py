@@ -5,8 +5,10 @@ id, its source address. With ``auto_beds`` (the zero-config default, for an emer
 report that matches no configured bed creates a bed named after its location, or after the
 device when it sends none — or sends a blank one (``^^``, spaces: :func:`sent_location`).
 Otherwise it is unassigned: the caller keeps and lists it,
-never drops it. Routing goes by what each report says, never by connection: one vendor
-gateway connection carries many beds.
+never drops it. The configured beds can be replaced while running (:meth:`Router.rebind`:
+a device bound from the devices screen, a configuration reloaded); the next report of
+every sender is routed by the new ones. Routing goes by what each report says, never by
+connection: one vendor gateway connection carries many beds.
 
 Routing runs for every report on the ingest path, and a device says the same thing every
 second: each decision is remembered by what it was made from (device, location as sent,
@@ -107,18 +109,41 @@ class Router:
         self._by_location: dict[str, Route] = {}
         self._by_device: dict[str, Route] = {}
         self._by_peer: dict[str, Route] = {}
+        self._auto_locations: dict[str, Route] = {}
+        self._auto_devices: dict[str, Route] = {}
+        """The automatic beds made so far, by location key and by device key: kept across
+        :meth:`rebind`, under the configured ones."""
         self.configured: list[Route] = []
         self._decided: dict[tuple[str, str | None, str], Route | None] = {}
+        self.rebind(bindings)
+
+    def rebind(self, bindings: Iterable[BedBinding]) -> None:
+        """Take a new set of configured beds while running: every report from now on is
+        routed by them (no decision made before is kept). An automatic bed stays for the
+        senders it was made for unless a configured bed now claims its location or device."""
+        by_location: dict[str, Route] = {}
+        by_device: dict[str, Route] = {}
+        by_peer: dict[str, Route] = {}
+        configured: list[Route] = []
         for binding in bindings:
             route = Route(binding.bed, binding.label)
             named = Route(binding.bed, binding.label, bound=True)
-            self.configured.append(route)
+            configured.append(route)
             for loc in binding.locations:
-                self._by_location[location_key(loc)] = route
+                by_location[location_key(loc)] = route
             for dev in binding.devices:
-                self._by_device[dev.upper()] = named
+                by_device[dev.upper()] = named
             for peer in binding.peers:
-                self._by_peer[str(ipaddress.ip_address(peer))] = named
+                by_peer[str(ipaddress.ip_address(peer))] = named
+        for key in [k for k in self._auto_locations if k in by_location]:
+            del self._auto_locations[key]
+        for key in [k for k in self._auto_devices if k in by_device]:
+            del self._auto_devices[key]
+        self._by_location = {**self._auto_locations, **by_location}
+        self._by_device = {**self._auto_devices, **by_device}
+        self._by_peer = by_peer
+        self.configured = configured
+        self._decided.clear()
 
     def route(self, report: DeviceReport) -> Route | None:
         """The bed for a report, None when it must be listed as unassigned, or
@@ -172,6 +197,8 @@ class Router:
         self._decided.clear()
         if location is not None:
             route = self._by_location[key] = Route(BedId(key), location.label)
+            self._auto_locations[key] = route
             return route
         route = self._by_device[key] = Route(BedId(device), report.device.label)
+        self._auto_devices[key] = route
         return route

@@ -165,6 +165,8 @@ class _Bed:
     """The live values on their way to ``trends``: flushed before any trend is read."""
     waves: dict[WaveKey, WaveBuffer] = field(default_factory=dict)
     notes: dict[str, None] = field(default_factory=dict)
+    configured: bool = False
+    """Made by :meth:`WardState.add_bed` (a configured bed): kept when its devices leave."""
 
 
 @dataclass(slots=True)
@@ -223,9 +225,55 @@ class WardState:
         """Reports of unassigned senders not listed: :data:`MAX_UNASSIGNED` were already."""
 
     def add_bed(self, bed: BedId, label: str) -> None:
-        """Make a bed known (configured beds appear, as LOST, before any device speaks)."""
-        if bed.key not in self._beds:
-            self._beds[bed.key] = _Bed(bed, label, len(self._beds))
+        """Make a configured bed known (it appears, as LOST, before any device speaks), or
+        give a known one a new label."""
+        state = self._beds.get(bed.key)
+        if state is None:
+            state = self._beds[bed.key] = _Bed(bed, label, self._next_order())
+        state.label = label
+        state.configured = True
+
+    def unconfigure(self, bed: BedId) -> None:
+        """A bed no longer configured: gone at once if no device is on it, else when its
+        last device leaves (:meth:`leave`)."""
+        state = self._beds.get(bed.key)
+        if state is None:
+            return
+        state.configured = False
+        if not state.links:
+            del self._beds[bed.key]
+
+    def homes(self) -> dict[str, str]:
+        """Where each device is now: device key → bed key ('' for an unassigned sender)."""
+        homes = {stray.device.key: "" for stray in self._strays.values()}
+        for state in self._beds.values():
+            for key in state.links:
+                homes[key] = state.bed.key
+        return homes
+
+    def leave(self, bed_key: str, device: DeviceId) -> None:
+        """``device`` was moved off bed ``bed_key`` ('': the unassigned list) by a change of
+        the bindings, and now reports elsewhere. Its link goes; the bed's latest values and
+        waves go too (which of them were this device's is not kept, and none may stay on
+        screen as live here), and the devices left refill them with their next report. An
+        automatic bed left without a device goes away; a configured one stays, with no
+        value (LOST, as before any device spoke). Its trends stay: they are history."""
+        if not bed_key:
+            for stray in [s for s in self._strays if s.key == device.key]:
+                del self._strays[stray]
+            return
+        state = self._beds.get(bed_key)
+        if state is None or state.links.pop(device.key, None) is None:
+            return
+        state.latest.clear()
+        state.waves.clear()
+        if not state.links:
+            state.patient_id = ""
+            if not state.configured:
+                del self._beds[bed_key]
+
+    def _next_order(self) -> int:
+        return max((b.order for b in self._beds.values()), default=-1) + 1
 
     def has_bed(self, bed: BedId) -> bool:
         return bed.key in self._beds
@@ -240,7 +288,7 @@ class WardState:
         if state is None:
             if label is None:
                 raise KeyError(bed)
-            state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
+            state = self._beds[bed.key] = _Bed(bed, label, self._next_order())
         now = report.receive_time_ns
         seen = seen_ns
         device = report.device
@@ -319,7 +367,7 @@ class WardState:
         (:func:`gateway.clock.monotonic_of`), what "newer" is judged by."""
         state = self._beds.get(bed.key)
         if state is None:
-            state = self._beds[bed.key] = _Bed(bed, label, len(self._beds))
+            state = self._beds[bed.key] = _Bed(bed, label, self._next_order())
         now = report.receive_time_ns
         seen = seen_ns
         device = report.device

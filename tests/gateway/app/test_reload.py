@@ -1,0 +1,104 @@
+"""SIGHUP to a real ``icu-gateway run --headless``: the edited configuration's beds are
+taken while a monitor stays connected on its one socket; what needs a restart is said; a
+configuration that fails to load changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from gateway_process import free_port
+from journal_support import Monitor, oru
+from waiting import eventually
+
+from gateway.journal.reader import read_reports
+
+DEVICE = "EUI-64:0012211839000001"
+
+
+def config_text(port: int, beds: str, extra_listener: int | None = None) -> str:
+    listeners = f'[[listeners]]\nbind = "127.0.0.1:{port}"\n'
+    if extra_listener is not None:
+        listeners += f'\n[[listeners]]\nbind = "127.0.0.1:{extra_listener}"\n'
+    return (
+        'intellivue = []\n\n[gateway]\nname = "ICU RELOAD"\njournal = "ward.sqlite"\n'
+        'auto_beds = false\n\n[alarms]\naudio = "off"\n\n' + listeners + "\n" + beds
+    )
+
+
+BEFORE = '[[beds]]\nid = "bed-a"\nlabel = "Bed A"\nlocations = ["ICU^1^1"]\n'
+AFTER = (
+    '[[beds]]\nid = "bed-a"\nlabel = "Bed A"\n\n'
+    f'[[beds]]\nid = "bed-b"\nlabel = "Bed B"\ndevices = ["{DEVICE}"]\n'
+)
+
+
+async def beds_of_reports(journal: Path) -> list[str | None]:
+    found: list[str | None] = []
+    async for batch in read_reports(journal):
+        found += [None if s.routed.bed is None else s.routed.bed.key for s in batch]
+    return found
+
+
+@pytest.mark.timeout(60)
+async def test_sighup_reloads_the_beds_and_the_connected_monitor_stays_on_its_socket(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = tmp_path / "ward.toml"
+    config.write_text(config_text(port, BEFORE))
+    log = tmp_path / "gateway.log"
+    with log.open("ab") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.app.cli", "run", "--headless", "--config", str(config),
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                assert process.returncode is None, log.read_text()
+                try:
+                    monitor = await Monitor.connect(port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        sockname = monitor.writer.get_extra_info("sockname")
+        assert await monitor.send(oru("1")) == ("CA", "1")
+
+        # The engineer edits the file (and adds a listener, which needs a restart).
+        config.write_text(config_text(port, AFTER, extra_listener=free_port()))
+        process.send_signal(signal.SIGHUP)
+        await eventually(lambda: "configuration reloaded" in log.read_text(), "the reload")
+        assert process.returncode is None
+        text = log.read_text()
+        assert "reload: listeners changed in" in text and "need a restart" in text
+
+        # Same socket, still ACKed; its next message lands on the new bed.
+        assert monitor.writer.get_extra_info("sockname") == sockname
+        assert await monitor.send(oru("2")) == ("CA", "2")
+        await eventually(lambda: "moved from bed-a to Bed B" in log.read_text(), "the move")
+        assert await beds_of_reports(tmp_path / "ward.sqlite") == ["bed-a", "bed-b"]
+
+        # A file that does not load is a fault; the running beds stay.
+        config.write_text("[[beds]\nid = \n")
+        process.send_signal(signal.SIGHUP)
+        await eventually(lambda: "reload failed" in log.read_text(), "the failed reload")
+        assert process.returncode is None
+        assert await monitor.send(oru("3")) == ("CA", "3")
+        assert (await beds_of_reports(tmp_path / "ward.sqlite"))[-1] == "bed-b"
+        await monitor.close()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(20):
+                    await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, log.read_text()
