@@ -132,6 +132,11 @@ async def test_an_unplugged_monitor_goes_no_data_and_device_lost_then_comes_back
             "DEVICE LOST",
         )
         assert live(hub, names[1], HR) is not None  # the other monitor is untouched
+        # the gateway gives the association up after its own silence timeout: plugged back
+        # in before that, the monitor would simply go on in the same association
+        await eventually(
+            lambda: any("association lost" in f.text for f in hub.faults), "association lost"
+        )
         monitors[0].replug()
         await eventually(lambda: live(hub, names[0], HR) is not None, "values again", 15)
         session = next(
