@@ -132,8 +132,11 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
         line.append(" This bed is no longer in the ward. Esc returns to the ward.", "bold")
         return line
     line.append(f" {bed.label} ", "bold reverse")
-    if bed.patient_id:
-        line.append(f"  patient {bed.patient_id}", "bold")
+    if bed.patient_name or bed.patient_id:
+        who = bed.patient_name or bed.patient_id
+        if bed.patient_name and bed.patient_id:
+            who += f" ({bed.patient_id})"
+        line.append(f"  patient {who}", "bold")
     line.append("  ")
     if bed.connectivity is Connectivity.CONNECTED:
         line.append(" LIVE ", "bold black on #5fff5f")

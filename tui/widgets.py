@@ -488,7 +488,9 @@ class BedTile(Widget):
     def _take(self, bed: BedSnapshot, alarms: tuple[ActiveAlarm, ...]) -> None:
         self.set_reactive(BedTile.bed, bed)
         self._take_alarms(alarms)
-        label = bed.label if not bed.patient_id else f"{bed.label} · {bed.patient_id}"
+        # The name first (what staff call a patient by), then the id; as much as fits.
+        who = " · ".join(part for part in (bed.patient_name, bed.patient_id) if part)
+        label = f"{bed.label} · {who}" if who else bed.label
         self.label = label if bed.conflict is None else f"{label} · BED CONFLICT"
         self.connectivity = bed.connectivity
 

@@ -148,6 +148,7 @@ def numerics(sess: int, seq: int, ts_ns: int, bed: BedSnapshot) -> bytes:
             "bed": bed.bed.key,
             "label": bed.label,
             "patient": bed.patient_id,
+            "patient_name": bed.patient_name,
             "conn": bed.connectivity.value,
             "silent_s": _round(bed.silent_s),
             "obs": [

@@ -557,6 +557,7 @@ class RemoteWard:
             connectivity,
             silent,
             waves,
+            patient_name=name if isinstance(name := data.get("patient_name"), str) else "",
         )
 
     def _alarms(self, gw: _Gateway, now_mono: int) -> Iterable[ActiveAlarm]:

@@ -128,6 +128,9 @@ class BedSnapshot:
     conflict: BedConflict | None = None
     """Its location is in conflict: live devices of different patients send it, each
     shown on a bed of its own (BED CONFLICT). Set by the hub, not by the ward."""
+    patient_name: str = ""
+    """As the devices sent it (HL7 PID-5, IntelliVue PT_DEMOG), "Family, Given"; empty when
+    none did. Cleared when the patient id changes."""
 
 
 @dataclass(frozen=True, slots=True)

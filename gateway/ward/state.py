@@ -157,6 +157,7 @@ class _Bed:
     label: str
     order: int
     patient_id: str = ""
+    patient_name: str = ""
     latest: dict[int, _Latest] = field(default_factory=dict)
     links: dict[str, _Link] = field(default_factory=dict)
     """By device key (a device is its key: cheaper to hash than the record)."""
@@ -268,7 +269,7 @@ class WardState:
         state.latest.clear()
         state.waves.clear()
         if not state.links:
-            state.patient_id = ""
+            state.patient_id = state.patient_name = ""
             if not state.configured:
                 del self._beds[bed_key]
 
@@ -304,7 +305,11 @@ class WardState:
         else:
             rate.tick(seen)
         if report.patient_id:
+            if report.patient_id != state.patient_id:
+                state.patient_name = ""  # another patient: never the last one's name
             state.patient_id = report.patient_id
+        if report.patient_name:
+            state.patient_name = report.patient_name
         latest = state.latest
         isfinite = math.isfinite
         invalid = _INVALID
@@ -531,6 +536,7 @@ class WardState:
                     silent,
                     tuple(waves),
                     tuple(state.notes),
+                    patient_name=state.patient_name,
                 )
             )
         strays = tuple(
