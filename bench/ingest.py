@@ -49,6 +49,9 @@ class _Nothing:
     def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
         return None
 
+    def link_closed(self, transport: str, peer: str) -> None:
+        return None
+
 
 @contextlib.asynccontextmanager
 async def _ours() -> AsyncIterator[int]:

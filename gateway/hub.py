@@ -385,6 +385,10 @@ class Hub:
         self._refused = 0
         self.alarms.set_recording_failed(None)
 
+    def link_closed(self, transport: str, peer: str) -> None:
+        """A connection closed: its devices read *link closed* until they report again."""
+        self.ward.note_link_closed(transport, peer)
+
     def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
         """Record a fault: counted always; logged and listed on the dashboard when it is the
         first of its kind within the summary window, summarised when that window ends.

@@ -19,7 +19,7 @@ from gateway.clock import NS_PER_S
 from gateway.config.overlay import toml_string
 from gateway.domain import Connectivity, Fault
 from gateway.plausibility import RejectedValues
-from gateway.ward.snapshot import PeerRejects, UnassignedDevice, WardSnapshot
+from gateway.ward.snapshot import DeviceLink, PeerRejects, UnassignedDevice, WardSnapshot
 from tui.vitals import format_age
 
 UNASSIGNED = "UNASSIGNED"
@@ -47,6 +47,9 @@ class DeviceRow:
     """Messages from its address answered with a reject (AR/CR)."""
     last_error: str
     out_of_range: int = 0
+    connection: str = ""
+    """``closed`` (its connection closed since its last report), ``open``, or '' where the
+    transport has no connection of its own to judge (UDP, MQTT)."""
     """Values it sent that no patient can have (shown ``***``): the technical note's count."""
 
 
@@ -117,6 +120,7 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
                     found.rejected if found else 0,
                     _last_error(link.transport, link.peer, found, ward.faults, impossible),
                     impossible.count if impossible else 0,
+                    connection_of(link),
                 )
             )
     for stray in ward.unassigned:
@@ -160,6 +164,18 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
             )
         )
     return rows
+
+
+CONNECTION_TRANSPORTS = frozenset(("mllp",))
+"""Transports whose closing connection the gateway sees and reports (``link_closed``)."""
+
+
+def connection_of(link: DeviceLink) -> str:
+    """``closed``: its connection closed since it last spoke — a cable, a restarted monitor
+    or vendor gateway, the gateway's restart —, not a device silent on an open link."""
+    if link.closed:
+        return "closed"
+    return "open" if link.transport in CONNECTION_TRANSPORTS else ""
 
 
 def link_word(link: str) -> str:

@@ -63,6 +63,11 @@ class ReportSink(Protocol):
         """``kind``: what faults of varying text have in common, to summarise them."""
         ...
 
+    def link_closed(self, transport: str, peer: str) -> None:
+        """The connection ``peer`` is closed (its devices are then *link closed*, not
+        merely silent)."""
+        ...
+
 
 class MllpListener:
     """``async with MllpListener(...) as listener:`` binds; ``listener.port`` is the port."""
@@ -232,6 +237,7 @@ class MllpListener:
             self.sink.fault(f"mllp {peer}", f"connection failed: {exc!r}")
         finally:
             connection.close()
+            self.sink.link_closed("mllp", peer)
             log.debug("MLLP connection from %s closed", peer)
 
     async def handle(self, item: bytes | OversizeFrame, peer: str) -> list[bytes]:

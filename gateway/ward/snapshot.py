@@ -67,6 +67,9 @@ class DeviceLink(DeviceStatus):
     rate_per_s: float
     """Reports per second over the last :data:`~gateway.ward.state.RATE_WINDOW_S` seconds (0
     when silent)."""
+    closed: bool = False
+    """The connection it came on closed since its last report (or the gateway restarted):
+    not a device that fell silent on an open link."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,8 @@ class _Link:
     seen_ns: int
     """Monotonic time of its last report."""
     rate: _Rate = field(default_factory=_Rate)
+    closed: bool = False
+    """Its connection closed since its last report (or it was rebuilt after a restart)."""
 
 
 @dataclass(slots=True)
@@ -298,6 +300,7 @@ class WardState:
             link = state.links[device.key] = _Link(device, report.transport, report.peer, seen)
         else:
             link.transport, link.peer, link.seen_ns = report.transport, report.peer, seen
+            link.closed = False
         rate = link.rate
         if seen < rate.next_ns:  # within the rate's current window: what tick() would do
             rate.current += 1
@@ -377,8 +380,11 @@ class WardState:
         seen = seen_ns
         device = report.device
         link = state.links.get(device.key)
+        # Rebuilt from the journal: whatever connection it came on is gone with the restart.
         if link is None:
-            state.links[device.key] = _Link(device, report.transport, report.peer, seen)
+            state.links[device.key] = _Link(
+                device, report.transport, report.peer, seen, closed=True
+            )
         elif link.seen_ns < seen:
             link.transport, link.peer, link.seen_ns = report.transport, report.peer, seen
         if report.patient_id and not state.patient_id:
@@ -433,6 +439,14 @@ class WardState:
         stray.reports += 1
         stray.rate.tick(seen_ns)
         return True
+
+    def note_link_closed(self, transport: str, peer: str) -> None:
+        """The connection ``peer`` came on closed: its devices' links say so until they
+        report again (a closed link and a silent device are not the same fault)."""
+        for state in self._beds.values():
+            for link in state.links.values():
+                if link.peer == peer and link.transport == transport:
+                    link.closed = True
 
     def note_rejected(self, message: ReceivedMessage, reason: str) -> None:
         """Count a message refused from its sender: the device it named, or else its
@@ -508,6 +522,7 @@ class WardState:
                     link.peer,
                     link.rate.total,
                     link.rate.per_s(now_ns),
+                    link.closed,
                 )
                 for link in state.links.values()
             )

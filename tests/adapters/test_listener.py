@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from samples import load_sample
+from waiting import eventually
 
 from adapters.hl7 import er7
 from adapters.hl7.listener import MllpListener
@@ -22,6 +23,7 @@ from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
+from tui.devices import device_rows
 
 ORU = (
     b"MSH|^~\\&|MON^0012211839000001^EUI-64|W|||20240101120000+0000||ORU^R01^ORU_R01|{id}|P|2.6"
@@ -476,3 +478,26 @@ async def test_ne_with_an_unreadable_msh16_is_answered_and_reported_once_with_a_
         )
     )
     await client.close()
+
+
+async def test_a_closed_connection_is_told_apart_from_a_device_silent_on_an_open_one(
+    hub: Hub, listener: MllpListener
+) -> None:
+    def connections() -> dict[str, str]:
+        return {row.bed: row.connection for row in device_rows(hub.snapshot())}
+
+    closing = await connect(listener)
+    await closing.send(frame(oru("a1", bed=1)))
+    await closing.ack()
+    staying = await connect(listener)
+    other = oru("b1", bed=2).replace(b"0012211839000001", b"0012211839000002")
+    await staying.send(frame(other))
+    await staying.ack()
+    assert connections() == {"ICU 1-1": "open", "ICU 2-1": "open"}
+    closing.writer.close()  # the cable: the bed's monitor is gone with its connection
+    await eventually(lambda: connections()["ICU 1-1"] == "closed", "ICU 1-1 link closed")
+    assert connections()["ICU 2-1"] == "open"  # silent, perhaps, but its link is up
+    again = await connect(listener)  # plugged back in: a new connection, open again
+    await again.send(frame(oru("a2", bed=1)))
+    await again.ack()
+    assert connections() == {"ICU 1-1": "open", "ICU 2-1": "open"}

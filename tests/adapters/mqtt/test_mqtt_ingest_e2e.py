@@ -243,6 +243,9 @@ class HeldSink:
     def fault(self, source: str, text: str, *, kind: str | None = None) -> None:
         self.hub.fault(source, text, kind=kind)
 
+    def link_closed(self, transport: str, peer: str) -> None:
+        self.hub.link_closed(transport, peer)
+
 
 async def test_no_puback_leaves_before_the_message_is_stored(tmp_path: Path) -> None:
     """With the broker sending one unacknowledged message at a time, a second device's

@@ -247,7 +247,8 @@ def test_icu_gateway_replay_in_a_terminal_shows_the_record_marked_replay(tmp_pat
             assert process.poll() is None, text[-2000:]
             assert time.monotonic() < deadline, text[-2000:]
         assert " REPLAY   x50 " in text
-        assert "Bed 1 · P1" in text and "Bed 2 · P2" in text  # labels and patients recorded
+        # labels, patients' names (PID-5, as sent) and ids, as recorded
+        assert "Bed 1 · DOE, JOHN · P1" in text and "Bed 2 · DOE, JOHN · P2" in text
         # The header's clock is the record's (November 2023), never the terminal's.
         record_clock = time.strftime("%H:%M", time.localtime(START // NS_PER_S))
         assert f" x50   {record_clock}:" in text
