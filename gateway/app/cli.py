@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import logging.handlers
+import os
 import socket
 import sys
 import tempfile
@@ -53,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `icu-gateway export … | head`: the reader has what it wanted. Quietly, as a
+        # command-line tool does; stdout is pointed at /dev/null so that Python's final
+        # flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (GatewayError, BaseExceptionGroup) as exc:
         errors = _leaves(exc)
         if not all(isinstance(e, GatewayError) for e in errors):

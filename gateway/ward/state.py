@@ -298,6 +298,11 @@ class WardState:
         link = state.links.get(device.key)
         if link is None:
             link = state.links[device.key] = _Link(device, report.transport, report.peer, seen)
+            stray = self._strays.get(device)
+            if stray is not None and stray.seen_ns <= seen:
+                # bound since it was an unassigned sender (the rebuild after a restart
+                # replays both): it is unassigned no longer
+                del self._strays[device]
         else:
             link.transport, link.peer, link.seen_ns = report.transport, report.peer, seen
             link.closed = False
@@ -380,6 +385,10 @@ class WardState:
         seen = seen_ns
         device = report.device
         link = state.links.get(device.key)
+        stray = self._strays.get(device)
+        if stray is not None and stray.seen_ns <= seen:
+            # bound to this bed since it was an unassigned sender: it is one no longer
+            del self._strays[device]
         # Rebuilt from the journal: whatever connection it came on is gone with the restart.
         if link is None:
             state.links[device.key] = _Link(

@@ -129,3 +129,17 @@ def test_the_configuration_note_is_a_ward_wide_journal_entry_signed_by_the_opera
     assert transition.change is AlarmChange.CONFIGURATION
     assert (transition.bed, transition.operator) == (None, "Dr Moreau")
     assert transition.text == "device X bound to bed room-1 (Room 1)"
+
+
+def test_a_device_unassigned_then_bound_is_unassigned_no_longer_when_the_ward_is_rebuilt() -> None:
+    from gateway.domain import DeviceId, DeviceReport
+
+    device = DeviceId(DEVICE, "MON")
+    ward = WardState()
+    ward.note_unassigned(DeviceReport(device, "mllp", "10.0.0.1:4000", 0), seen_ns=10)
+    # the journal's later reports put it on the bed it was bound to meanwhile
+    report = DeviceReport(device, "mllp", "10.0.0.1:4000", 0)
+    ward.apply(BedId("icu-3-1"), report, seen_ns=20, label="ICU 3-1")
+    snapshot = ward.snapshot(30)
+    assert snapshot.unassigned == ()
+    assert [b.bed.key for b in snapshot.beds] == ["icu-3-1"]
