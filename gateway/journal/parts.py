@@ -116,11 +116,12 @@ def part_size(bundle: bytes, offset: int = 0) -> int:
 
 
 def decode_part(
-    part: bytes, offset: int = 0, *, samples: bool = True
+    part: bytes, offset: int = 0, *, samples: bool = True, raw: bool = True
 ) -> tuple[bytes, list[npt.NDArray[np.float32]], bytes | None]:
-    """The bytes as received, the samples of each chunk (none unless ``samples``) and the
-    reports JSON (None: none) of the part at ``offset`` of a decompressed bundle. Raises
-    JournalError for a part that is not whole."""
+    """The bytes as received (``b""`` unless ``raw``: rendering folded text back is most of
+    the work, and reading reports or samples needs none of it), the samples of each chunk
+    (none unless ``samples``) and the reports JSON (None: none) of the part at ``offset``
+    of a decompressed bundle. Raises JournalError for a part that is not whole."""
     try:
         stored_size, samples_size, reports_size, fold_count = _HEADER.unpack_from(part, offset)
         at = offset + _HEADER.size
@@ -134,10 +135,10 @@ def decode_part(
         sample_bytes = part[at : at + samples_size]
         reports = part[at + samples_size : end] if reports_size else None
         chunks = _decode_samples(sample_bytes) if samples else []
-        raw = _fill(stored, notes, sample_bytes) if notes else bytes(stored)
+        received = b"" if not raw else _fill(stored, notes, sample_bytes) if notes else stored
     except (struct.error, ValueError, IndexError) as exc:
         raise JournalError(f"a part of a bundle cannot be read: {exc}") from exc
-    return raw, chunks, reports
+    return bytes(received), chunks, reports
 
 
 # -- samples

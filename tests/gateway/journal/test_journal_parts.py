@@ -30,6 +30,8 @@ def test_any_bytes_and_floats_come_back_bit_for_bit(raw: bytes, chunks: list[np.
     part = encode_part(raw, data, b'[["x"]]')
     back, samples, reports = decode_part(b"pad" + part, 3)
     assert back == raw
+    _, again, same = decode_part(b"pad" + part, 3, raw=False)  # reports and samples alone
+    assert [s.tobytes() for s in again] == [s.tobytes() for s in samples] and same == reports
     assert [s.astype("<f4").tobytes() for s in samples] == data
     assert reports == b'[["x"]]'
     assert part_size(part) == len(part)
