@@ -17,6 +17,7 @@ from bench import (
     memory,
     mqtt,
     parse,
+    restart,
     simulators,
     slow_attack,
 )
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], object]] = {
     "alarm_delay": alarm_delay.main,
     "admission": admission.main,
     "memory": memory.main,
+    "restart": lambda: restart.main([]),
     "slow_attack": slow_attack.main,
     "intellivue": lambda: intellivue.main([]),
     "mqtt": lambda: mqtt.main([]),

@@ -36,14 +36,15 @@ MIB = 1024 * 1024
 T0_NS = 1_700_000_000 * 1_000_000_000
 
 
-def _bench_waves(bed: int, second: int) -> list[tuple[bytes, list[Any]]]:
-    """``bench/journal.py``'s load for one bed-second: numerics, and three waves in one."""
+def _bench_waves(bed: int, second: int, t0_ns: int = T0_NS) -> list[tuple[bytes, list[Any]]]:
+    """``bench/journal.py``'s load for one bed-second (from ``t0_ns``): numerics, and three
+    waves in one."""
     from adapters.hl7 import er7, pcd
     from bench.journal import WAVES, _signal
     from bench.load import ORU
     from gateway.domain import WaveformChunk
 
-    now = T0_NS + second * 1_000_000_000
+    now = t0_ns + second * 1_000_000_000
     eui = f"00122118390{bed:05d}"
     raw = ORU.format(eui=eui, id=f"n{second}", bed=bed).encode()
     reports = pcd.decode(er7.parse(raw), transport="mllp", peer="p", receive_time_ns=now)

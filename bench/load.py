@@ -3,7 +3,9 @@
 16 monitor connections, each sending an ORU^R01 (7 numerics) and waiting for its ACK before
 the next — what real monitors do — saturated or paced to a total rate. The monitors run in
 a child process so they do not share the server's core (this machine has two). Also the
-peer server both benchmarks compare against: python-hl7's asyncio MLLP server.
+peer server both benchmarks compare against, python-hl7's asyncio MLLP server, and the
+floor: an ACK-only server, which answers each frame with a canned ACK and does nothing
+else — the most any server can get out of this load client on this machine.
 """
 
 from __future__ import annotations
@@ -172,3 +174,34 @@ async def python_hl7_server() -> AsyncIterator[int]:
         with contextlib.suppress(asyncio.CancelledError):
             await serving
         server.close()
+
+
+ACK_ONLY = (
+    b"\x0bMSH|^~\\&|ACK-ONLY|BENCH|||20240101120000+0000||ACK^R01^ACK|1|P|2.6\rMSA|AA|1\r\x1c\r"
+)
+"""The floor server's one answer (the load client only waits for its end block)."""
+
+
+class _AckOnly(asyncio.Protocol):
+    """Answers every MLLP end block it receives with :data:`ACK_ONLY`: no parse, no store."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        frames = data.count(b"\x1c")
+        if frames:
+            self.transport.write(ACK_ONLY * frames)
+
+
+@contextlib.asynccontextmanager
+async def ack_only_server() -> AsyncIterator[int]:
+    """The floor: an MLLP server that ACKs each frame with canned bytes, on a free port."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_AckOnly, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -76,7 +76,7 @@ def _cut(bundle: bytes, offset: int, size: int, message_id: int, layout: int | N
 def _part_reports(bundle: bytes, offset: int, message_id: int) -> list[Any]:
     """The reports of a row of layout 3, from its part."""
     try:
-        text = decode_part(bundle, offset, samples=False)[2]
+        text = decode_part(bundle, offset, samples=False, raw=False)[2]
     except JournalError as exc:
         raise JournalError(f"message {message_id}: {exc}") from exc
     if text is None:
@@ -206,7 +206,7 @@ def _samples(
     bundle = bundles[holder]
     if row[10] is not None:  # layout 3: its part's chunks
         try:
-            chunks = decode_part(bundle, offset)[1]
+            chunks = decode_part(bundle, offset, raw=False)[1]
         except JournalError as exc:
             raise JournalError(f"message {message_id}: {exc}") from exc
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)

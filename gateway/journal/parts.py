@@ -7,15 +7,18 @@ A part is a header, then the message's *stored* bytes, its samples, its reports 
   then the chunk's data. Where each float32 sample is exactly ``float32(k / 10**d)`` for
   an integer ``k`` (what a monitor's fixed resolution gives: mV to 3 decimals, counts), the
   chunk is kept as the differences of those integers (int16, or int32 when one does not
-  fit), which compress far better than floats; anything else — NaN, -0.0, a value no
-  decimal gives back bit for bit — keeps its float32 bytes as they were. Checked chunk by
-  chunk when written: a precision lost silently is impossible by construction.
+  fit), which compress far better than floats. A -0.0 (what ``-0.000`` reads as, and no
+  integer gives back) is a 0 there, its place marked in a bitmap before the differences
+  (kinds :data:`INT16_DELTAS_SIGNED` and :data:`INT32_DELTAS_SIGNED`). Anything else — NaN,
+  infinities, a value no decimal gives back bit for bit — keeps the chunk's float32 bytes
+  as they were. Checked chunk by chunk when written: a precision lost silently is
+  impossible by construction.
 - **stored bytes**: the bytes as received, but where they hold a chunk's samples as text —
-  the decimal renderings of its integers, with ``td`` decimals, joined by one separator
-  byte (ER7's ``0.150^0.155^…``) — that run is cut out and its place noted
-  (:data:`_FOLD`), since the samples already say it. Putting the rendering back at the
-  noted places gives every received byte again; the writer checks it does before it keeps
-  a part (:func:`encode_part`).
+  the decimal renderings of its integers, with ``td`` decimals (a marked -0.0 as ``-0``,
+  ``-0.000``), joined by one separator byte (ER7's ``0.150^0.155^…``) — that run is cut
+  out and its place noted (:data:`_FOLD`), since the samples already say it. Putting the
+  rendering back at the noted places gives every received byte again; the writer checks
+  it does before it keeps a part (:func:`encode_part`).
 
 This module knows nothing of HL7 beyond "a number rendered as decimal text"; a run it does
 not find is simply kept as received. It must not touch the file.
@@ -38,9 +41,20 @@ _FOLD = struct.Struct("<IHBB")
 decimals and its separator byte."""
 _CHUNK = struct.Struct("<BBI")
 """A chunk's kind, decimals and number of samples."""
-FLOAT32, INT16_DELTAS, INT32_DELTAS = range(3)
+FLOAT32, INT16_DELTAS, INT32_DELTAS, INT16_DELTAS_SIGNED, INT32_DELTAS_SIGNED = range(5)
+_KINDS = {  # kind: width of a difference, whether a bitmap of -0.0 comes first
+    FLOAT32: (4, False),
+    INT16_DELTAS: (2, False),
+    INT32_DELTAS: (4, False),
+    INT16_DELTAS_SIGNED: (2, True),
+    INT32_DELTAS_SIGNED: (4, True),
+}
 MAX_DECIMALS = 6
 _INT32_LIMIT = 1 << 31
+_NEGATIVE_ZERO_BITS = 0x80000000
+NEGATIVE_ZERO = -(1 << 62)
+"""Stands for a marked -0.0 among a chunk's integers when they are rendered as text (never
+an integer of a chunk: those are below 2**31)."""
 
 
 def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> bytes:
@@ -54,18 +68,21 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
         if found is None:
             samples.append(_CHUNK.pack(FLOAT32, 0, values.size) + data)
             continue
-        ints, decimals = found
+        ints, decimals, zeros = found
         deltas = np.diff(ints, prepend=np.int64(0))
-        if deltas.size and int(np.abs(deltas).max()) < 1 << 15:
-            samples.append(
-                _CHUNK.pack(INT16_DELTAS, decimals, ints.size) + deltas.astype("<i2").tobytes()
-            )
+        narrow = not deltas.size or int(np.abs(deltas).max()) < 1 << 15
+        bitmap = b""
+        if zeros is None:
+            kind = INT16_DELTAS if narrow else INT32_DELTAS
         else:
-            samples.append(
-                _CHUNK.pack(INT32_DELTAS, decimals, ints.size) + deltas.astype("<i4").tobytes()
-            )
+            kind = INT16_DELTAS_SIGNED if narrow else INT32_DELTAS_SIGNED
+            bitmap = np.packbits(zeros, bitorder="little").tobytes()
+        width = "<i2" if narrow else "<i4"
+        samples.append(
+            _CHUNK.pack(kind, decimals, ints.size) + bitmap + deltas.astype(width).tobytes()
+        )
         if index < 1 << 16 and ints.size:
-            run = _find_run(raw, ints, decimals, folds)
+            run = _find_run(raw, _with_zeros(ints, zeros), decimals, folds)
             if run is not None:
                 folds.append((run[0], run[1], index, run[2], run[3]))
     stored, notes = _cut(raw, folds)
@@ -99,11 +116,12 @@ def part_size(bundle: bytes, offset: int = 0) -> int:
 
 
 def decode_part(
-    part: bytes, offset: int = 0, *, samples: bool = True
+    part: bytes, offset: int = 0, *, samples: bool = True, raw: bool = True
 ) -> tuple[bytes, list[npt.NDArray[np.float32]], bytes | None]:
-    """The bytes as received, the samples of each chunk (none unless ``samples``) and the
-    reports JSON (None: none) of the part at ``offset`` of a decompressed bundle. Raises
-    JournalError for a part that is not whole."""
+    """The bytes as received (``b""`` unless ``raw``: rendering folded text back is most of
+    the work, and reading reports or samples needs none of it), the samples of each chunk
+    (none unless ``samples``) and the reports JSON (None: none) of the part at ``offset``
+    of a decompressed bundle. Raises JournalError for a part that is not whole."""
     try:
         stored_size, samples_size, reports_size, fold_count = _HEADER.unpack_from(part, offset)
         at = offset + _HEADER.size
@@ -117,47 +135,86 @@ def decode_part(
         sample_bytes = part[at : at + samples_size]
         reports = part[at + samples_size : end] if reports_size else None
         chunks = _decode_samples(sample_bytes) if samples else []
-        raw = _fill(stored, notes, sample_bytes) if notes else bytes(stored)
+        received = b"" if not raw else _fill(stored, notes, sample_bytes) if notes else stored
     except (struct.error, ValueError, IndexError) as exc:
         raise JournalError(f"a part of a bundle cannot be read: {exc}") from exc
-    return raw, chunks, reports
+    return bytes(received), chunks, reports
 
 
 # -- samples
 
 
-def _as_integers(values: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], int] | None:
-    """``(k, d)`` with ``float32(k / 10**d)`` bit for bit ``values``, fewest decimals; or None."""
+def _as_integers(
+    values: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.bool_] | None] | None:
+    """``(k, d, z)`` with ``float32(k / 10**d)`` bit for bit ``values`` (fewest decimals),
+    except where ``z`` (None: nowhere) marks a -0.0, whose ``k`` is 0; or None."""
     if not values.size:
-        return np.zeros(0, dtype=np.int64), 0
+        return np.zeros(0, dtype=np.int64), 0, None
     wide = values.astype(np.float64)
     if not np.isfinite(wide).all():
         return None
     bits = values.view(np.uint32)
+    marked = bits == _NEGATIVE_ZERO_BITS
+    zeros = marked if marked.any() else None
     for decimals in range(MAX_DECIMALS + 1):
         scaled = np.rint(wide * 10.0**decimals)
         if np.abs(scaled).max() >= _INT32_LIMIT:
             return None
         ints = scaled.astype(np.int64)
-        # From the integers, as a reader makes them: -0.0 is not 0 (nor is NaN anything).
-        back = (ints / 10.0**decimals).astype(np.float32)
-        if np.array_equal(back.view(np.uint32), bits):
-            return ints, decimals
+        # From the integers and marks, as a reader makes them (NaN is never anything).
+        if np.array_equal(_floats(ints, decimals, zeros).view(np.uint32), bits):
+            return ints, decimals, zeros
     return None
 
 
+def _floats(
+    ints: npt.NDArray[np.int64], decimals: int, zeros: npt.NDArray[np.bool_] | None
+) -> npt.NDArray[np.float32]:
+    """The samples a chunk's integers, decimals and -0.0 marks stand for."""
+    back = (ints / 10.0**decimals).astype(np.float32)
+    if zeros is not None:
+        back[zeros] = np.float32(-0.0)
+    return back
+
+
+def _with_zeros(ints: npt.NDArray[np.int64], zeros: npt.NDArray[np.bool_] | None) -> list[int]:
+    """The integers as a list, each marked -0.0 as :data:`NEGATIVE_ZERO` (for the text)."""
+    if zeros is None:
+        return ints.tolist()  # type: ignore[no-any-return]
+    return np.where(zeros, NEGATIVE_ZERO, ints).tolist()  # type: ignore[no-any-return]
+
+
 def _chunks(data: bytes) -> list[tuple[int, int, int, int]]:
-    """Kind, decimals, count and data offset of each chunk of a part's samples."""
+    """Kind, decimals, count and data offset of each chunk of a part's samples (the offset
+    of its -0.0 bitmap, for a kind that has one)."""
     out = []
     at = 0
     while at < len(data):
         kind, decimals, count = _CHUNK.unpack_from(data, at)
         at += _CHUNK.size
         out.append((kind, decimals, count, at))
-        at += count * (2 if kind == INT16_DELTAS else 4)
-        if kind not in (FLOAT32, INT16_DELTAS, INT32_DELTAS) or at > len(data):
+        width, marked = _KINDS.get(kind, (0, False))
+        at += count * width + (-(-count // 8) if marked else 0)
+        if not width or at > len(data):
             raise JournalError(f"samples of a part cannot be read (kind {kind})")
     return out
+
+
+def _chunk_integers(
+    data: bytes, kind: int, count: int, at: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_] | None]:
+    """The integers of a chunk of integers at ``at``, and its -0.0 marks (None: none)."""
+    width, marked = _KINDS[kind]
+    zeros = None
+    if marked:
+        size = -(-count // 8)
+        bitmap = np.frombuffer(data, dtype=np.uint8, count=size, offset=at)
+        zeros = np.unpackbits(bitmap, count=count, bitorder="little").astype(bool)
+        at += size
+    dtype = "<i2" if width == 2 else "<i4"
+    deltas = np.frombuffer(data, dtype=dtype, count=count, offset=at)
+    return np.cumsum(deltas, dtype=np.int64), zeros
 
 
 def _decode_samples(data: bytes) -> list[npt.NDArray[np.float32]]:
@@ -166,21 +223,20 @@ def _decode_samples(data: bytes) -> list[npt.NDArray[np.float32]]:
         if kind == FLOAT32:
             out.append(np.frombuffer(data, dtype="<f4", count=count, offset=at).astype(np.float32))
             continue
-        dtype = "<i2" if kind == INT16_DELTAS else "<i4"
-        ints = np.cumsum(np.frombuffer(data, dtype=dtype, count=count, offset=at), dtype=np.int64)
-        out.append((ints / 10.0**decimals).astype(np.float32))
+        ints, zeros = _chunk_integers(data, kind, count, at)
+        out.append(_floats(ints, decimals, zeros))
     return out
 
 
 def _integers(data: bytes, index: int) -> tuple[list[int], int]:
-    """The integers and decimals of chunk ``index`` (a folded one is never float32)."""
+    """The integers (a -0.0 as :data:`NEGATIVE_ZERO`) and decimals of chunk ``index`` (a
+    folded one is never float32)."""
     found = _chunks(data)
     if index >= len(found) or found[index][0] == FLOAT32:
         raise JournalError(f"a folded run names chunk {index}, which holds no integers")
     kind, decimals, count, at = found[index]
-    dtype = "<i2" if kind == INT16_DELTAS else "<i4"
-    deltas = np.frombuffer(data, dtype=dtype, count=count, offset=at)
-    return np.cumsum(deltas, dtype=np.int64).tolist(), decimals
+    ints, zeros = _chunk_integers(data, kind, count, at)
+    return _with_zeros(ints, zeros), decimals
 
 
 # -- folded runs of text
@@ -193,7 +249,9 @@ _TEXTS_KEPT = 1 << 16
 
 
 def _text(k: int, decimals: int) -> bytes:
-    if decimals == 0:
+    if k == NEGATIVE_ZERO:
+        text = b"-0" if decimals == 0 else b"-0." + b"0" * decimals
+    elif decimals == 0:
         text = str(k).encode()
     else:
         whole, frac = divmod(-k if k < 0 else k, 10**decimals)
@@ -213,17 +271,22 @@ def render(ints: list[int], decimals: int, separator: bytes) -> bytes:
     return separator.join(texts)
 
 
+def _scaled(ints: list[int], digits: int) -> list[int]:
+    """The integers with ``digits`` more decimals (a marked -0.0 stays one)."""
+    factor = 10**digits
+    return [k if k == NEGATIVE_ZERO else k * factor for k in ints]
+
+
 def _find_run(
     raw: bytes,
-    ints: npt.NDArray[np.int64],
+    values: list[int],
     decimals: int,
     taken: list[tuple[int, int, int, int, bytes]],
 ) -> tuple[int, int, int, bytes] | None:
-    """Where ``raw`` holds the samples as text (start, end, decimals, separator), if it
-    does, not overlapping a run already found."""
-    values = ints.tolist()
+    """Where ``raw`` holds the samples (integers, a -0.0 as :data:`NEGATIVE_ZERO`) as text
+    (start, end, decimals, separator), if it does, not overlapping a run already found."""
     for digits in range(decimals, MAX_DECIMALS + 1):
-        scaled = values if digits == decimals else [k * 10 ** (digits - decimals) for k in values]
+        scaled = values if digits == decimals else _scaled(values, digits - decimals)
         first = render(scaled[:1], digits, b"")
         start = raw.find(first)
         tries = 0
@@ -270,7 +333,7 @@ def _fill(stored: bytes, notes: list[tuple[int, int, int, int]], sample_bytes: b
     for where, index, digits, separator in notes:
         ints, decimals = _integers(sample_bytes, index)
         if digits != decimals:
-            ints = [k * 10 ** (digits - decimals) for k in ints]
+            ints = _scaled(ints, digits - decimals)
         pieces.append(stored[at:where])
         pieces.append(render(ints, digits, bytes((separator,))))
         at = where

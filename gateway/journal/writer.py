@@ -617,7 +617,7 @@ def _bed_entries(conn: sqlite3.Connection, after: int) -> Iterator[_BedEntry]:
                     "SELECT bundle FROM messages WHERE id = ?", (holder,)
                 ).fetchone()
                 bundles[holder] = zlib.decompress(blob)
-            text = decode_part(bundles[holder], offset, samples=False)[2] or b"[]"
+            text = decode_part(bundles[holder], offset, samples=False, raw=False)[2] or b"[]"
         for report in json.loads(text):
             if report[0] is not None:
                 yield str(report[0]), int(row), str(report[1])
