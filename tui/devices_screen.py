@@ -44,7 +44,7 @@ from tui.devices import (
 )
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE
-from tui.widgets import FaultBar, WardHeader
+from tui.widgets import FaultBar, WardHeader, refill
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +150,8 @@ class DevicesScreen(WardView):
         self._show_unassigned(ward)
 
     def _fill_table(self, rows: list[DeviceRow]) -> None:
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        for index, row in enumerate(rows):
-            table.add_row(*row_cells(row), key=str(index))
+        refill(self.table, [row_cells(row) for row in rows])
         self._rows = rows
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
     def _show_unassigned(self, ward: WardSnapshot) -> None:
         box = self.unassigned

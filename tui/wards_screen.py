@@ -22,7 +22,7 @@ from tui.devices import link_style, link_word
 from tui.view import Dashboard, WardView
 from tui.vitals import MISSING_STYLE, NO_DATA_LOST_STYLE, format_age
 from tui.wards import NO_DATA, BedLine, GatewayLine, gateway_name, summary, ward_lines
-from tui.widgets import FaultBar, WardHeader
+from tui.widgets import FaultBar, WardHeader, refill
 
 COLUMNS = ("Ward", "Gateway / bed", "State", "Beds", "!!!", "!!", "!", "Worst alarm", "Age")
 
@@ -135,14 +135,8 @@ class WardsScreen(WardView):
         self._beds = beds
 
     def _fill(self, rows: list[Row]) -> None:
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        for index, row in enumerate(rows):
-            table.add_row(*row, key=str(index))
+        refill(self.table, rows)
         self._shown = rows
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
 
     def action_open_bed(self) -> None:
         row = self.table.cursor_row

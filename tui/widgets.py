@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from textual.message import Message
 from textual.reactive import reactive, var
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import DataTable
 
 from gateway.alarms.snapshot import ActiveAlarm, AlarmSnapshot
 from gateway.clock import NS_PER_S
@@ -936,3 +938,15 @@ class BedGrid(ScrollableContainer, can_focus=False):
             tiles[bed.bed] = tile
             previous = tile
         self._tiles = tiles
+
+
+def refill(table: DataTable[Any], rows: Sequence[Sequence[object]]) -> None:
+    """Put ``rows`` in ``table`` in place of what it held, the cursor kept on the same row
+    number (or the last row): a screen refreshed every tick must not throw the reader back
+    to the top."""
+    cursor = table.cursor_row
+    table.clear()
+    for index, row in enumerate(rows):
+        table.add_row(*row, key=str(index))
+    if rows:
+        table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
