@@ -56,6 +56,19 @@ def remote_hr_alarm(ward: RemoteWard) -> ActiveAlarm | None:
     return next((a for a in alarms.alarms if "HR" in a.text), None) if alarms else None
 
 
+async def alarm_shown_live(remote: RemoteWard) -> None:
+    """Wait until the remote screen shows the bed and its HR alarm, from a gateway proved
+    live (two heartbeats): only then does it name alarms an acknowledgement may take."""
+    await eventually(
+        lambda: (
+            remote_hr_alarm(remote) is not None
+            and bed_named(remote.snapshot(), BED) is not None
+            and all(why is None for _, why in remote.gateways())
+        ),
+        "the bed and its HR alarm, remotely, from a gateway proved live",
+    )
+
+
 async def test_a_remote_acknowledgement_is_made_by_the_gateway_and_journaled_with_the_remote_name(
     mosquitto: str, tmp_path: Path
 ) -> None:
@@ -68,14 +81,7 @@ async def test_a_remote_acknowledgement_is_made_by_the_gateway_and_journaled_wit
         gateway.hub.alarms.sign_in("Nurse Lee")  # at the gateway's own screen
         monitor = await gateway.monitor()
         assert (await monitor.send(oru("m1", bed=1, hr=180)))[0] == "CA"
-        await eventually(
-            lambda: (
-                remote_hr_alarm(remote) is not None
-                and bed_named(remote.snapshot(), BED) is not None
-                and all(why is None for _, why in remote.gateways())
-            ),
-            "the bed and its HR alarm, remotely, from a gateway proved live",
-        )
+        await alarm_shown_live(remote)
         remote_bed = bed_named(remote.snapshot(), BED)
         assert remote_bed is not None
         assert desk.acknowledge(remote_bed.bed) == 0  # nobody said who they are: nothing sent
@@ -109,14 +115,7 @@ async def test_a_gateway_that_did_not_opt_in_ignores_remote_acknowledgements(
     ):
         monitor = await gateway.monitor()
         assert (await monitor.send(oru("m1", bed=1, hr=180)))[0] == "CA"
-        await eventually(
-            lambda: (
-                remote_hr_alarm(remote) is not None
-                and bed_named(remote.snapshot(), BED) is not None
-                and all(why is None for _, why in remote.gateways())
-            ),
-            "the bed and its HR alarm, remotely, from a gateway proved live",
-        )
+        await alarm_shown_live(remote)
         remote_bed = bed_named(remote.snapshot(), BED)
         assert remote_bed is not None
         desk.sign_in("Dr Roux")
