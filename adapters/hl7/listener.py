@@ -245,8 +245,11 @@ class MllpListener:
         acks, _ = await self.take(item, peer)
         return acks
 
-    async def take(self, item: bytes | OversizeFrame, peer: str) -> tuple[list[bytes], bool]:
-        """:meth:`handle`, and whether the message was taken in (the connection delivers)."""
+    async def take(
+        self, item: bytes | OversizeFrame, peer: str, connection: _Connection | None = None
+    ) -> tuple[list[bytes], bool]:
+        """:meth:`handle`, and whether the message was taken in (the connection delivers).
+        While a message read from ``connection`` is being stored, its ``storing`` says so."""
         receive_time = self.clock.now_ns()
         if isinstance(item, OversizeFrame):
             self.rejected += 1
@@ -281,6 +284,8 @@ class MllpListener:
         reports = decoded.reports
         device = reports[0].device if reports else None
         received = new_received(item, "mllp", peer, receive_time, control_id, device)
+        if connection is not None:
+            connection.storing = True
         try:
             await self.sink.submit(received, reports)
         except MessageRefused as exc:
@@ -302,6 +307,9 @@ class MllpListener:
                 AckError(207, f"not stored: {exc}"),
                 commit_only=decoded.keep_alive,
             ), False
+        finally:
+            if connection is not None:
+                connection.storing = False
         self.messages += 1
         if decoded.keep_alive:
             self.keep_alives += 1
@@ -372,6 +380,8 @@ class _Connection(asyncio.Protocol):
         """When the first byte of the frame being received arrived; None between frames."""
         self.delivered = 0
         """Messages taken in from this connection: one that delivers none may be evicted."""
+        self.storing = False
+        """A message read from it is being stored: it is never evicted meanwhile."""
         self.wakeup: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.ended = False
@@ -462,7 +472,7 @@ class _Connection(asyncio.Protocol):
                 item = frames.popleft()
                 if isinstance(item, bytes):
                     self.waiting_bytes -= len(item)
-                acks, taken = await listener.take(item, peer)
+                acks, taken = await listener.take(item, peer, self)
                 if taken:
                     self.delivered += 1
                 if self.failure is not None or transport.is_closing():

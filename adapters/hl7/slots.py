@@ -10,8 +10,12 @@ instead, and retries. When
 the listener is full, the newcomer takes the slot of the connection that delivers least: one
 that never had a message taken in, or one stuck in a frame for ``slow_after_s``, whichever
 has gone longest without a whole frame. When every slot holds a connection that delivers,
-the newcomer is refused (the ward is at its configured size). Refusals, evictions and
-time-outs are counted per address (bounded).
+the newcomer is refused (the ward is at its configured size). A connection whose message
+is being stored is never closed for anyone: the gateway keeps that message, and closing the
+connection before its ACK would make the sender resend it or give up (under load a commit
+takes longer than a churning attack needs to make a monitor's new connection the oldest that
+"delivered nothing"). A frame that does not read as a message protects nothing. Refusals,
+evictions and time-outs are counted per address (bounded).
 
 This module decides and counts; it does not touch sockets or report faults (the listener
 does both), and it knows nothing of HL7.
@@ -39,6 +43,8 @@ class Holder(Protocol):
     """When the frame it is sending began; None between frames."""
     delivered: int
     """Messages taken in from it."""
+    storing: bool
+    """A message of it was read and is on its way to the journal, not yet answered."""
 
 
 C = TypeVar("C", bound=Holder)
@@ -132,10 +138,11 @@ class Slots(Generic[C]):
         host = newcomer.host
         mine = self._by_host.get(host)
         if mine is not None and len(mine) >= self.max_per_peer:
-            victim = min(mine, key=lambda c: c.last_frame_s)  # the one idle longest
-            started = victim.frame_started_s
+            idle = [c for c in mine if not c.storing]
+            victim = min(idle, key=lambda c: c.last_frame_s) if idle else None  # idle longest
+            started = victim.frame_started_s if victim is not None else None
             stuck = started is not None and now_s - started >= slow_after_s
-            if not stuck and now_s - victim.last_frame_s < self.quiet_after_s:
+            if victim is None or (not stuck and now_s - victim.last_frame_s < self.quiet_after_s):
                 self.counts.refused(host)  # every one of them delivers: none gives way
                 decision.admitted = False
                 return decision
@@ -173,9 +180,12 @@ class Slots(Generic[C]):
 
     def _slowest(self, now_s: float, slow_after_s: float) -> C | None:
         """The connection delivering least, if one may be evicted: never took a message in,
-        or stuck in a frame; among them, the one longest without a whole frame."""
+        or stuck in a frame, and none of its messages being stored; among them, the one
+        longest without a whole frame."""
         found: C | None = None
         for holder in self._holders:
+            if holder.storing:
+                continue
             started = holder.frame_started_s
             stuck = started is not None and now_s - started >= slow_after_s
             if (holder.delivered == 0 or stuck) and (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from journal_support import Monitor, oru
@@ -16,6 +16,7 @@ from waiting import eventually
 
 from adapters.hl7.listener import MllpListener
 from gateway.clock import ManualClock
+from gateway.domain import DeviceReport, ReceivedMessage
 from gateway.hub import Hub
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
@@ -163,6 +164,55 @@ async def test_a_full_listener_gives_the_slowest_connections_slot_to_a_newcomer(
         stop.set()
         await honest.close()
         await newcomer.close()
+
+
+class GatedHub(Hub):
+    """A hub whose journal takes as long as the test says: each submit waits for ``gate``."""
+
+    def __init__(self) -> None:
+        super().__init__(WardState(), Router(), ManualClock())
+        self.gate = asyncio.Event()
+        self.storing = asyncio.Event()
+        """Set once a message is on its way to the (gated) journal."""
+
+    async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None:
+        self.storing.set()
+        await self.gate.wait()
+        await super().submit(message, reports)
+
+
+async def test_a_connection_whose_message_is_being_stored_is_never_evicted() -> None:
+    """Under load a commit takes a while, and connections that never delivered keep
+    arriving: a monitor's first message, read and on its way to the journal, must not make
+    its connection "the oldest that delivered nothing" and lose it (and its ACK) to a
+    newcomer — neither at its address's cap nor when the listener is full."""
+    hub = GatedHub()
+    async with MllpListener(
+        hub,
+        host="127.0.0.1",
+        port=0,
+        clock=hub.clock,
+        max_connections=2,
+        max_connections_per_peer=1,
+        quiet_after_s=0.05,
+    ) as listener:
+        monitor = await Monitor.connect(listener.port, "127.0.0.2")
+        sending = asyncio.get_running_loop().create_task(monitor.send(oru("m1")))
+        await asyncio.wait_for(hub.storing.wait(), 5)
+        idle = await Monitor.connect(listener.port, "127.0.0.3")  # never sends a frame
+        await eventually(lambda: len(listener.slots) == 2, "the listener full")
+        await asyncio.sleep(0.1)  # the monitor's frame is older than anyone's, and quiet
+        sibling = await Monitor.connect(listener.port, "127.0.0.2")
+        assert await closed(sibling)  # its address at its cap, the one there storing
+        newcomer = await Monitor.connect(listener.port, "127.0.0.4")
+        assert await closed(idle)  # the full listener's slot came from the idle one
+        hub.gate.set()
+        assert await sending == ("CA", "m1")
+        assert listener.counts.of("127.0.0.2").evicted == 0
+        assert listener.counts.of("127.0.0.2").refused == 1
+        assert listener.counts.of("127.0.0.3").evicted == 1
+        for peer in (monitor, newcomer):
+            await peer.close()
 
 
 async def test_repeated_connection_faults_are_shown_once_and_counted(hub: Hub) -> None:
