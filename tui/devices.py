@@ -166,8 +166,10 @@ def device_rows(ward: WardSnapshot) -> list[DeviceRow]:
     return rows
 
 
-CONNECTION_TRANSPORTS = frozenset(("mllp",))
-"""Transports whose closing connection the gateway sees and reports (``link_closed``)."""
+CONNECTION_TRANSPORTS = frozenset(("mllp", "serial", "udp"))
+"""Transports whose closing link the gateway sees and reports (``link_closed``): an MLLP
+connection, a serial port (a cable, a USB adapter pulled), an IntelliVue association (over
+UDP or its serial MIB port)."""
 
 
 def connection_of(link: DeviceLink) -> str:

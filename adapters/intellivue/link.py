@@ -5,7 +5,10 @@
 received goes to the session, then to the hub — ``hub.submit`` with the reports it made
 (every datagram is journaled, raw, so a capture can be replayed) or ``hub.reject`` when it
 is not a Data Export message — and what the session says to send is sent. The session's
-timers run every :data:`TICK_S`. Notes (the association refused, lost …) are faults.
+timers run every :data:`TICK_S`. Notes (the association refused, lost …) are faults. An
+association that ends — the monitor released or aborted it, the gateway gave it up after
+the monitor's silence, the channel was lost — is the hub's ``link_closed``: the devices
+screen then says the link is closed, not that an associated monitor is silent.
 Returns when the channel is lost (AdapterError) or the task is cancelled, after releasing
 the association when it can.
 """
@@ -16,7 +19,7 @@ import logging
 from typing import Protocol
 
 from adapters.hl7.listener import ReportSink
-from adapters.intellivue.session import Outcome, Session
+from adapters.intellivue.session import Outcome, Session, State
 from gateway.clock import Clock
 from gateway.domain import ReceivedMessage
 from gateway.errors import AdapterError, JournalError
@@ -46,6 +49,7 @@ async def converse(
     for request in session.start(clock.monotonic_ns()):
         channel.send(request)
     next_tick = clock.monotonic_ns()
+    linked = False
     try:
         while True:
             wait = max(0.0, (next_tick - clock.monotonic_ns()) / 1e9)
@@ -64,7 +68,14 @@ async def converse(
                     sink.fault(source, note)
                 for request in sends:
                     channel.send(request)
+            if session.state is State.ASSOCIATED:
+                linked = True
+            elif linked and session.state is State.ASSOCIATING:
+                linked = False  # released, aborted or lost: the devices screen says closed
+                sink.link_closed(session.transport, session.peer)
     finally:
+        if linked:
+            sink.link_closed(session.transport, session.peer)
         try:
             for request in session.release(clock.monotonic_ns()):
                 channel.send(request)

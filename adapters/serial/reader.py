@@ -156,6 +156,7 @@ class SerialReader:
             finally:
                 self.connected = False
                 await self.link.close()
+            self.sink.link_closed(TRANSPORT, self.port)  # its device: link closed, not silent
             down_since = self.clock.monotonic_ns()
             await self._backoff()
 

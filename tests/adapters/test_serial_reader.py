@@ -192,9 +192,12 @@ async def test_an_unplugged_adapter_is_a_fault_the_bed_goes_lost_and_it_comes_ba
             await eventually(lambda: reader.connected, "the port open")
             port.write(masimo_line())
             await eventually(lambda: reading(hub, SPO2) == 97.0, "SpO2 97")
+            assert [link.closed for link in bed(hub).devices] == [False]
             port.unplug()
             await eventually(lambda: faults(hub, "lost") != [], "the loss reported")
             await eventually(lambda: faults(hub, "cannot open") != [], "reopening tried")
+            # The devices screen says the link closed, not that the oximeter fell silent.
+            assert [link.closed for link in bed(hub).devices] == [True]
             assert {f.source for f in hub.faults} == {source}
             assert not reader.connected
             clock.advance(11)  # past the stale timeout: shown with its age, not as live
@@ -214,6 +217,7 @@ async def test_an_unplugged_adapter_is_a_fault_the_bed_goes_lost_and_it_comes_ba
             await eventually(lambda: reading(hub, SPO2) == 95.0, "SpO2 95")
             assert not bed(hub).readings[SPO2].stale
             assert bed(hub).connectivity is Connectivity.CONNECTED
+            assert [link.closed for link in bed(hub).devices] == [False]
             assert not [a for a in hub.alarms.snapshot().alarms if "LOST" in a.text]
     finally:
         port.close()

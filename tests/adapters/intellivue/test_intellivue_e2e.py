@@ -97,6 +97,11 @@ def wave(hub: Hub, label: str, name: str) -> float | None:
     return None
 
 
+def closed(hub: Hub, label: str) -> list[bool]:
+    """Per device of the bed: whether its link is closed (the devices screen's Connection)."""
+    return [link.closed for link in beds(hub)[label].devices]
+
+
 def labels(monitors: list[IntellivueUdpMonitor]) -> list[str]:
     return [m.monitor.identity.bed_label for m in monitors]
 
@@ -137,8 +142,12 @@ async def test_an_unplugged_monitor_goes_no_data_and_device_lost_then_comes_back
         await eventually(
             lambda: any("association lost" in f.text for f in hub.faults), "association lost"
         )
+        # no association now: the devices screen says the link closed, not "silent"
+        await eventually(lambda: closed(hub, names[0]) == [True], "the link closed")
+        assert closed(hub, names[1]) == [False]
         monitors[0].replug()
         await eventually(lambda: live(hub, names[0], HR) is not None, "values again", 15)
+        assert closed(hub, names[0]) == [False]
         session = next(
             s for s in lan.sessions.values() if s.peer.endswith(f":{monitors[0].address[1]}")
         )
@@ -207,6 +216,7 @@ async def test_a_pulled_serial_cable_is_a_fault_and_the_bed_goes_stale() -> None
             lambda: any(f.source == f"intellivue {monitor.path}" for f in hub.faults),
             "a fault naming the port",
         )
+        await eventually(lambda: closed(hub, name) == [True], "the link closed")
         assert not reading.done()  # the reader keeps trying, it does not die
     finally:
         reading.cancel()
