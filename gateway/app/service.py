@@ -449,10 +449,16 @@ async def serve(
     Beds changed on the running gateway (:mod:`gateway.app.bindings`) are read from the
     bindings overlay at start; headless (and once the dashboard detached), SIGHUP reloads
     the beds of ``config_path`` and of the overlay. With a dashboard, SIGHUP keeps meaning
-    that its terminal hung up; the devices screen reloads instead (``R``)."""
+    that its terminal hung up; the devices screen reloads instead (``R``). Headless, a
+    SIGHUP that comes while the gateway is still starting (rebuilding the ward from a long
+    journal takes seconds, and ``systemctl reload`` may come meanwhile) is kept and carried
+    out once it listens: it never ends the process, as the signal's default would."""
     hub = hub or build_hub(config)
     beds = LiveBindings(hub, config, config_path)
     beds.start()
+    early_hangups: list[None] = []
+    if not dashboard:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, early_hangups.append, None)
     async with contextlib.AsyncExitStack() as stack:
         journal = hub.journal
         backfill: TrendBackfill | None = None
@@ -531,7 +537,7 @@ async def serve(
                         await _until_signalled(beds.reload)
                 else:
                     hub.alarms.sign_in("unknown")  # nobody at a screen
-                    await _until_signalled(beds.reload)
+                    await _until_signalled(beds.reload, hung_up_before=bool(early_hangups))
             finally:
                 for task in tasks:
                     task.cancel()
@@ -565,9 +571,12 @@ def build_sound(config: GatewayConfig, hub: Hub, *, dashboard: bool) -> AlarmSou
 
 async def _until_signalled(
     reload: Callable[[str], Coroutine[Any, Any, bool]] | None = None,
+    *,
+    hung_up_before: bool = False,
 ) -> None:
     """Wait for SIGINT/SIGTERM; meanwhile each SIGHUP calls ``reload`` (a service's
-    "read the configuration again": no connection is dropped)."""
+    "read the configuration again": no connection is dropped). ``hung_up_before``: a SIGHUP
+    came while starting; it is carried out now, once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[bool]] = set()
@@ -583,6 +592,9 @@ async def _until_signalled(
         loop.add_signal_handler(sig, stop.set)
     if reload is not None:
         loop.add_signal_handler(signal.SIGHUP, hung_up)
+        if hung_up_before:
+            log.info("SIGHUP came while starting: reloading now")
+            hung_up()
     try:
         await stop.wait()
     finally:

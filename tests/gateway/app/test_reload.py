@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from waiting import eventually
 
 from gateway.journal.reader import read_reports
 
+ROOT = Path(__file__).resolve().parents[3]
 DEVICE = "EUI-64:0012211839000001"
 
 
@@ -92,6 +94,77 @@ async def test_sighup_reloads_the_beds_and_the_connected_monitor_stays_on_its_so
         assert await monitor.send(oru("3")) == ("CA", "3")
         assert (await beds_of_reports(tmp_path / "ward.sqlite"))[-1] == "bed-b"
         await monitor.close()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(20):
+                    await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+SLOW_START = """
+import sys, time
+from pathlib import Path
+import gateway.app.service as service
+
+rebuild = service.rebuild
+
+async def slow_rebuild(*args, **kwargs):
+    # A long journal's rebuild, held until the test has sent its SIGHUP.
+    print("rebuilding: held", file=sys.stderr, flush=True)
+    import asyncio
+    while not Path(sys.argv[1]).exists():
+        await asyncio.sleep(0.02)
+    return await rebuild(*args, **kwargs)
+
+service.rebuild = slow_rebuild
+from gateway.app.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.timeout(60)
+async def test_a_sighup_while_starting_is_carried_out_once_listening_never_a_stop(
+    tmp_path: Path,
+) -> None:
+    """``systemctl reload`` during a slow start (the ward rebuilt from a long journal): the
+    signal's default would end the gateway before it ever listened."""
+    port = free_port()
+    config = tmp_path / "ward.toml"
+    config.write_text(config_text(port, BEFORE))
+    release = tmp_path / "release"
+    log = tmp_path / "gateway.log"
+    argv = ["run", "--headless", "--config", str(config)]
+    with log.open("ab") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", SLOW_START, str(release), *argv,
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    try:
+        await eventually(lambda: "rebuilding: held" in log.read_text(), "the start held")
+        config.write_text(config_text(port, AFTER))
+        process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.2)  # time for the signal to end a process that does not hold it
+        assert process.returncode is None, log.read_text()
+        release.touch()
+        async with asyncio.timeout(30):
+            while True:
+                assert process.returncode is None, log.read_text()
+                try:
+                    monitor = await Monitor.connect(port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        await eventually(lambda: "configuration reloaded" in log.read_text(), "the reload")
+        assert "SIGHUP came while starting: reloading now" in log.read_text()
+        assert await monitor.send(oru("1")) == ("CA", "1")
+        await monitor.close()
+        assert await beds_of_reports(tmp_path / "ward.sqlite") == ["bed-b"]
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
