@@ -24,7 +24,10 @@ that cannot be read stops the back-fill with a fault saying how far it got.
 This module must not write the journal, feed the alarm engine (alarms are restored, in
 order, from the minutes rebuilt before listeners open) or touch waves (a wave buffer holds
 64 s, all of it in those minutes). Reports of unassigned senders are not read back here:
-their list is about who is sending now.
+their list is about who is sending now. Nor are the reports of a device bound to another
+bed now than the one it reported to (bound on the devices screen or in the configuration
+since): reading them back would bring its old bed back — an automatic bed that went when
+the device moved — with its stale values and its link beside the live one.
 """
 
 from __future__ import annotations
@@ -204,12 +207,16 @@ class TrendBackfill:
         reading in this span; ``first``: its first reading in this span."""
         ward = self.hub.ward
         points: dict[_Key, _Points] = {}
+        bound_bed = self.hub.router.bound_bed
         for stored in batch:
             routed = stored.routed
             bed = routed.bed
             if bed is None:
                 continue
             report = routed.report
+            bound = bound_bed(report.device.key)
+            if bound is not None and bound != bed.key:
+                continue  # bound elsewhere since: its old bed must not get it back
             seen = monotonic_of(self.hub.clock, report.receive_time_ns)
             ward.backfill(bed, routed.bed_label, report, seen_ns=seen)
             received = report.receive_time_ns

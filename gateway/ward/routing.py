@@ -145,6 +145,12 @@ class Router:
         self.configured = configured
         self._decided.clear()
 
+    def bound_bed(self, device_key: str) -> str | None:
+        """The bed ``device_key`` is bound to by configuration (its id in a bed's
+        ``devices``), None when it is not: a query, nothing decided or counted."""
+        route = self._by_device.get(device_key.upper())
+        return route.bed.key if route is not None and route.bound else None
+
     def route(self, report: DeviceReport) -> Route | None:
         """The bed for a report, None when it must be listed as unassigned, or
         :data:`REFUSED` when it asked for a device or bed past the admission limits.

@@ -20,7 +20,7 @@ from gateway.domain import BedId, Connectivity, ReceivedMessage
 from gateway.hub import Hub
 from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
-from gateway.ward.routing import Router
+from gateway.ward.routing import BedBinding, Router
 from gateway.ward.state import WardState
 
 HR = 147842
@@ -242,3 +242,37 @@ async def test_a_first_start_has_nothing_to_back_fill_and_says_nothing(tmp_path:
     await backfill.run()
     assert backfill.finished
     assert list(hub.faults) == []
+
+
+async def test_a_device_bound_elsewhere_since_is_not_brought_back_to_its_old_bed(
+    tmp_path: Path,
+) -> None:
+    """The monitor of automatic bed ICU^1^1 was bound to bed "bed-x" (the devices screen,
+    or the configuration) while the gateway was down. Its first live report moves it there
+    and its old automatic bed goes; the back-fill reading its older reports must not bring
+    that bed back, nor its values or its link, beside the live one."""
+    path = tmp_path / "j.sqlite"
+    first = RESTART - 2 * HOUR
+    async with Journal(path, clock=ManualClock(first)) as journal:
+        times = range(first, LAST, 60 * NS_PER_S)
+        items = [routed(Sent(t, 1, 70, t), f"b{n}") for n, t in enumerate(times)]
+        await asyncio.gather(*(journal.record(m, [r]) for m, r in items))
+    clock = ManualClock(RESTART)
+    device = "EUI-64:0012211839000001"
+    router = Router([BedBinding(BedId("bed-x"), "Bed X", devices=(device,))])
+    hub = Hub(WardState(), router, clock)
+    await rebuild(hub, path, now_ns=RESTART)
+    hub.watch_moves()
+    assert [b.bed for b in hub.snapshot().beds] == [BedId("bed-x"), BED_1]
+    message, reports = received(oru("live", bed=1, hr=99, when=hl7_time(RESTART)), clock)
+    await hub.submit(message, reports)
+    assert hub.snapshot().bed(BED_1) is None  # it left: an automatic bed with no device
+    backfill = trend_backfill(hub, path, now_ns=RESTART)
+    await backfill.run()
+    assert backfill.finished
+    snapshot = hub.snapshot()
+    assert snapshot.bed(BED_1) is None
+    bed_x = snapshot.bed(BedId("bed-x"))
+    assert bed_x is not None
+    assert [d.device.key for d in bed_x.devices] == [device]
+    assert bed_x.readings[HR].value == 99
