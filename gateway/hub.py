@@ -165,6 +165,14 @@ class Hub:
                 item.bed_label or now or "the unassigned list",
             )
 
+    def _settle_displaced(self, seen_ns: int) -> None:
+        displaced = self.conflicts.displaced
+        for bed, device in displaced:
+            self.ward.leave(bed.key, device)
+            self.alarms.leave(bed, device, seen_ns)
+            log.info("device %s left %s: a device bound to it took the bed", device.key, bed.key)
+        displaced.clear()
+
     async def submit(self, message: ReceivedMessage, reports: Sequence[DeviceReport]) -> None:
         """Take in one message and what it said. When this returns, the device may be ACKed.
 
@@ -193,6 +201,8 @@ class Hub:
                 routed.append(RoutedReport(report, route.bed, route.label))
         if self._moving:  # the bindings changed: a device that moved leaves its old bed
             self._settle_moves(routed, seen)
+        if self.conflicts.displaced:  # a bound device took a bed: who was there leaves it
+            self._settle_displaced(seen)
         if self.conflicts.moves != self._moves:  # a device placed anew: BED CONFLICT now
             self._moves = self.conflicts.moves
             self.alarms.check_conflicts(seen)

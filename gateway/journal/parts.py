@@ -294,14 +294,15 @@ def _find_run(
             tries += 1
             stop = start + len(first)
             separator = raw[stop : stop + 1]
-            if (start == 0 or not raw[start - 1 : start].isdigit()) and (
+            before = raw[start - 1 : start]
+            if (start == 0 or not (before.isdigit() or before == b".")) and (
                 len(values) == 1 or (separator and not separator.isdigit() and separator != b".")
             ):
                 text = render(scaled, digits, separator if len(values) > 1 else b"^")
                 end = start + len(text)
                 if (
                     raw.startswith(text, start)
-                    and not raw[end : end + 1].isdigit()
+                    and not (raw[end : end + 1].isdigit() or raw[end : end + 1] == b".")
                     and all(end <= s or start >= e for s, e, *_ in taken)
                 ):
                     return start, end, digits, separator if len(values) > 1 else b"^"

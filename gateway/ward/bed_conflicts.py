@@ -21,8 +21,11 @@ Rules (docs/dashboard.md, "BED CONFLICT"):
   Anything else is not known to be one patient — different patient ids, or no patient id
   on one side — and the later device goes to a bed of its own, until an engineer binds it.
 * A device keeps the bed it was placed on while it stays live and shares it only with
-  devices it may share with; a bound device always takes the bed it is bound to (another
-  device moves off it on its next report). A location can hold :data:`MAX_BEDS` beds;
+  devices it may share with; a bound device always takes the bed it is bound to, and a
+  live device there it may not share with is *displaced* at once (:attr:`displaced`: the
+  hub takes its link and values off the bed before the bound device's values go on, so
+  the tile never shows both patients), and placed afresh — on a conflict bed — with its
+  next report. A location can hold :data:`MAX_BEDS` beds;
   a device beyond them is unassigned (journaled and listed, never dropped).
 * While devices are live on more than one bed of a location, that location is in
   conflict: :meth:`BedConflicts.active` lists it with every live source (the tiles show
@@ -113,6 +116,9 @@ class BedConflicts:
         self.moves = 0
         """How many times a device was placed on another bed than before: when it has not
         changed, no conflict can have begun."""
+        self.displaced: list[tuple[BedId, DeviceId]] = []
+        """Devices a bound device took the bed of (bed, device), for the hub to take off
+        that bed; it empties the list."""
 
     def place(self, route: Route, report: DeviceReport, seen_ns: int) -> Route | None:
         """The bed ``report``, taken in at monotonic time ``seen_ns``, goes to: ``route``'s,
@@ -133,6 +139,8 @@ class BedConflicts:
         slot = holder.slot
         if holder.bound:
             slot = 0
+            if holder.slot != 0:
+                self._displace(location, holder, now)
         elif slot < 0 or not self._fits(location, holder, slot, now):
             slot = next((s for s in range(MAX_BEDS) if self._fits(location, holder, s, now)), -1)
         if slot != holder.slot:
@@ -249,6 +257,18 @@ class BedConflicts:
             if not _one_patient(holder, other):
                 return False
         return True
+
+    def _displace(self, location: _Location, holder: _Holder, now: int) -> None:
+        """``holder``, bound, takes its bed's own slot: the live devices there it may not
+        share with leave it (placed afresh with their next report)."""
+        for other in location.holders.values():
+            if other is holder or other.slot != 0 or not self._live(other, now):
+                continue
+            if other.bound or _one_patient(holder, other):
+                continue
+            other.slot = -1
+            self.displaced.append((location.route.bed, other.device))
+            self.moves += 1
 
     def _live(self, holder: _Holder, now: int) -> bool:
         return now - holder.last_ns <= self._live_ns

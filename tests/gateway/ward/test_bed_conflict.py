@@ -336,3 +336,34 @@ async def test_each_source_of_a_conflict_keeps_its_own_bed_across_a_restart(
         assert (second.patient_id, second.readings[HR].value) == ("P2", 101)
         assert first.conflict is not None
         assert len(conflict_alarms(gateway)) == 1
+
+
+async def test_a_device_bound_to_a_bed_takes_it_and_the_one_there_leaves_at_once(
+    tmp_path: Path,
+) -> None:
+    """The engineer binds the second patient's monitor to the bed the first one holds by
+    location (the devices screen's ``b``): from the bound monitor's first report the tile is
+    its patient's alone — the other monitor's link and values leave the bed at once, not
+    with its next report — and that monitor goes to a bed of its own when it next sends."""
+    clock = ManualClock()
+    async with running_gateway(tmp_path / "j.sqlite", clock=clock) as gateway:
+        a = await sender(gateway, "MONA", MONITOR_A, "P1")
+        b = await sender(gateway, "MONB", MONITOR_B, "P2")
+        await a.send(rr=14)
+        await b.send(hr=100)
+        assert gateway.hub.snapshot().bed(BED).readings.keys() == {RR}  # type: ignore[union-attr]
+        gateway.hub.rebind([BedBinding(BED, "ICU 12-1", devices=(f"EUI-64:{MONITOR_B}",))])
+        clock.advance(1)
+        await b.send(hr=101)
+        bed = gateway.hub.snapshot().bed(BED)
+        assert bed is not None
+        assert [d.device.key for d in bed.devices] == [f"EUI-64:{MONITOR_B}"]
+        assert {code: r.value for code, r in bed.readings.items()} == {HR: 101}
+        assert bed.patient_id == "P2"
+        await a.send(rr=15)
+        second = gateway.hub.snapshot().bed(SECOND)
+        assert second is not None
+        assert [d.device.key for d in second.devices] == [f"EUI-64:{MONITOR_A}"]
+        assert {code: r.value for code, r in second.readings.items()} == {RR: 15}
+        bed = gateway.hub.snapshot().bed(BED)
+        assert bed is not None and {code: r.value for code, r in bed.readings.items()} == {HR: 101}
