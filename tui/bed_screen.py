@@ -38,6 +38,9 @@ from tui.devices import link_style
 from tui.view import Dashboard, WardView
 from tui.vitals import (
     ABP,
+    DEMO_BANNER,
+    DEMO_MARK,
+    DEMO_MARK_STYLE,
     ETCO2,
     HEART_RATE,
     MISSING_STYLE,
@@ -140,6 +143,9 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
     line.append("  ")
     if bed.connectivity is Connectivity.CONNECTED:
         line.append(" LIVE ", "bold black on #5fff5f")
+        if is_demo(bed):  # the tile's banner, here too: its waves are the demo's as well
+            line.append(" ")
+            line.append(f" {DEMO_BANNER} ", DEMO_MARK_STYLE)
     else:
         line.append_text(status_line(bed, 0))
     line.append(f"   {position}", "dim")
@@ -149,14 +155,26 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
     return line
 
 
-def wave_block(info: WaveInfo, window: WaveWindow | None, seconds: float, width: int) -> list[Text]:
-    """A wave on the bed screen: a line naming it, then :data:`WAVE_LINES` lines of trace."""
+def is_demo(bed: BedSnapshot) -> bool:
+    """Whether the bed shows demo or test data: a monitor in demo mode marks its values so;
+    its waves, which carry no mark of their own, are taken as the demo's too."""
+    return any(r.demo for r in bed.readings.values())
+
+
+def wave_block(
+    info: WaveInfo, window: WaveWindow | None, seconds: float, width: int, *, demo: bool = False
+) -> list[Text]:
+    """A wave on the bed screen: a line naming it (``DEMO`` when ``demo``), then
+    :data:`WAVE_LINES` lines of trace."""
     name, colour = traces.wave_style_of(info.code, info.label)
     stale = info.stale if window is None else window.stale
     age = info.age_s if window is None else window.age_s
     head = Text(no_wrap=True, overflow="ellipsis")
     style = STALE_STYLE if stale else colour
     head.append(info.label or name, f"bold {style}")
+    if demo:
+        head.append(" ")
+        head.append(DEMO_MARK, DEMO_MARK_STYLE)
     head.append(
         f"  {info.unit or 'no unit'} · {info.sample_rate_hz:g} Hz · last {seconds:g} s", style
     )
@@ -356,9 +374,10 @@ class BedScreen(WardView):
         width = max(8, panel.content_size.width)
         seconds = min(10.0, max(3.0, width * traces.DOTS_PER_CELL_X / WAVE_DOTS_PER_S))
         lines: list[Text] = []
+        demo = is_demo(bed)
         for info in traces.detail_waves(bed.waves, DETAIL_WAVES):
             window = self.dashboard.traces.waveform(bed.bed, info.key, seconds, ward.time_ns)
-            lines += wave_block(info, window, seconds, width)
+            lines += wave_block(info, window, seconds, width, demo=demo)
         panel.text = Text("\n", no_wrap=True).join(lines)
 
     def draw_trends(self, ward: WardSnapshot, *, force: bool = False) -> None:

@@ -60,3 +60,27 @@ async def test_a_monitor_in_demo_mode_is_shown_demo_on_its_tile_and_bed_screen()
         lines = screen.parameters.text.plain.split("\n")
         assert [line.split()[0] for line in lines if "DEMO" in line] == ["HR", "SpO2", "NIBP", "RR"]
         assert all("DEMO" not in line for line in lines if line.startswith("Temp"))
+
+
+async def test_the_waves_of_a_monitor_in_demo_mode_are_marked_demo_on_the_bed_screen() -> None:
+    """A demo monitor's waves are the demo's too: the bed screen's title says DEMO DATA
+    beside LIVE and each wave's name is marked, on this screen as on a remote one (both
+    draw the bed screen from the snapshot)."""
+    clock = ManualClock()
+    hub = Hub(WardState(), Router(), clock)
+    demo = load_sample("17").replace(b"|WF-0001|P|2.6|", b"|WF-0001|D|2.6|")  # MSH-11 debug
+    async with MllpListener(hub, host="127.0.0.1", port=0, clock=clock) as listener:
+        assert await send(listener.port, demo) == ("CA", "WF-0001")
+    app = WardApp(
+        hub.snapshot, traces=hub.ward, refresh_hz=TEST_HZ, alarms=hub.alarms, ask_operator=False
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "DEMO DATA" in screen_text(app), "the tile's DEMO DATA")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BedScreen), "the bed screen")
+        screen = app.screen
+        assert isinstance(screen, BedScreen)
+        await wait_for(pilot, lambda: "ECG" in screen.waves.text.plain, "the waves drawn")
+        heads = [line for line in screen.waves.text.plain.split("\n") if " Hz " in line]
+        assert heads and all(" DEMO " in line for line in heads), heads
+        assert "DEMO DATA - not a patient" in screen_text(app)
