@@ -274,6 +274,11 @@ class TrendBuffer:
 STAGE_PER_TREND = 256
 """A :class:`TrendStage` folds its values in once this many per trend are waiting (on
 average): 8 to 32 bytes a value staged, at most 8 kB a trend, under 0.4 MB for a bed's 48."""
+STAGE_FIRST_PER_TREND = 16
+"""… but the first time once this many are: its trends' rings are allocated then (40 kB
+each), within the bed's first minute or so, not four to eight minutes in — so the ward's
+memory reaches its plateau early, and a later rise is a real one. A sender that said a
+thing or two and went silent still holds only its staged values."""
 
 
 class TrendStage:
@@ -298,6 +303,7 @@ class TrendStage:
         "_head",
         "_limit",
         "_pattern",
+        "_per_trend",
         "_slot_of",
         "_slots",
         "_times",
@@ -307,7 +313,8 @@ class TrendStage:
     def __init__(self) -> None:
         self._buffers: list[TrendBuffer] = []
         self._slot_of: dict[int, int] = {}
-        self._limit = STAGE_PER_TREND
+        self._per_trend = STAGE_FIRST_PER_TREND
+        self._limit = STAGE_FIRST_PER_TREND
         self._start()
 
     def _start(self) -> None:
@@ -329,7 +336,7 @@ class TrendStage:
         if slot is None:
             slot = self._slot_of[id(trend)] = len(self._buffers)
             self._buffers.append(trend)  # also keeps the id from being reused
-            self._limit = STAGE_PER_TREND * len(self._buffers)
+            self._limit = self._per_trend * len(self._buffers)
         return slot
 
     def add(self, time_ns: int, slots: list[int], values: list[float]) -> None:
@@ -363,6 +370,9 @@ class TrendStage:
         counts = np.frombuffer(self._counts, dtype=np.int64)
         pattern, staged = self._pattern, self._slots
         self._start()
+        if self._per_trend != STAGE_PER_TREND:
+            self._per_trend = STAGE_PER_TREND
+            self._limit = STAGE_PER_TREND * len(self._buffers)
         if staged is None:
             if len(set(pattern)) == len(pattern):
                 table = values.reshape(len(seconds), len(pattern))  # a report a row

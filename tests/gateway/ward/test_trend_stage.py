@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 
 from gateway.clock import NS_PER_S
 from gateway.ward.trends import (
+    BYTES_PER_TREND,
     COARSE_BUCKET_S,
     COARSE_BUCKETS,
     FINE_BUCKETS,
+    STAGE_FIRST_PER_TREND,
     STAGE_PER_TREND,
     TrendBuffer,
     TrendStage,
@@ -142,10 +144,20 @@ def test_values_wait_in_the_stage_until_it_fills_or_is_flushed() -> None:
     trend = TrendBuffer(CODES[0])
     slot = stage.slot(trend)
     assert stage.slot(trend) == slot  # one slot per trend, however often asked
-    for second in range(STAGE_PER_TREND - 1):
+    second = 0
+    # The first time the stage is full early: the rings are allocated within a minute, so
+    # the ward's memory reaches its plateau then, not minutes later.
+    for second in range(STAGE_FIRST_PER_TREND - 1):
         stage.add(T0 + second * NS_PER_S, [slot], [80.0])
-    assert trend.envelope(60, 60, T0 + 60 * NS_PER_S).empty  # staged, not yet folded
-    stage.add(T0 + STAGE_PER_TREND * NS_PER_S, [slot], [50.0])  # the stage is full
-    envelope = trend.envelope(3600, 3600, T0 + STAGE_PER_TREND * NS_PER_S)
+    assert trend.nbytes == 0 and trend.envelope(60, 60, T0 + 60 * NS_PER_S).empty  # staged
+    stage.add(T0 + (second + 1) * NS_PER_S, [slot], [70.0])  # the stage is full, a first time
+    assert trend.nbytes == BYTES_PER_TREND
+    start = second + 2
+    for second in range(start, start + STAGE_PER_TREND - 1):
+        stage.add(T0 + second * NS_PER_S, [slot], [80.0])
+    end = T0 + (second + 1) * NS_PER_S
+    assert np.nanmin(trend.envelope(3600, 3600, end).low) == 70.0  # staged, not yet folded
+    stage.add(end, [slot], [50.0])  # the stage is full
+    envelope = trend.envelope(3600, 3600, end)
     assert np.nanmin(envelope.low) == 50.0
     assert np.nanmax(envelope.high) == 80.0
