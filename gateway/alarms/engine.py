@@ -708,18 +708,25 @@ class AlarmEngine:
         self._version += 1
 
     def note_configuration(
-        self, text: str, operator: str | None = None, now_ns: int | None = None
+        self,
+        text: str,
+        operator: str | None = None,
+        now_ns: int | None = None,
+        *,
+        bed: BedId | None = None,
+        bed_label: str = "",
+        key: str = "",
     ) -> None:
         """A change of the ward's beds while running (a device bound, a bed renamed, the
         configuration reloaded): a ward-wide entry of the journal, signed by ``operator``
-        (None: the one at this screen)."""
+        (None: the one at this screen). With ``bed``, the entry is that bed's (a patient
+        admitted or discharged), under the alarm key ``key``."""
         now = self.clock.monotonic_ns() if now_ns is None else now_ns
         wall = now + wall_offset_ns(self.clock)
         who = self.operator if operator is None else (operator.strip() or UNKNOWN_OPERATOR)
+        change = AlarmChange.CONFIGURATION
         self._record(
-            AlarmTransition(
-                wall, None, "", "", AlarmChange.CONFIGURATION, NONE, TECHNICAL, GATEWAY, text, who
-            )
+            AlarmTransition(wall, bed, bed_label, key, change, NONE, TECHNICAL, GATEWAY, text, who)
         )
         self._version += 1
 

@@ -1,4 +1,5 @@
-"""Beds changed on the running gateway: binding a device, renaming a bed, reloading.
+"""Beds changed on the running gateway: binding a device, renaming a bed, admitting and
+discharging a patient, reloading.
 
 :class:`LiveBindings` is what the devices screen asks (through :class:`tui.view.BedDesk`)
 and what a headless service's SIGHUP calls. Every change is effective at once — the hub
@@ -13,6 +14,12 @@ them (which devices, locations and addresses bind to which bed, and the bed labe
 listeners, serial ports, IntelliVue, MQTT, the journal, alarm limits and every other
 setting need a restart, and a reload that finds them changed says so (a fault). A file that
 fails to load is a fault and changes nothing: the running configuration stays.
+
+An admission (:meth:`LiveBindings.admit`) names the patient of a bed whose devices send
+no patient id (serial oximeters, IntelliVue, monitors without an admission of their own):
+shown at once, kept in the overlay, journaled as the bed's alarm-log entry
+(:mod:`gateway.journal.admissions`, which the exports read back). It never overrides what
+a device sends (see :meth:`gateway.ward.state.WardState.admit`).
 
 The configuration file is never written here: the overlay is the only file this writes.
 """
@@ -30,15 +37,19 @@ from pathlib import Path
 from gateway.config.load import load_config
 from gateway.config.model import GatewayConfig, SerialConfig
 from gateway.config.overlay import (
+    Admission,
     BindingOverlay,
     apply_overlay,
     overlay_path,
     overlay_text,
     parse_overlay,
+    patient_problem,
     read_overlay,
 )
+from gateway.domain import BedId
 from gateway.errors import BindingRefused, ConfigError
 from gateway.hub import Hub
+from gateway.journal.admissions import ADMISSION_KEY, admission_text
 from gateway.ward.routing import location_key
 
 log = logging.getLogger("gateway.bindings")
@@ -102,7 +113,10 @@ class LiveBindings:
                 self._baseline = None  # changed since it was read: compared with itself
 
     def start(self) -> None:
-        """Give the hub the overlay's beds (before the ward is rebuilt or anything heard)."""
+        """Give the hub the overlay's beds and admissions (before the ward is rebuilt or
+        anything heard)."""
+        for admission in self.overlay.admissions:
+            self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
         if self.overlay.beds:
             self.hub.rebind(self.running.bindings())
             log.info(
@@ -171,16 +185,84 @@ class LiveBindings:
             self.overlay, self.running = overlay, running
             self.hub.alarms.note_configuration(text, operator)
             log.warning("beds changed by %s: %s", operator.strip() or "unknown", text)
+            return await self._save(overlay, text)
+
+    async def _save(self, overlay: BindingOverlay, text: str) -> str:
+        """Keep ``overlay`` (in effect already) on disk; what to say to the operator."""
+        try:
+            await asyncio.to_thread(write_overlay, self.overlay_path, overlay, text)
+        except OSError as error:
+            self.hub.fault(
+                "config",
+                f"{text}: in effect now, but not saved to {self.overlay_path}"
+                f" ({error.strerror or error}): it is lost at a restart",
+            )
+            return f"{text} — NOT SAVED: {error.strerror or error}"
+        return text
+
+    # ---------------------------------------------------------------- admissions
+
+    def admission(self, bed_key: str) -> Admission | None:
+        """The patient admitted to bed ``bed_key`` at the gateway, if any."""
+        return self.overlay.admission(bed_key)
+
+    async def admit(
+        self, bed_key: str, bed_label: str, patient_id: str, patient_name: str, operator: str
+    ) -> str:
+        """Admit a patient to bed ``bed_key`` (labelled ``bed_label`` on screen): shown at
+        once while the bed's devices send no patient id, kept in the overlay, journaled as
+        the bed's entry signed by ``operator``. A patient admitted before is replaced (and
+        the journal says so). Raises :class:`BindingRefused` for a bad id or name."""
+        patient_id, patient_name = patient_id.strip(), " ".join(patient_name.split())
+        problem = patient_problem(patient_id, patient_name)
+        if problem is not None:
+            raise BindingRefused(problem)
+        async with self._lock:
+            before = self.overlay.admission(bed_key)
+            overlay = self.overlay.admit(Admission(bed_key, patient_id, patient_name))
             try:
-                await asyncio.to_thread(write_overlay, self.overlay_path, overlay, text)
-            except OSError as error:
-                self.hub.fault(
-                    "config",
-                    f"{text}: in effect now, but not saved to {self.overlay_path}"
-                    f" ({error.strerror or error}): it is lost at a restart",
-                )
-                return f"{text} — NOT SAVED: {error.strerror or error}"
-            return text
+                overlay_text_checked(overlay)
+            except ConfigError as error:
+                raise BindingRefused("; ".join(error.problems)) from None
+            if before is not None and before.patient_id != patient_id:
+                self._journal_admission(False, bed_key, bed_label, before, operator)
+            admission = Admission(bed_key, patient_id, patient_name)
+            self.hub.ward.admit(bed_key, patient_id, patient_name)  # effective now
+            self.overlay = overlay
+            text = self._journal_admission(True, bed_key, bed_label, admission, operator)
+            return await self._save(overlay, text)
+
+    async def discharge(self, bed_key: str, bed_label: str, operator: str) -> str:
+        """Discharge the patient admitted to bed ``bed_key`` at the gateway: what its
+        devices send (if anything) shows again. Journaled, kept in the overlay. Raises
+        :class:`BindingRefused` when nobody was admitted there."""
+        async with self._lock:
+            before = self.overlay.admission(bed_key)
+            if before is None:
+                raise BindingRefused(f"nobody is admitted to {bed_label} at the gateway")
+            overlay = self.overlay.discharge(bed_key)
+            self.hub.ward.discharge(bed_key)
+            self.overlay = overlay
+            text = self._journal_admission(False, bed_key, bed_label, before, operator)
+            return await self._save(overlay, text)
+
+    def _journal_admission(
+        self, admitted: bool, bed_key: str, bed_label: str, who: Admission, operator: str
+    ) -> str:
+        text = admission_text(admitted, bed_label, who.patient_id, who.patient_name)
+        self.hub.alarms.note_configuration(
+            text, operator, bed=BedId(bed_key), bed_label=bed_label, key=ADMISSION_KEY
+        )
+        log.warning("%s (by %s)", text, operator.strip() or "unknown")
+        return text
+
+    def _take_admissions(self, overlay: BindingOverlay) -> None:
+        """Give the ward the overlay's admissions in place of the running ones."""
+        for gone in self.overlay.admissions:
+            if overlay.admission(gone.bed) is None:
+                self.hub.ward.discharge(gone.bed)
+        for admission in overlay.admissions:
+            self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
 
     async def reload(self, operator: str = "SIGHUP") -> bool:
         """Read the configuration file and the overlay again and take their beds; say
@@ -218,6 +300,7 @@ class LiveBindings:
             }:
                 changed.append("bed alarm limits")
             self.hub.rebind(bindings)
+            self._take_admissions(overlay)  # an admission removed by hand is a discharge
             self.file_config, self.overlay, self.running = file_config, overlay, running
             source = self.config_path or "the overlay"
             text = f"configuration reloaded from {source}: {len(running.beds)} configured beds"
