@@ -395,7 +395,10 @@ class DevicesScreen(WardView):
                 raise BindingRefused(
                     "reload failed: the running configuration stays (see the faults)"
                 )
-            return "Configuration reloaded: beds and bed labels (other settings need a restart)."
+            return (
+                "Configuration reloaded: beds, bed labels, admissions and alarm limits"
+                " (other settings need a restart)."
+            )
 
         self._run(reload())
 

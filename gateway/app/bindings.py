@@ -9,10 +9,13 @@ in the bindings overlay (:mod:`gateway.config.overlay`) so that it survives a re
 journaled as a ward-wide ``configuration`` entry of the alarm log signed by the operator
 (the journal's audit trail of who did what at the screen), and logged.
 
-A reload reads the configuration file and the overlay again. Only the beds are taken from
-them (which devices, locations and addresses bind to which bed, and the bed labels):
-listeners, serial ports, IntelliVue, MQTT, the journal, alarm limits and every other
-setting need a restart, and a reload that finds them changed says so (a fault). A file that
+A reload reads the configuration file and the overlay again. It takes the beds (which
+devices, locations and addresses bind to which bed, and the bed labels), the admissions
+of the overlay, and the alarm limits — ``[alarms.limits]``, ``condition_delay_s`` and each
+bed's ``limits``, given to the running alarm engine at once (journaled, with what changed)
+— and nothing else: listeners, serial ports, IntelliVue, MQTT, the journal, the alarm
+sound, hysteresis and every other setting need a restart, and a reload that finds them
+changed says so (a fault). A file that
 fails to load is a fault and changes nothing: the running configuration stays.
 
 An admission (:meth:`LiveBindings.admit`) names the patient of a bed whose devices send
@@ -34,8 +37,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from gateway.alarms.settings import AlarmSettings
 from gateway.config.load import load_config
-from gateway.config.model import GatewayConfig, SerialConfig
+from gateway.config.model import GatewayConfig, Limit, SerialConfig
 from gateway.config.overlay import (
     Admission,
     BindingOverlay,
@@ -61,7 +65,6 @@ NEEDS_RESTART = (
     ("mqtt", "[mqtt]"),
     ("mqtt_ingest", "[mqtt_ingest]"),
     ("journal", "the journal"),
-    ("alarms", "alarm settings"),
     ("dashboard", "dashboard options"),
     ("admission", "admission limits"),
     ("auto_beds", "auto_beds"),
@@ -71,6 +74,53 @@ NEEDS_RESTART = (
     ("name", "the gateway's name"),
 )
 """What a reload does not apply, by GatewayConfig field, as it is named in the fault."""
+
+ALARMS_NEED_RESTART = (
+    ("hysteresis_pct", "alarm hysteresis"),
+    ("audio", "the alarm sound"),
+    ("audio_command", "the alarm sound command"),
+    ("audio_pause_s", "the audio pause"),
+)
+"""The ``[alarms]`` settings a reload does not apply (the limits and the condition delay
+it does), by AlarmConfig field."""
+
+
+def _limits_of(config: GatewayConfig) -> dict[str, object]:
+    """What the alarm limits in force come from, by where it is written, to compare."""
+    written: dict[str, object] = {
+        f"[alarms.limits] {name}": limit for name, limit in config.alarms.limits.items()
+    }
+    written["condition_delay_s"] = config.alarms.condition_delay_s
+    for bed in config.beds:
+        for name, limit in bed.limits.items():
+            written[f"bed {bed.id} {name}"] = limit
+    return written
+
+
+def _limit_text(limit: object) -> str:
+    if not isinstance(limit, Limit):
+        if isinstance(limit, int | float):
+            return f"{limit:g} s"
+        return "none" if limit is None else str(limit)
+    parts = [
+        f"{what} {value:g}"
+        for what, value in (("low", limit.low), ("high", limit.high))
+        if value is not None
+    ]
+    if limit.delay_s is not None:
+        parts.append(f"delay {limit.delay_s:g} s")
+    return ", ".join(parts) or "no limits"
+
+
+def limit_changes(before: GatewayConfig, after: GatewayConfig) -> list[str]:
+    """The alarm limits ``after`` changes from ``before``, as said to staff
+    (``[alarms.limits] hr high 120 → high 110``)."""
+    old, new = _limits_of(before), _limits_of(after)
+    return [
+        f"{where} {_limit_text(old.get(where))} → {_limit_text(new.get(where))}"
+        for where in sorted(old.keys() | new.keys())
+        if old.get(where) != new.get(where)
+    ]
 
 
 def _fault(hub: Hub | None, text: str) -> None:
@@ -103,6 +153,9 @@ class LiveBindings:
                 _fault(hub, f"bindings overlay left out: {problem}")
         self.running = apply_overlay(config, self.overlay)
         self._lock = asyncio.Lock()
+        self.limits_config = config
+        """The configuration whose alarm limits are in force (the engine was built from
+        the file's): what a reload compares the fresh file's limits with."""
         self._baseline: GatewayConfig | None = None
         """The file as it was read at start, before any command-line override (``--listen``,
         ``--journal``): what a reload compares with, to say what needs a restart."""
@@ -295,10 +348,20 @@ class LiveBindings:
                 for name, what in NEEDS_RESTART
                 if getattr(fresh, name) != getattr(baseline, name)
             ]
-            if {b.id: dict(b.limits) for b in fresh.beds if b.limits} != {
-                b.id: dict(b.limits) for b in baseline.beds if b.limits
-            }:
-                changed.append("bed alarm limits")
+            changed += [
+                what
+                for name, what in ALARMS_NEED_RESTART
+                if getattr(fresh.alarms, name) != getattr(baseline.alarms, name)
+            ]
+            limits = dataclasses.replace(  # what the alarm engine goes by: these, live
+                running,
+                alarms=dataclasses.replace(
+                    self.limits_config.alarms,
+                    limits=fresh.alarms.limits,
+                    condition_delay_s=fresh.alarms.condition_delay_s,
+                ),
+            )
+            new_limits = limit_changes(self.limits_config, limits)
             self.hub.rebind(bindings)
             self._take_admissions(overlay)  # an admission removed by hand is a discharge
             self.file_config, self.overlay, self.running = file_config, overlay, running
@@ -306,13 +369,30 @@ class LiveBindings:
             text = f"configuration reloaded from {source}: {len(running.beds)} configured beds"
             self.hub.alarms.note_configuration(text, operator)
             log.warning("%s (by %s)", text, operator)
+            if new_limits:
+                self._take_limits(limits, new_limits, operator)
             if changed:
                 self.hub.fault(
                     "config",
                     f"reload: {', '.join(changed)} changed in {source}; listener and other"
-                    " changes need a restart (only beds and bed labels were reloaded)",
+                    " changes need a restart (only beds, bed labels, admissions and alarm"
+                    " limits were reloaded)",
                 )
             return True
+
+    def _take_limits(self, config: GatewayConfig, changes: list[str], operator: str) -> None:
+        """Give the alarm engine the limits of ``config`` (changed as ``changes`` say), at
+        once: every bed and channel judged against its new limits. Journaled, logged."""
+        settings, problems = AlarmSettings.from_config(config)
+        beds = self.hub.alarms.set_limits(settings.limits)
+        self.limits_config = config
+        for problem in problems:
+            self.hub.fault("config", problem)
+        text = "alarm limits reloaded: " + "; ".join(changes)
+        if beds:
+            text += f" (in force now on {', '.join(beds)})"
+        self.hub.alarms.note_configuration(text, operator)
+        log.warning("%s (by %s)", text, operator)
 
 
 def _serial_beds(running: GatewayConfig, fresh: GatewayConfig) -> tuple[SerialConfig, ...]:
