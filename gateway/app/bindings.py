@@ -309,13 +309,21 @@ class LiveBindings:
         log.warning("%s (by %s)", text, operator.strip() or "unknown")
         return text
 
-    def _take_admissions(self, overlay: BindingOverlay) -> None:
-        """Give the ward the overlay's admissions in place of the running ones."""
+    def _take_admissions(self, overlay: BindingOverlay, operator: str) -> None:
+        """Give the ward the overlay's admissions in place of the running ones (a reload):
+        one removed or changed by hand is journaled as a discharge, one added as an
+        admission, so the record follows what the screen shows."""
+        labels = self.bed_ids
         for gone in self.overlay.admissions:
-            if overlay.admission(gone.bed) is None:
+            if overlay.admission(gone.bed) != gone:
                 self.hub.ward.discharge(gone.bed)
+                label = labels.get(gone.bed, gone.bed)
+                self._journal_admission(False, gone.bed, label, gone, operator)
         for admission in overlay.admissions:
-            self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
+            if self.overlay.admission(admission.bed) != admission:
+                self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
+                label = labels.get(admission.bed, admission.bed)
+                self._journal_admission(True, admission.bed, label, admission, operator)
 
     async def reload(self, operator: str = "SIGHUP") -> bool:
         """Read the configuration file and the overlay again and take their beds; say
@@ -363,7 +371,7 @@ class LiveBindings:
             )
             new_limits = limit_changes(self.limits_config, limits)
             self.hub.rebind(bindings)
-            self._take_admissions(overlay)  # an admission removed by hand is a discharge
+            self._take_admissions(overlay, operator)  # one removed by hand: a discharge
             self.file_config, self.overlay, self.running = file_config, overlay, running
             source = self.config_path or "the overlay"
             text = f"configuration reloaded from {source}: {len(running.beds)} configured beds"

@@ -19,7 +19,9 @@ from gateway.config.overlay import (
     parse_overlay,
     read_overlay,
 )
+from gateway.domain import BedId
 from gateway.errors import BindingRefused, ConfigError
+from gateway.journal.admissions import parse_admission
 
 CONFIG = """
 [gateway]
@@ -159,3 +161,8 @@ async def test_an_admission_deleted_from_the_overlay_is_a_discharge_at_the_reloa
     (bed,) = hub.snapshot().beds
     assert (bed.patient_id, bed.patient_name, bed.patient_entered) == ("", "", False)
     assert beds.admission("bed-a") is None
+    entries = [parse_admission(t) for t in reversed(hub.alarms.history(BedId("bed-a")))]
+    assert [(e.admitted, e.patient_id) for e in entries if e is not None] == [
+        (True, "MRN-1"),
+        (False, "MRN-1"),  # journaled: the record's patient ends there too
+    ]
