@@ -15,8 +15,8 @@ of the overlay, and the alarm limits — ``[alarms.limits]``, ``condition_delay_
 bed's ``limits``, given to the running alarm engine at once (journaled, with what changed)
 — and nothing else: listeners, serial ports, IntelliVue, MQTT, the journal, the alarm
 sound, hysteresis and every other setting need a restart, and a reload that finds them
-changed says so (a fault). A file that
-fails to load is a fault and changes nothing: the running configuration stays.
+changed says so (a fault). A file that fails to load is a fault and changes nothing: the
+running configuration stays.
 
 An admission (:meth:`LiveBindings.admit`) names the patient of a bed whose devices send
 no patient id (serial oximeters, IntelliVue, monitors without an admission of their own):
