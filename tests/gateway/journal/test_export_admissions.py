@@ -27,6 +27,7 @@ from gateway.domain import (
 from gateway.journal.admissions import AdmissionTimeline, admission_text, parse_admission
 from gateway.journal.export import Selection
 from gateway.journal.reader import JournalReader
+from gateway.journal.recorded_alarms import RecordedAlarms
 from gateway.ward.routing import Router
 
 EUI = "0012211839000001"
@@ -131,3 +132,14 @@ def test_an_entry_not_written_as_an_admission_is_no_admission() -> None:
     timeline = AdmissionTimeline([entry(good)])
     assert timeline.admitted("b", 4) is None
     assert timeline.admitted("b", 5) == ('ID "1"', "Doe, Jane")
+
+
+def test_a_replay_shows_an_admission_as_no_alarm() -> None:
+    text = admission_text(True, "B", "MRN-1", "Doe, Jane")
+    entry = AlarmTransition(
+        5, BedId("b"), "B", "admission", AlarmChange.CONFIGURATION, AlarmPriority.NONE,
+        AlarmKind.TECHNICAL, AlarmSource.GATEWAY, text, "Ana",
+    )  # fmt: skip
+    recorded = RecordedAlarms([entry])
+    recorded.advance(10)
+    assert recorded.snapshot(10, 10).alarms == ()
