@@ -61,7 +61,7 @@ from gateway.journal.client import Journal
 from gateway.journal.records import RoutedReport
 from gateway.ward.bed_conflicts import BedConflicts
 from gateway.ward.routing import REFUSED, BedBinding, Router
-from gateway.ward.snapshot import WardSnapshot
+from gateway.ward.snapshot import BedSnapshot, WardSnapshot
 from gateway.ward.state import MAX_UNASSIGNED, WardState
 from gateway.wording import plural
 
@@ -117,6 +117,8 @@ class Hub:
         self._moving: dict[str, str] = {}
         """After the bindings changed: where each device was (device key → bed key, ''
         unassigned) until its next report says where it is now (:meth:`rebind`)."""
+        self._mismatches: set[str] = set()
+        """The patient id mismatches told of (each once, while it lasts)."""
         for route in router.configured:
             ward.add_bed(route.bed, route.label)
 
@@ -435,6 +437,17 @@ class Hub:
                 " follow it; ages and alarm timers do not",
             )
 
+    def _tell_mismatches(self, beds: Sequence[BedSnapshot]) -> None:
+        """A bed whose device sends another patient id than the one admitted at the
+        gateway: a fault, once while it lasts (again if it comes back)."""
+        now = {f"bed {bed.label}: {bed.patient_mismatch}" for bed in beds if bed.patient_mismatch}
+        for text in sorted(now - self._mismatches):
+            self.fault(
+                "patient",
+                f"{text} — the device's id is shown; check the admission (devices screen)",
+            )
+        self._mismatches = now
+
     def snapshot(self) -> WardSnapshot:
         self.summarise_faults()
         now = self.clock.monotonic_ns()
@@ -443,8 +456,10 @@ class Hub:
         snapshot = self.ward.snapshot(
             now, wall_ns=wall, faults=tuple(self.faults), fault_count=self.fault_count
         )
-        conflicts = self.conflicts.active(now)
         beds = snapshot.beds
+        if self._mismatches or any(bed.patient_mismatch for bed in beds):
+            self._tell_mismatches(beds)
+        conflicts = self.conflicts.active(now)
         if conflicts:
             beds = tuple(
                 dataclasses.replace(bed, conflict=conflict)

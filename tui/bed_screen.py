@@ -140,6 +140,8 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
         if bed.patient_name and bed.patient_id:
             who += f" ({bed.patient_id})"
         line.append(f"  patient {who}", "bold")
+        if bed.patient_entered:
+            line.append(" (admitted here)", "dim")
     line.append("  ")
     if bed.connectivity is Connectivity.CONNECTED:
         line.append(" LIVE ", "bold black on #5fff5f")
@@ -149,6 +151,10 @@ def bed_title_line(bed: BedSnapshot | None, position: str) -> Text:
     else:
         line.append_text(status_line(bed, 0))
     line.append(f"   {position}", "dim")
+    if bed.patient_mismatch:
+        line.append("\n ")
+        mismatch = bed.patient_mismatch.replace("patient id mismatch", "PATIENT ID MISMATCH", 1)
+        line.append(f" {mismatch} ", "bold white on red3")
     if bed.conflict is not None:  # every source, whatever the bed's link
         line.append("\n ")
         line.append_text(conflict_line(bed, full=True))

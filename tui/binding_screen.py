@@ -1,5 +1,6 @@
 """The small dialogs of the devices screen that change the ward's beds: bind a device to a
-bed (``b``), rename a bed (``r``).
+bed (``b``), rename a bed (``r``), admit a patient to a bed (``a``) and discharge them
+(``D``).
 
 Each asks what the change is and who makes it — the name of the operator signed in at the
 start, which can be corrected — and returns it; Esc cancels. They change nothing
@@ -30,6 +31,19 @@ class BindRequest:
 @dataclass(frozen=True, slots=True)
 class RenameRequest:
     label: str
+    operator: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    patient_id: str
+    patient_name: str
+    """"Family, Given" (the family name alone when no given name was typed; may be empty)."""
+    operator: str
+
+
+@dataclass(frozen=True, slots=True)
+class DischargeRequest:
     operator: str
 
 
@@ -153,3 +167,85 @@ class RenameScreen(BedDialog):
             self.notify("A label is needed.", severity="warning")
             return None
         return RenameRequest(label, self.query_one("#rename-operator", Input).value.strip())
+
+
+def patient_name(family: str, given: str) -> str:
+    """ "Family, Given", as HL7 PID-5 reads and the tiles show it."""
+    family, given = " ".join(family.split()), " ".join(given.split())
+    return f"{family}, {given}" if family and given else family or given
+
+
+class AdmitScreen(BedDialog):
+    """A patient for bed ``bed_label``: id, family and given name; ``current`` (id, name)
+    is the patient admitted there at the gateway now, if any."""
+
+    def __init__(
+        self, bed_label: str, current: tuple[str, str] | None, sent_id: str, operator: str
+    ) -> None:
+        super().__init__()
+        self.bed_label = bed_label
+        self.current = current
+        self.sent_id = sent_id
+        self.operator = operator
+
+    def compose(self) -> ComposeResult:
+        patient_id, name = self.current or ("", "")
+        family, _, given = name.partition(",")
+        with Vertical(id="dialog") as box:
+            box.border_title = f"Admit a patient to {self.bed_label}"
+            yield Static(
+                "Shown on the bed at once while its devices send no patient id; a device that"
+                " sends one is shown instead (a different id is said as a mismatch). Kept"
+                " across a restart (the bindings overlay) and journaled with your name."
+            )
+            if self.sent_id:
+                yield Static(
+                    f"A device of this bed sends patient id {self.sent_id}.", classes="hint"
+                )
+            yield Input(patient_id, placeholder="patient id", id="admit-id")
+            yield Input(family.strip(), placeholder="family name", id="admit-family")
+            yield Input(given.strip(), placeholder="given name", id="admit-given")
+            yield Input(self.operator, placeholder="your name", id="admit-operator")
+
+    def on_mount(self) -> None:
+        self.query_one("#admit-id", Input).focus()
+
+    def answer(self) -> AdmitRequest | None:
+        patient_id = self.query_one("#admit-id", Input).value.strip()
+        if not patient_id:
+            self.notify("A patient id is needed.", severity="warning")
+            self.query_one("#admit-id", Input).focus()
+            return None
+        return AdmitRequest(
+            patient_id,
+            patient_name(
+                self.query_one("#admit-family", Input).value,
+                self.query_one("#admit-given", Input).value,
+            ),
+            self.query_one("#admit-operator", Input).value.strip(),
+        )
+
+
+class DischargeScreen(BedDialog):
+    """Confirm that the patient ``who`` admitted at the gateway leaves bed ``bed_label``."""
+
+    def __init__(self, bed_label: str, who: str, operator: str) -> None:
+        super().__init__()
+        self.bed_label = bed_label
+        self.who = who
+        self.operator = operator
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as box:
+            box.border_title = f"Discharge {self.who} from {self.bed_label}?"
+            yield Static(
+                "Enter discharges (journaled with your name); Esc keeps the patient. What the"
+                " bed's devices send, if anything, is shown after."
+            )
+            yield Input(self.operator, placeholder="your name", id="discharge-operator")
+
+    def on_mount(self) -> None:
+        self.query_one("#discharge-operator", Input).focus()
+
+    def answer(self) -> DischargeRequest:
+        return DischargeRequest(self.query_one("#discharge-operator", Input).value.strip())

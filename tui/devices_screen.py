@@ -11,8 +11,15 @@ Keys: Esc (or d) back; ↑ ↓ move in the table; Enter opens the bed of the dev
 cursor; c copies the snippets. With a gateway behind the screen (:class:`tui.view.BedDesk`):
 b binds the device under the cursor to a bed (a new one, suggested as its snippet is, or an
 existing one), r renames the bed of the device under the cursor, R reloads the beds of the
-configuration file and the bindings overlay. Each asks who makes the change; the change is
-effective at once (no connection dropped), kept across a restart and journaled.
+configuration file and the bindings overlay; a admits a patient to the bed of the device
+under the cursor (id, family and given name), D discharges them (after a confirmation).
+Each asks who makes the change; the change is effective at once (no connection dropped),
+kept across a restart and journaled.
+
+An admission names the bed's patient while its devices send no patient id. What a device
+sends in PID wins: it is the monitor's own admission. A device that sends another id than
+the one admitted is never mixed with it: its id is shown, and the mismatch is a fault and
+a count in the summary line here (``patient id mismatch``), until one of them is changed.
 """
 
 from __future__ import annotations
@@ -31,7 +38,16 @@ from gateway.domain import BedId
 from gateway.errors import BindingRefused
 from gateway.ward.snapshot import WardSnapshot
 from gateway.wording import plural
-from tui.binding_screen import BindRequest, BindScreen, RenameRequest, RenameScreen
+from tui.binding_screen import (
+    AdmitRequest,
+    AdmitScreen,
+    BindRequest,
+    BindScreen,
+    DischargeRequest,
+    DischargeScreen,
+    RenameRequest,
+    RenameScreen,
+)
 from tui.devices import (
     DeviceRow,
     bed_snippet,
@@ -93,6 +109,15 @@ class DevicesScreen(WardView):
         Binding(
             "r", "rename", "Rename bed", tooltip="Rename the bed of the device under the cursor"
         ),
+        Binding(
+            "a",
+            "admit",
+            "Admit",
+            tooltip="Admit a patient to the bed of the device under the cursor",
+        ),
+        Binding(
+            "D", "discharge", "Discharge", tooltip="Discharge the patient admitted to that bed"
+        ),
         Binding("R", "reload", "Reload config", tooltip="Reload the beds of the configuration"),
     ]
 
@@ -117,6 +142,8 @@ class DevicesScreen(WardView):
         self.unassigned = VerticalScroll(id="unassigned")
         self._binding: tuple[str, str | None] = ("", None)
         self._renaming = ""
+        self._admitting: tuple[str, str] = ("", "")
+        """The bed (key, label) the admission or discharge dialog is about."""
 
     def compose(self) -> ComposeResult:
         yield WardHeader(self.dashboard.title, self.dashboard.markers).data_bind(WardView.ward)
@@ -144,6 +171,9 @@ class DevicesScreen(WardView):
         impossible = sum(v.count for v in ward.rejected_values)
         if impossible:
             summary.append(f" · {plural(impossible, 'value')} out of range (***)", "bold")
+        mismatched = sum(1 for bed in ward.beds if bed.patient_mismatch)
+        if mismatched:
+            summary.append(f" · {plural(mismatched, 'patient id mismatch')}", "bold white on red3")
         self.summary.update(summary)
         if rows != self._rows:
             self._fill_table(rows)
@@ -233,7 +263,7 @@ class DevicesScreen(WardView):
     # ------------------------------------------------------------------ changing beds
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("bind", "rename", "reload"):
+        if action in ("bind", "rename", "reload", "admit", "discharge"):
             return self.dashboard.beds is not None  # hidden, not dead, without a gateway
         return True
 
@@ -303,6 +333,56 @@ class DevicesScreen(WardView):
             return
         self._run(desk.rename_bed(self._renaming, answer.label, answer.operator))
 
+    def _bed_of_row(self) -> tuple[str, str] | None:
+        """The bed (key, label) of the device under the cursor; None (said) when none."""
+        row = self._row()
+        if row is None or not row.bed_key:
+            self.notify("This device is not on a bed: bind it first (b).")
+            return None
+        return row.bed_key, row.bed
+
+    def action_admit(self) -> None:
+        desk, ward = self.dashboard.beds, self.ward
+        if desk is None or ward is None or (bed := self._bed_of_row()) is None:
+            return
+        current = desk.admission(bed[0])
+        shown = next((b for b in ward.beds if b.bed.key == bed[0]), None)
+        sent = "" if shown is None or shown.patient_entered else shown.patient_id
+        self._admitting = bed
+        who = None if current is None else (current.patient_id, current.patient_name)
+        screen = AdmitScreen(bed[1], who, sent, self._operator)
+        self.app.push_screen(screen, callback=self._admit)
+
+    def _admit(self, answer: object) -> None:
+        desk = self.dashboard.beds
+        if not isinstance(answer, AdmitRequest) or desk is None:
+            return
+        key, label = self._admitting
+        self._run(desk.admit(key, label, answer.patient_id, answer.patient_name, answer.operator))
+
+    def action_discharge(self) -> None:
+        desk = self.dashboard.beds
+        if desk is None or (bed := self._bed_of_row()) is None:
+            return
+        current = desk.admission(bed[0])
+        if current is None:
+            self.notify(
+                f"Nobody is admitted to {bed[1]} at the gateway (a patient id a device sends"
+                " is the monitor's admission: discharge there).",
+                severity="warning",
+            )
+            return
+        self._admitting = bed
+        who = " ".join(part for part in (current.patient_name, f"({current.patient_id})") if part)
+        self.app.push_screen(DischargeScreen(bed[1], who, self._operator), callback=self._discharge)
+
+    def _discharge(self, answer: object) -> None:
+        desk = self.dashboard.beds
+        if not isinstance(answer, DischargeRequest) or desk is None:
+            return
+        key, label = self._admitting
+        self._run(desk.discharge(key, label, answer.operator))
+
     def action_reload(self) -> None:
         desk = self.dashboard.beds
         if desk is None:
@@ -315,7 +395,10 @@ class DevicesScreen(WardView):
                 raise BindingRefused(
                     "reload failed: the running configuration stays (see the faults)"
                 )
-            return "Configuration reloaded: beds and bed labels (other settings need a restart)."
+            return (
+                "Configuration reloaded: beds, bed labels, admissions and alarm limits"
+                " (other settings need a restart)."
+            )
 
         self._run(reload())
 

@@ -8,8 +8,8 @@ returns copies and judges freshness; a screen never reads a clock, it passes the
 the snapshot it shows. The one thing a screen may ask of the core is to act on alarms —
 acknowledge, pause the sound, say who is at the screen — through an :class:`AlarmDesk`
 (in the gateway, the alarm engine); alarms themselves arrive in the snapshot. The devices
-screen may also change the beds — bind a device, rename a bed, reload the configuration —
-through a :class:`BedDesk`.
+screen may also change the beds — bind a device, rename a bed, admit or discharge a
+patient, reload the configuration — through a :class:`BedDesk`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from gateway.alarms.snapshot import AlarmSnapshot
+from gateway.config.overlay import Admission
 from gateway.domain import AlarmTransition, BedId
 from gateway.ward.snapshot import WardSnapshot, WaveKey, WaveWindow
 from gateway.ward.trends import TrendEnvelope
@@ -83,6 +84,16 @@ class BedDesk(Protocol):
 
     async def rename_bed(self, bed_id: str, label: str, operator: str) -> str: ...
 
+    def admission(self, bed_key: str) -> Admission | None:
+        """The patient admitted to bed ``bed_key`` at the gateway, if any."""
+        ...
+
+    async def admit(
+        self, bed_key: str, bed_label: str, patient_id: str, patient_name: str, operator: str
+    ) -> str: ...
+
+    async def discharge(self, bed_key: str, bed_label: str, operator: str) -> str: ...
+
     async def reload(self, operator: str = ...) -> bool: ...
 
 
@@ -100,7 +111,8 @@ class Dashboard:
     wave_hz: float
     alarms: AlarmDesk | None = None
     beds: BedDesk | None = None
-    """Where beds are changed (the devices screen's b, r, R); None: they cannot be here."""
+    """Where beds are changed (the devices screen's b, r, a, D, R); None: they cannot be
+    here."""
 
     def read_wave(self, bed: BedId, key: WaveKey, seconds: float, now_ns: int) -> WaveWindow | None:
         return None if self.traces is None else self.traces.waveform(bed, key, seconds, now_ns)

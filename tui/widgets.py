@@ -493,6 +493,8 @@ class BedTile(Widget):
         # The name first (what staff call a patient by), then the id; as much as fits.
         who = " · ".join(part for part in (bed.patient_name, bed.patient_id) if part)
         label = f"{bed.label} · {who}" if who else bed.label
+        if bed.patient_mismatch:
+            label += " · ID MISMATCH"
         self.label = label if bed.conflict is None else f"{label} · BED CONFLICT"
         self.connectivity = bed.connectivity
 

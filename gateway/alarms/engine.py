@@ -63,6 +63,7 @@ part taken out would have to reach into the others' private state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections import deque
@@ -343,6 +344,60 @@ class AlarmEngine:
                 self._device_alarm(state.bed, state.label, event, now)
             except Exception as exc:
                 self._bug("device alarm", exc)
+
+    def set_limits(
+        self,
+        limits: Callable[[BedId], Mapping[str, EffectiveLimits]],
+        now_ns: int | None = None,
+    ) -> list[str]:
+        """New alarm limits while running (a configuration reloaded): every bed takes its
+        own at once — a bed heard later asks ``limits`` as before. A channel whose limits
+        changed is judged again on its last value against the new ones: an alarm past a
+        limit that moved away ends (unless latched), a value past a new limit raises its
+        alarm after the condition delay, counted from that value. Returns the labels of
+        the beds whose limits changed. Never raises."""
+        now = self.clock.monotonic_ns() if now_ns is None else now_ns
+        self.settings = dataclasses.replace(self.settings, limits=limits)
+        changed = []
+        for state in self._beds.values():
+            try:
+                fresh = limits(state.bed)
+                if dict(fresh) == dict(state.limits):
+                    continue
+                state.limits = fresh
+                changed.append(state.label)
+                for channel in state.channels.values():
+                    name = channel.parameter.name
+                    new = fresh.get(name) or EffectiveLimits(
+                        channel.parameter, None, None, None, None, 0.0
+                    )
+                    if new != channel.limit.limits:
+                        self._new_limits(state, channel, new, now)
+            except Exception as exc:
+                self._bug("new limits", exc)
+        self._version += 1
+        return changed
+
+    def _new_limits(
+        self, state: _Bed, channel: _Channel, limits: EffectiveLimits, now: int
+    ) -> None:
+        old = channel.limit
+        limit = channel.limit = LimitWatch(limits, old.label, self.settings.rules)
+        breathing = channel.apnoea is not None
+        channel.floor = max(limit.floor, _SMALLEST) if breathing else limit.floor
+        channel.ceiling = limit.ceiling
+        channel.calm = False  # the next reading takes the long way
+        if old.value is None:
+            pair = QUIET
+        else:  # the last value, at its own time, against the new limits
+            pair = limit.reading(old.value, old.last_ns)
+            pair = limit.tick(now) if pair is not QUIET else pair
+        if pair is not QUIET or channel.limited:
+            low, high = pair
+            bed, label = state.bed, state.label
+            self._apply(channel.low_key, low, now, bed=bed, label=label, channel=channel)
+            self._apply(channel.high_key, high, now, bed=bed, label=label, channel=channel)
+            channel.limited = pair is not QUIET
 
     def _new_bed(self, bed: BedId, label: str) -> _Bed:
         state = self._beds[bed.key] = _Bed(bed, label or bed.key, self.settings.limits(bed))
@@ -708,18 +763,25 @@ class AlarmEngine:
         self._version += 1
 
     def note_configuration(
-        self, text: str, operator: str | None = None, now_ns: int | None = None
+        self,
+        text: str,
+        operator: str | None = None,
+        now_ns: int | None = None,
+        *,
+        bed: BedId | None = None,
+        bed_label: str = "",
+        key: str = "",
     ) -> None:
         """A change of the ward's beds while running (a device bound, a bed renamed, the
         configuration reloaded): a ward-wide entry of the journal, signed by ``operator``
-        (None: the one at this screen)."""
+        (None: the one at this screen). With ``bed``, the entry is that bed's (a patient
+        admitted or discharged), under the alarm key ``key``."""
         now = self.clock.monotonic_ns() if now_ns is None else now_ns
         wall = now + wall_offset_ns(self.clock)
         who = self.operator if operator is None else (operator.strip() or UNKNOWN_OPERATOR)
+        change = AlarmChange.CONFIGURATION
         self._record(
-            AlarmTransition(
-                wall, None, "", "", AlarmChange.CONFIGURATION, NONE, TECHNICAL, GATEWAY, text, who
-            )
+            AlarmTransition(wall, bed, bed_label, key, change, NONE, TECHNICAL, GATEWAY, text, who)
         )
         self._version += 1
 

@@ -1,4 +1,5 @@
-"""Beds changed on the running gateway: binding a device, renaming a bed, reloading.
+"""Beds changed on the running gateway: binding a device, renaming a bed, admitting and
+discharging a patient, reloading.
 
 :class:`LiveBindings` is what the devices screen asks (through :class:`tui.view.BedDesk`)
 and what a headless service's SIGHUP calls. Every change is effective at once — the hub
@@ -8,11 +9,20 @@ in the bindings overlay (:mod:`gateway.config.overlay`) so that it survives a re
 journaled as a ward-wide ``configuration`` entry of the alarm log signed by the operator
 (the journal's audit trail of who did what at the screen), and logged.
 
-A reload reads the configuration file and the overlay again. Only the beds are taken from
-them (which devices, locations and addresses bind to which bed, and the bed labels):
-listeners, serial ports, IntelliVue, MQTT, the journal, alarm limits and every other
-setting need a restart, and a reload that finds them changed says so (a fault). A file that
-fails to load is a fault and changes nothing: the running configuration stays.
+A reload reads the configuration file and the overlay again. It takes the beds (which
+devices, locations and addresses bind to which bed, and the bed labels), the admissions
+of the overlay, and the alarm limits — ``[alarms.limits]``, ``condition_delay_s`` and each
+bed's ``limits``, given to the running alarm engine at once (journaled, with what changed)
+— and nothing else: listeners, serial ports, IntelliVue, MQTT, the journal, the alarm
+sound, hysteresis and every other setting need a restart, and a reload that finds them
+changed says so (a fault). A file that fails to load is a fault and changes nothing: the
+running configuration stays.
+
+An admission (:meth:`LiveBindings.admit`) names the patient of a bed whose devices send
+no patient id (serial oximeters, IntelliVue, monitors without an admission of their own):
+shown at once, kept in the overlay, journaled as the bed's alarm-log entry
+(:mod:`gateway.journal.admissions`, which the exports read back). It never overrides what
+a device sends (see :meth:`gateway.ward.state.WardState.admit`).
 
 The configuration file is never written here: the overlay is the only file this writes.
 """
@@ -27,18 +37,23 @@ import os
 import tempfile
 from pathlib import Path
 
+from gateway.alarms.settings import AlarmSettings
 from gateway.config.load import load_config
-from gateway.config.model import GatewayConfig, SerialConfig
+from gateway.config.model import GatewayConfig, Limit, SerialConfig
 from gateway.config.overlay import (
+    Admission,
     BindingOverlay,
     apply_overlay,
     overlay_path,
     overlay_text,
     parse_overlay,
+    patient_problem,
     read_overlay,
 )
+from gateway.domain import BedId
 from gateway.errors import BindingRefused, ConfigError
 from gateway.hub import Hub
+from gateway.journal.admissions import ADMISSION_KEY, admission_text
 from gateway.ward.routing import location_key
 
 log = logging.getLogger("gateway.bindings")
@@ -50,7 +65,6 @@ NEEDS_RESTART = (
     ("mqtt", "[mqtt]"),
     ("mqtt_ingest", "[mqtt_ingest]"),
     ("journal", "the journal"),
-    ("alarms", "alarm settings"),
     ("dashboard", "dashboard options"),
     ("admission", "admission limits"),
     ("auto_beds", "auto_beds"),
@@ -60,6 +74,53 @@ NEEDS_RESTART = (
     ("name", "the gateway's name"),
 )
 """What a reload does not apply, by GatewayConfig field, as it is named in the fault."""
+
+ALARMS_NEED_RESTART = (
+    ("hysteresis_pct", "alarm hysteresis"),
+    ("audio", "the alarm sound"),
+    ("audio_command", "the alarm sound command"),
+    ("audio_pause_s", "the audio pause"),
+)
+"""The ``[alarms]`` settings a reload does not apply (the limits and the condition delay
+it does), by AlarmConfig field."""
+
+
+def _limits_of(config: GatewayConfig) -> dict[str, object]:
+    """What the alarm limits in force come from, by where it is written, to compare."""
+    written: dict[str, object] = {
+        f"[alarms.limits] {name}": limit for name, limit in config.alarms.limits.items()
+    }
+    written["condition_delay_s"] = config.alarms.condition_delay_s
+    for bed in config.beds:
+        for name, limit in bed.limits.items():
+            written[f"bed {bed.id} {name}"] = limit
+    return written
+
+
+def _limit_text(limit: object) -> str:
+    if not isinstance(limit, Limit):
+        if isinstance(limit, int | float):
+            return f"{limit:g} s"
+        return "none" if limit is None else str(limit)
+    parts = [
+        f"{what} {value:g}"
+        for what, value in (("low", limit.low), ("high", limit.high))
+        if value is not None
+    ]
+    if limit.delay_s is not None:
+        parts.append(f"delay {limit.delay_s:g} s")
+    return ", ".join(parts) or "no limits"
+
+
+def limit_changes(before: GatewayConfig, after: GatewayConfig) -> list[str]:
+    """The alarm limits ``after`` changes from ``before``, as said to staff
+    (``[alarms.limits] hr high 120 → high 110``)."""
+    old, new = _limits_of(before), _limits_of(after)
+    return [
+        f"{where} {_limit_text(old.get(where))} → {_limit_text(new.get(where))}"
+        for where in sorted(old.keys() | new.keys())
+        if old.get(where) != new.get(where)
+    ]
 
 
 def _fault(hub: Hub | None, text: str) -> None:
@@ -92,6 +153,9 @@ class LiveBindings:
                 _fault(hub, f"bindings overlay left out: {problem}")
         self.running = apply_overlay(config, self.overlay)
         self._lock = asyncio.Lock()
+        self.limits_config = config
+        """The configuration whose alarm limits are in force (the engine was built from
+        the file's): what a reload compares the fresh file's limits with."""
         self._baseline: GatewayConfig | None = None
         """The file as it was read at start, before any command-line override (``--listen``,
         ``--journal``): what a reload compares with, to say what needs a restart."""
@@ -102,7 +166,10 @@ class LiveBindings:
                 self._baseline = None  # changed since it was read: compared with itself
 
     def start(self) -> None:
-        """Give the hub the overlay's beds (before the ward is rebuilt or anything heard)."""
+        """Give the hub the overlay's beds and admissions (before the ward is rebuilt or
+        anything heard)."""
+        for admission in self.overlay.admissions:
+            self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
         if self.overlay.beds:
             self.hub.rebind(self.running.bindings())
             log.info(
@@ -171,16 +238,92 @@ class LiveBindings:
             self.overlay, self.running = overlay, running
             self.hub.alarms.note_configuration(text, operator)
             log.warning("beds changed by %s: %s", operator.strip() or "unknown", text)
+            return await self._save(overlay, text)
+
+    async def _save(self, overlay: BindingOverlay, text: str) -> str:
+        """Keep ``overlay`` (in effect already) on disk; what to say to the operator."""
+        try:
+            await asyncio.to_thread(write_overlay, self.overlay_path, overlay, text)
+        except OSError as error:
+            self.hub.fault(
+                "config",
+                f"{text}: in effect now, but not saved to {self.overlay_path}"
+                f" ({error.strerror or error}): it is lost at a restart",
+            )
+            return f"{text} — NOT SAVED: {error.strerror or error}"
+        return text
+
+    # ---------------------------------------------------------------- admissions
+
+    def admission(self, bed_key: str) -> Admission | None:
+        """The patient admitted to bed ``bed_key`` at the gateway, if any."""
+        return self.overlay.admission(bed_key)
+
+    async def admit(
+        self, bed_key: str, bed_label: str, patient_id: str, patient_name: str, operator: str
+    ) -> str:
+        """Admit a patient to bed ``bed_key`` (labelled ``bed_label`` on screen): shown at
+        once while the bed's devices send no patient id, kept in the overlay, journaled as
+        the bed's entry signed by ``operator``. A patient admitted before is replaced (and
+        the journal says so). Raises :class:`BindingRefused` for a bad id or name."""
+        patient_id, patient_name = patient_id.strip(), " ".join(patient_name.split())
+        problem = patient_problem(patient_id, patient_name)
+        if problem is not None:
+            raise BindingRefused(problem)
+        async with self._lock:
+            before = self.overlay.admission(bed_key)
+            overlay = self.overlay.admit(Admission(bed_key, patient_id, patient_name))
             try:
-                await asyncio.to_thread(write_overlay, self.overlay_path, overlay, text)
-            except OSError as error:
-                self.hub.fault(
-                    "config",
-                    f"{text}: in effect now, but not saved to {self.overlay_path}"
-                    f" ({error.strerror or error}): it is lost at a restart",
-                )
-                return f"{text} — NOT SAVED: {error.strerror or error}"
-            return text
+                overlay_text_checked(overlay)
+            except ConfigError as error:
+                raise BindingRefused("; ".join(error.problems)) from None
+            if before is not None and before.patient_id != patient_id:
+                self._journal_admission(False, bed_key, bed_label, before, operator)
+            admission = Admission(bed_key, patient_id, patient_name)
+            self.hub.ward.admit(bed_key, patient_id, patient_name)  # effective now
+            self.overlay = overlay
+            text = self._journal_admission(True, bed_key, bed_label, admission, operator)
+            return await self._save(overlay, text)
+
+    async def discharge(self, bed_key: str, bed_label: str, operator: str) -> str:
+        """Discharge the patient admitted to bed ``bed_key`` at the gateway: what its
+        devices send (if anything) shows again. Journaled, kept in the overlay. Raises
+        :class:`BindingRefused` when nobody was admitted there."""
+        async with self._lock:
+            before = self.overlay.admission(bed_key)
+            if before is None:
+                raise BindingRefused(f"nobody is admitted to {bed_label} at the gateway")
+            overlay = self.overlay.discharge(bed_key)
+            self.hub.ward.discharge(bed_key)
+            self.overlay = overlay
+            text = self._journal_admission(False, bed_key, bed_label, before, operator)
+            return await self._save(overlay, text)
+
+    def _journal_admission(
+        self, admitted: bool, bed_key: str, bed_label: str, who: Admission, operator: str
+    ) -> str:
+        text = admission_text(admitted, bed_label, who.patient_id, who.patient_name)
+        self.hub.alarms.note_configuration(
+            text, operator, bed=BedId(bed_key), bed_label=bed_label, key=ADMISSION_KEY
+        )
+        log.warning("%s (by %s)", text, operator.strip() or "unknown")
+        return text
+
+    def _take_admissions(self, overlay: BindingOverlay, operator: str) -> None:
+        """Give the ward the overlay's admissions in place of the running ones (a reload):
+        one removed or changed by hand is journaled as a discharge, one added as an
+        admission, so the record follows what the screen shows."""
+        labels = self.bed_ids
+        for gone in self.overlay.admissions:
+            if overlay.admission(gone.bed) != gone:
+                self.hub.ward.discharge(gone.bed)
+                label = labels.get(gone.bed, gone.bed)
+                self._journal_admission(False, gone.bed, label, gone, operator)
+        for admission in overlay.admissions:
+            if self.overlay.admission(admission.bed) != admission:
+                self.hub.ward.admit(admission.bed, admission.patient_id, admission.patient_name)
+                label = labels.get(admission.bed, admission.bed)
+                self._journal_admission(True, admission.bed, label, admission, operator)
 
     async def reload(self, operator: str = "SIGHUP") -> bool:
         """Read the configuration file and the overlay again and take their beds; say
@@ -213,23 +356,51 @@ class LiveBindings:
                 for name, what in NEEDS_RESTART
                 if getattr(fresh, name) != getattr(baseline, name)
             ]
-            if {b.id: dict(b.limits) for b in fresh.beds if b.limits} != {
-                b.id: dict(b.limits) for b in baseline.beds if b.limits
-            }:
-                changed.append("bed alarm limits")
+            changed += [
+                what
+                for name, what in ALARMS_NEED_RESTART
+                if getattr(fresh.alarms, name) != getattr(baseline.alarms, name)
+            ]
+            limits = dataclasses.replace(  # what the alarm engine goes by: these, live
+                running,
+                alarms=dataclasses.replace(
+                    self.limits_config.alarms,
+                    limits=fresh.alarms.limits,
+                    condition_delay_s=fresh.alarms.condition_delay_s,
+                ),
+            )
+            new_limits = limit_changes(self.limits_config, limits)
             self.hub.rebind(bindings)
+            self._take_admissions(overlay, operator)  # one removed by hand: a discharge
             self.file_config, self.overlay, self.running = file_config, overlay, running
             source = self.config_path or "the overlay"
             text = f"configuration reloaded from {source}: {len(running.beds)} configured beds"
             self.hub.alarms.note_configuration(text, operator)
             log.warning("%s (by %s)", text, operator)
+            if new_limits:
+                self._take_limits(limits, new_limits, operator)
             if changed:
                 self.hub.fault(
                     "config",
                     f"reload: {', '.join(changed)} changed in {source}; listener and other"
-                    " changes need a restart (only beds and bed labels were reloaded)",
+                    " changes need a restart (only beds, bed labels, admissions and alarm"
+                    " limits were reloaded)",
                 )
             return True
+
+    def _take_limits(self, config: GatewayConfig, changes: list[str], operator: str) -> None:
+        """Give the alarm engine the limits of ``config`` (changed as ``changes`` say), at
+        once: every bed and channel judged against its new limits. Journaled, logged."""
+        settings, problems = AlarmSettings.from_config(config)
+        beds = self.hub.alarms.set_limits(settings.limits)
+        self.limits_config = config
+        for problem in problems:
+            self.hub.fault("config", problem)
+        text = "alarm limits reloaded: " + "; ".join(changes)
+        if beds:
+            text += f" (in force now on {', '.join(beds)})"
+        self.hub.alarms.note_configuration(text, operator)
+        log.warning("%s (by %s)", text, operator)
 
 
 def _serial_beds(running: GatewayConfig, fresh: GatewayConfig) -> tuple[SerialConfig, ...]:

@@ -448,11 +448,12 @@ async def serve(
 
     Beds changed on the running gateway (:mod:`gateway.app.bindings`) are read from the
     bindings overlay at start; headless (and once the dashboard detached), SIGHUP reloads
-    the beds of ``config_path`` and of the overlay. With a dashboard, SIGHUP keeps meaning
-    that its terminal hung up; the devices screen reloads instead (``R``). Headless, a
-    SIGHUP that comes while the gateway is still starting (rebuilding the ward from a long
-    journal takes seconds, and ``systemctl reload`` may come meanwhile) is kept and carried
-    out once it listens: it never ends the process, as the signal's default would."""
+    the beds, admissions and alarm limits of ``config_path`` and of the overlay. With a
+    dashboard, SIGHUP keeps meaning that its terminal hung up; the devices screen reloads
+    instead (``R``). Headless, a SIGHUP that comes while the gateway is still starting
+    (rebuilding the ward from a long journal takes seconds, and ``systemctl reload`` may
+    come meanwhile) is kept and carried out once it listens: it never ends the process, as
+    the signal's default would."""
     hub = hub or build_hub(config)
     beds = LiveBindings(hub, config, config_path)
     beds.start()
@@ -583,7 +584,7 @@ async def _until_signalled(
 
     def hung_up() -> None:
         assert reload is not None
-        log.info("SIGHUP: reloading the beds of the configuration")
+        log.info("SIGHUP: reloading the beds, admissions and alarm limits of the configuration")
         task = loop.create_task(reload("signal SIGHUP"))
         reloads.add(task)
         task.add_done_callback(reloads.discard)

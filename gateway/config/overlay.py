@@ -5,7 +5,12 @@ small TOML file beside the configuration (``ward.toml`` → ``ward.bindings.toml
 configuration file, beside the journal) and read after the configuration at every start and
 reload, so the change survives a restart. The configuration file itself is never written:
 it is the biomedical engineer's. The overlay holds ``[[beds]]`` tables with the keys of the
-configuration's own (``id``, ``label``, ``devices``, ``locations``), checked the same way.
+configuration's own (``id``, ``label``, ``devices``, ``locations``), checked the same way,
+and ``[[admissions]]`` tables: the patient admitted to a bed at the screen (``bed``, the
+bed's key; ``patient_id``; ``patient_name``, "Family, Given", may be absent), one per bed,
+removed when the patient is discharged. An admission is not a binding: it changes no bed
+and no route, only whom the bed's tile names while its devices send no patient id (see
+:meth:`gateway.ward.state.WardState.admit`).
 
 How it applies (:func:`apply_overlay`), table by table in order: a bed of the configuration
 with the same id takes the overlay's label (when it gives one) and its devices and
@@ -33,6 +38,7 @@ from gateway.config.validation import (
     _REQUIRED,
     _Cursor,
     _Field,
+    _Invalid,
     _LineIndex,
     _List,
     _pattern,
@@ -66,9 +72,51 @@ _OVERLAY_BED = _Table(
         ),
     },
 )
+MAX_PATIENT_ID = 64
+MAX_PATIENT_NAME = 128
+
+
+def patient_problem(patient_id: str, name: str = "") -> str | None:
+    """What is wrong with a patient id and name entered at the screen (None: nothing): an
+    id is needed, and neither may hold a control character or be longer than a tile."""
+    if not patient_id.strip():
+        return "a patient id is needed"
+    for what, text, most in (("id", patient_id, MAX_PATIENT_ID), ("name", name, MAX_PATIENT_NAME)):
+        if len(text) > most:
+            return f"the patient {what} is longer than {most} characters"
+        if any(not char.isprintable() for char in text):
+            return f"the patient {what} holds a control character"
+    return None
+
+
+def _patient_id(text: str) -> str:
+    problem = patient_problem(text)
+    if problem is not None:
+        raise _Invalid(problem)
+    return text
+
+
+def _patient_name(text: str) -> str:
+    problem = patient_problem("-", text)
+    if problem is not None:
+        raise _Invalid(problem)
+    return text
+
+
+_OVERLAY_ADMISSION = _Table(
+    "an [[admissions]] table",
+    {
+        "bed": _Field(_text("a bed's key, as the devices screen shows it"), _REQUIRED),
+        "patient_id": _Field(_text("a patient id", _patient_id), _REQUIRED),
+        "patient_name": _Field(_text('a name, "Family, Given"', _patient_name)),
+    },
+)
 _OVERLAY = _Table(
     "the bindings overlay",
-    {"beds": _Field(_List(_OVERLAY_BED, "an array of tables [[beds]]"), [])},
+    {
+        "beds": _Field(_List(_OVERLAY_BED, "an array of tables [[beds]]"), []),
+        "admissions": _Field(_List(_OVERLAY_ADMISSION, "an array of tables [[admissions]]"), []),
+    },
 )
 
 
@@ -84,8 +132,20 @@ class OverlayBed:
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """A patient admitted to a bed at the screen (not sent by a device)."""
+
+    bed: str
+    """The bed's key."""
+    patient_id: str
+    patient_name: str = ""
+    """"Family, Given"; empty: not entered."""
+
+
+@dataclass(frozen=True, slots=True)
 class BindingOverlay:
     beds: tuple[OverlayBed, ...] = ()
+    admissions: tuple[Admission, ...] = ()
 
     def bind(
         self, bed_id: str, label: str | None, device: str, location: str | None = None
@@ -111,18 +171,34 @@ class BindingOverlay:
             beds.append(
                 OverlayBed(bed_id, label, (device,), () if location is None else (location,))
             )
-        return BindingOverlay(tuple(beds))
+        return dataclasses.replace(self, beds=tuple(beds))
 
     def rename(self, bed_id: str, label: str) -> BindingOverlay:
         """This overlay with bed ``bed_id`` labelled ``label``."""
         if any(bed.id == bed_id for bed in self.beds):
-            return BindingOverlay(
-                tuple(
+            return dataclasses.replace(
+                self,
+                beds=tuple(
                     dataclasses.replace(bed, label=label) if bed.id == bed_id else bed
                     for bed in self.beds
-                )
+                ),
             )
-        return BindingOverlay((*self.beds, OverlayBed(bed_id, label)))
+        return dataclasses.replace(self, beds=(*self.beds, OverlayBed(bed_id, label)))
+
+    def admission(self, bed: str) -> Admission | None:
+        """The patient admitted to bed ``bed`` (its key) at the screen, if any."""
+        return next((a for a in self.admissions if a.bed == bed), None)
+
+    def admit(self, admission: Admission) -> BindingOverlay:
+        """This overlay with ``admission`` in place of the bed's previous one."""
+        others = tuple(a for a in self.admissions if a.bed != admission.bed)
+        return dataclasses.replace(self, admissions=(*others, admission))
+
+    def discharge(self, bed: str) -> BindingOverlay:
+        """This overlay without the admission of bed ``bed``."""
+        return dataclasses.replace(
+            self, admissions=tuple(a for a in self.admissions if a.bed != bed)
+        )
 
 
 def overlay_path(config: GatewayConfig) -> Path:
@@ -161,11 +237,17 @@ def parse_overlay(text: str, source: str = "<overlay>") -> BindingOverlay:
     document: dict[str, Any] = _OVERLAY(raw, _Cursor(reader, ()))
     if reader.problems:
         raise ConfigError(reader.sorted_problems())
+    admissions: dict[str, Admission] = {}
+    for item in document["admissions"]:
+        admissions[item["bed"]] = Admission(
+            item["bed"], item["patient_id"], item["patient_name"] or ""
+        )  # a bed admitted twice (a hand edit): the last one, as written last
     return BindingOverlay(
         tuple(
             OverlayBed(item["id"], item["label"], tuple(item["devices"]), tuple(item["locations"]))
             for item in document["beds"]
-        )
+        ),
+        tuple(admissions.values()),
     )
 
 
@@ -177,8 +259,9 @@ def toml_string(text: str) -> str:
 def overlay_text(overlay: BindingOverlay, header: str = "") -> str:
     """The overlay as TOML, as :func:`parse_overlay` reads it back."""
     lines = [
-        "# Beds changed on the running gateway (devices screen). Written by icu-gateway,",
-        "# read after the configuration at every start and reload (SIGHUP).",
+        "# Beds changed and patients admitted on the running gateway (devices screen).",
+        "# Written by icu-gateway, read after the configuration at every start and reload",
+        "# (SIGHUP).",
         "# Delete a table to undo its change (then reload or restart).",
     ]
     if header:
@@ -191,6 +274,15 @@ def overlay_text(overlay: BindingOverlay, header: str = "") -> str:
             lines.append(f"devices = [{', '.join(toml_string(d) for d in bed.devices)}]")
         if bed.locations:
             lines.append(f"locations = [{', '.join(toml_string(x) for x in bed.locations)}]")
+    for admission in overlay.admissions:
+        lines += [
+            "",
+            "[[admissions]]",
+            f"bed = {toml_string(admission.bed)}",
+            f"patient_id = {toml_string(admission.patient_id)}",
+        ]
+        if admission.patient_name:
+            lines.append(f"patient_name = {toml_string(admission.patient_name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,9 @@
 every export shares (the selection, ``--since``/``--until`` times, ISO 8601 output).
 
 * ``csv`` / ``jsonl`` — one observation per row / line: bed, its patient (id and name, on
-  every row: a bed holds one patient after another), device, MDC code, label, value, unit,
+  every row: a bed holds one patient after another; as the device sent them, else the
+  patient admitted to the bed at the gateway when the row was received —
+  :mod:`gateway.journal.admissions`), device, MDC code, label, value, unit,
   status, device time, receive time (ISO 8601, UTC), MSH-10, and ``demo`` (``1``/``true``
   for demo or test data, which is never a patient's value).
 

@@ -1,6 +1,8 @@
 """The printable hourly flowsheet: the journal as a nurse charts it on paper (issue 19).
 
-One page per bed *and patient* (a bed that held two patients over the period gives two),
+One page per bed *and patient* (a bed that held two patients over the period gives two;
+a report whose device sent no patient id belongs to the patient admitted to the bed at the
+gateway then, :mod:`gateway.journal.admissions`),
 headed with the patient's name and id, the bed and the period. One column per local hour,
 rows in clinical order — HR, rhythm, SpO2, NIBP, ABP, RR, Temp, EtCO2, then the rest by
 name — and a row with the hour's alarms. What a cell holds:
@@ -186,6 +188,7 @@ class _Hours:
 def _gather(reader: JournalReader, selection: Selection) -> list[_Sheet]:
     hours = _Hours()
     sheets: dict[tuple[str, str], _Sheet] = {}
+    admissions = reader.admissions()
     for stored in reader.reports(
         bed=selection.bed,
         since_ns=selection.since_ns,
@@ -196,19 +199,21 @@ def _gather(reader: JournalReader, selection: Selection) -> list[_Sheet]:
         if routed.bed is None:
             continue  # unassigned: no bed to chart it on
         report = routed.report
-        name = report.patient_name
-        patient = report.patient_id or (f"name:{name}" if name else "")
+        patient_id, name = admissions.patient(
+            routed.bed.key, report.receive_time_ns, report.patient_id, report.patient_name
+        )  # the device's patient, else the one admitted at the gateway then
+        patient = patient_id or (f"name:{name}" if name else "")
         sheet = sheets.get((routed.bed.key, patient))
         if sheet is None:
             sheet = sheets[routed.bed.key, patient] = _Sheet(
-                routed.bed, routed.bed_label or routed.bed.key, report.patient_id
+                routed.bed, routed.bed_label or routed.bed.key, patient_id
             )
         if not sheet.received_ns:
             sheet.received_ns = report.receive_time_ns
         if routed.bed_label:
             sheet.bed_label = routed.bed_label
-        if report.patient_name:
-            sheet.patient_name = report.patient_name
+        if name:
+            sheet.patient_name = name
         _add_report(sheet, report, hours)
     ordered = sorted(sheets.values(), key=lambda s: (s.bed.key, s.first_ns))
     if ordered:

@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.domain import AlarmTransition, BedId
 from gateway.errors import JournalError
+from gateway.journal.admissions import ADMISSION_KEY, AdmissionTimeline
 from gateway.journal.decode import (
     _HOUR_NS,
     Row,
@@ -349,14 +350,31 @@ class JournalReader:
         until_ns: int | None = None,
     ) -> Iterator[StoredObservation]:
         """Every observation, in arrival order, with its bed and patient (for CSV / JSON
-        lines)."""
+        lines): the patient its device sent, else the one admitted to the bed at the
+        gateway when it was received (:mod:`gateway.journal.admissions`)."""
+        admissions = self.admissions()
         for stored in self.reports(bed=bed, since_ns=since_ns, until_ns=until_ns):
             routed = stored.routed
             report = routed.report
-            for obs in report.observations:
-                yield StoredObservation(
-                    routed.bed, routed.bed_label, obs, report.patient_id, report.patient_name
+            patient_id, patient_name = report.patient_id, report.patient_name
+            if admissions:
+                patient_id, patient_name = admissions.patient(
+                    None if routed.bed is None else routed.bed.key,
+                    report.receive_time_ns,
+                    patient_id,
+                    patient_name,
                 )
+            for obs in report.observations:
+                yield StoredObservation(routed.bed, routed.bed_label, obs, patient_id, patient_name)
+
+    def admissions(self) -> AdmissionTimeline:
+        """The patients admitted to beds at the gateway over the whole journal."""
+        rows = self._query(
+            "SELECT time_ns, bed, bed_label, alarm, change, priority, kind, source, text,"
+            " operator, device, device_label FROM alarm_log WHERE alarm = ? ORDER BY time_ns",
+            (ADMISSION_KEY,),
+        )
+        return AdmissionTimeline(_transition(row) for row in rows)
 
     def hourly(
         self, bed: BedId, *, since_ns: int | None = None, until_ns: int | None = None

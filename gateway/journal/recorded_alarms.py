@@ -23,6 +23,7 @@ _NOTES = frozenset(
         AlarmChange.AUDIO_RESUMED,
         AlarmChange.BROKE_THROUGH,
         AlarmChange.OPERATOR,
+        AlarmChange.CONFIGURATION,  # an admission has a key and a bed, never an alarm
     )
 )
 

@@ -149,6 +149,8 @@ def numerics(sess: int, seq: int, ts_ns: int, bed: BedSnapshot) -> bytes:
             "label": bed.label,
             "patient": bed.patient_id,
             "patient_name": bed.patient_name,
+            "patient_entered": bed.patient_entered,
+            "patient_mismatch": bed.patient_mismatch,
             "conn": bed.connectivity.value,
             "silent_s": _round(bed.silent_s),
             "obs": [

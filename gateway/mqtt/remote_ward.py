@@ -558,6 +558,8 @@ class RemoteWard:
             silent,
             waves,
             patient_name=name if isinstance(name := data.get("patient_name"), str) else "",
+            patient_entered=data.get("patient_entered") is True,
+            patient_mismatch=text if isinstance(text := data.get("patient_mismatch"), str) else "",
         )
 
     def _alarms(self, gw: _Gateway, now_mono: int) -> Iterable[ActiveAlarm]:

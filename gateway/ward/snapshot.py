@@ -132,8 +132,16 @@ class BedSnapshot:
     """Its location is in conflict: live devices of different patients send it, each
     shown on a bed of its own (BED CONFLICT). Set by the hub, not by the ward."""
     patient_name: str = ""
-    """As the devices sent it (HL7 PID-5, IntelliVue PT_DEMOG), "Family, Given"; empty when
-    none did. Cleared when the patient id changes."""
+    """As the devices sent it (HL7 PID-5, IntelliVue PT_DEMOG), "Family, Given", or as
+    entered at admission (``patient_entered``); empty when none did. Cleared when the
+    patient id changes."""
+    patient_entered: bool = False
+    """The patient id and name are the admission entered at the gateway (devices screen,
+    ``a``): no device of the bed sends a patient id."""
+    patient_mismatch: str = ""
+    """A device of the bed sends a patient id other than the one admitted at the gateway:
+    what to say (``patient id mismatch: entered X, device sends Y``). The device's id is the
+    one shown; the two are never mixed."""
 
 
 @dataclass(frozen=True, slots=True)

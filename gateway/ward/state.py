@@ -226,6 +226,21 @@ class WardState:
         ``time_ns``) back on the monotonic scale, for :meth:`waveform`."""
         self.unassigned_unlisted = 0
         """Reports of unassigned senders not listed: :data:`MAX_UNASSIGNED` were already."""
+        self._admitted: dict[str, tuple[str, str]] = {}
+        """By bed key: the patient (id, name) admitted at the gateway. Kept apart from the
+        beds, so an automatic bed that goes and comes back is still admitted."""
+
+    def admit(self, bed_key: str, patient_id: str, patient_name: str = "") -> None:
+        """The patient admitted to bed ``bed_key`` at the gateway (the devices screen): the
+        bed shows them while its devices send no patient id. A device that sends one wins
+        — it is the monitor's own admission — and a different one is a mismatch, said on
+        the bed (``patient_mismatch``), never mixed with the entered name."""
+        self._admitted[bed_key] = (patient_id, patient_name)
+
+    def discharge(self, bed_key: str) -> None:
+        """The patient admitted at the gateway left bed ``bed_key``: what its devices send
+        (if anything) is what shows."""
+        self._admitted.pop(bed_key, None)
 
     def add_bed(self, bed: BedId, label: str) -> None:
         """Make a configured bed known (it appears, as LOST, before any device speaks), or
@@ -545,11 +560,24 @@ class WardState:
                         key, wave.label, wave.unit, wave.sample_rate_hz, age, age > wave_timeout
                     )
                 )
+            patient_id, patient_name = state.patient_id, state.patient_name
+            entered, mismatch = False, ""
+            admitted = self._admitted.get(state.bed.key) if self._admitted else None
+            if admitted is not None:
+                if not patient_id:
+                    patient_id, patient_name = admitted
+                    entered = True
+                elif patient_id != admitted[0]:
+                    mismatch = (
+                        f"patient id mismatch: entered {admitted[0]}, device sends {patient_id}"
+                    )
+                elif not patient_name:
+                    patient_name = admitted[1]  # the same patient: the name entered
             beds.append(
                 BedSnapshot(
                     state.bed,
                     state.label,
-                    state.patient_id,
+                    patient_id,
                     MappingProxyType(readings),
                     devices,
                     (
@@ -560,7 +588,9 @@ class WardState:
                     silent,
                     tuple(waves),
                     tuple(state.notes),
-                    patient_name=state.patient_name,
+                    patient_name=patient_name,
+                    patient_entered=entered,
+                    patient_mismatch=mismatch,
                 )
             )
         strays = tuple(

@@ -444,3 +444,44 @@ def test_device_alarm_kind_is_kept_as_sent() -> None:
     r.feed(report(r.clock, alarms=(event,)))
     r.feed(report(r.clock, alarms=(device_alarm("T", phase="end", state="inactive"),)))
     assert r.alarms() == ()  # a technical alarm does not latch
+
+
+# ------------------------------------------------------------------ limits changed while running
+
+
+def limits_with(**changed: tuple[float | None, float | None]) -> AlarmSettings:
+    """No-delay limits with some parameters' (low, high) changed."""
+
+    def limits(bed: BedId) -> dict[str, EffectiveLimits]:
+        out = dict(NO_DELAY.limits(bed))
+        for name, (low, high) in changed.items():
+            p = BY_NAME[name]
+            out[name] = EffectiveLimits(p, low, high, None, None, 0.0)
+        return out
+
+    return dataclasses.replace(NO_DELAY, limits=limits)
+
+
+def test_new_limits_judge_the_last_value_at_once_and_a_moved_limit_ends_its_alarm() -> None:
+    r = rig()
+    r.vitals(hr=110)
+    assert r.shown() == []  # inside the built-in 50-120
+    assert r.engine.set_limits(limits_with(hr=(50, 100)).limits) == ["Bed 1"]
+    assert r.shown() == [("HR HIGH 110", MEDIUM)]  # raised now, no new reading needed
+    r.vitals(hr=112)
+    assert r.shown() == [("HR HIGH 112", MEDIUM)]
+    r.engine.set_limits(limits_with(hr=(50, 130)).limits)
+    assert r.shown() == []  # the limit moved away from the value: ended
+    r.vitals(hr=125)
+    assert r.shown() == []  # the fast path goes by the new limits too
+    r.vitals(hr=135)
+    assert r.shown() == [("HR HIGH 135", MEDIUM)]
+
+
+def test_unchanged_limits_change_nothing_and_a_bed_heard_later_takes_the_new_ones() -> None:
+    r = rig()
+    r.vitals(hr=110)
+    assert r.engine.set_limits(NO_DELAY.limits) == []
+    r.engine.set_limits(limits_with(hr=(50, 100)).limits)
+    r.vitals(OTHER_BED, hr=105)
+    assert r.shown(OTHER_BED) == [("HR HIGH 105", MEDIUM)]

@@ -16,7 +16,8 @@ from gateway_process import free_port
 from journal_support import Monitor, oru
 from waiting import eventually
 
-from gateway.journal.reader import read_reports
+from gateway.domain import AlarmChange
+from gateway.journal.reader import JournalReader, read_reports
 
 ROOT = Path(__file__).resolve().parents[3]
 DEVICE = "EUI-64:0012211839000001"
@@ -165,6 +166,83 @@ async def test_a_sighup_while_starting_is_carried_out_once_listening_never_a_sto
         assert await monitor.send(oru("1")) == ("CA", "1")
         await monitor.close()
         assert await beds_of_reports(tmp_path / "ward.sqlite") == ["bed-b"]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(20):
+                    await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+def limits_config(port: int, hr_high: int, audio_pause_s: int) -> str:
+    return (
+        'intellivue = []\n\n[gateway]\nname = "ICU RELOAD"\njournal = "ward.sqlite"\n'
+        f'auto_beds = false\n\n[alarms]\naudio = "off"\ncondition_delay_s = 0\n'
+        f"audio_pause_s = {audio_pause_s}\n\n[alarms.limits]\nhr = {{ low = 40, high = {hr_high} }}"
+        f'\n\n[[listeners]]\nbind = "127.0.0.1:{port}"\n\n{BEFORE}'
+    )
+
+
+@pytest.mark.timeout(60)
+async def test_sighup_gives_the_running_alarm_engine_the_new_limits_on_the_same_socket(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = tmp_path / "ward.toml"
+    config.write_text(limits_config(port, hr_high=150, audio_pause_s=120))
+    log = tmp_path / "gateway.log"
+    with log.open("ab") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.app.cli", "run", "--headless", "--config", str(config),
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                assert process.returncode is None, log.read_text()
+                try:
+                    monitor = await Monitor.connect(port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        sockname = monitor.writer.get_extra_info("sockname")
+        assert await monitor.send(oru("1", hr=130)) == ("CA", "1")
+        assert "HR HIGH" not in log.read_text()  # inside 40-150
+
+        # The ward's HR limit tightened, and the audio pause changed (needs a restart).
+        config.write_text(limits_config(port, hr_high=120, audio_pause_s=60))
+        process.send_signal(signal.SIGHUP)
+        await eventually(lambda: "alarm limits reloaded" in log.read_text(), "the new limits")
+        text = log.read_text()
+        assert "[alarms.limits] hr low 40, high 150 → low 40, high 120" in text
+        assert "the audio pause changed in" in text and "need a restart" in text
+        # The last value is judged against the new limit at once: no new message needed.
+        await eventually(
+            lambda: any(
+                "alarm raised" in line and "HR HIGH 130" in line
+                for line in log.read_text().splitlines()
+            ),
+            "HR HIGH from the new limit",
+        )
+        assert process.returncode is None
+        assert monitor.writer.get_extra_info("sockname") == sockname
+        assert await monitor.send(oru("2", hr=135)) == ("CA", "2")
+
+        # Journaled as a configuration entry (the alarm log, read from the journal).
+        def journaled() -> bool:
+            with JournalReader(tmp_path / "ward.sqlite") as reader:
+                return any(
+                    t.change is AlarmChange.CONFIGURATION and "alarm limits reloaded" in t.text
+                    for t in reader.alarm_log(ward=True)
+                )
+
+        await eventually(journaled, "the journal's entry")
+        await monitor.close()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from gateway.app.bindings import LiveBindings, write_overlay
 from gateway.app.service import build_hub
 from gateway.config import load_config, parse_config
 from gateway.config.overlay import (
+    Admission,
     BindingOverlay,
     OverlayBed,
     apply_overlay,
@@ -17,7 +19,9 @@ from gateway.config.overlay import (
     parse_overlay,
     read_overlay,
 )
-from gateway.errors import ConfigError
+from gateway.domain import BedId
+from gateway.errors import BindingRefused, ConfigError
+from gateway.journal.admissions import parse_admission
 
 CONFIG = """
 [gateway]
@@ -102,3 +106,63 @@ async def test_binding_to_an_existing_bed_keeps_its_label_and_its_location(tmp_p
     assert read_overlay(tmp_path / "ward.bindings.toml").beds == (
         OverlayBed("bed-a", None, ("EUI-64:00000000000000BB",)),
     )
+
+
+def test_admissions_are_written_and_read_back_one_per_bed(tmp_path: Path) -> None:
+    overlay = (
+        BindingOverlay()
+        .rename("bed-a", "Window")
+        .admit(Admission("bed-a", "MRN-1", "Doe, Jane"))
+        .admit(Admission("ICU^9^1", 'ID "7"'))  # an automatic bed's key; no name entered
+        .admit(Admission("bed-a", "MRN-2", "Roe, John"))  # the bed's next patient
+    )
+    assert overlay.admissions == (
+        Admission("ICU^9^1", 'ID "7"'),
+        Admission("bed-a", "MRN-2", "Roe, John"),
+    )
+    path = tmp_path / "ward.bindings.toml"
+    write_overlay(path, overlay)
+    assert read_overlay(path) == overlay
+    assert read_overlay(path).discharge("bed-a").admissions == (Admission("ICU^9^1", 'ID "7"'),)
+    config = parse_config(CONFIG)
+    without = BindingOverlay(overlay.beds)
+    assert apply_overlay(config, overlay) == apply_overlay(config, without)  # binds nothing
+
+
+def test_a_bad_admission_is_refused_and_never_written(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_overlay('[[admissions]]\nbed = "bed-a"\npatient_id = "P\\u0007"\n', "w.toml")
+    assert "w.toml:3" in "\n".join(error.value.problems)
+    assert "control character" in "\n".join(error.value.problems)
+    path = tmp_path / "ward.toml"
+    path.write_text(CONFIG)
+    config = load_config(path)
+    beds = LiveBindings(build_hub(config), config, path)
+    with pytest.raises(BindingRefused, match="a patient id is needed"):
+        asyncio.run(beds.admit("bed-a", "Bed A", "  ", "Doe, Jane", "Ana"))
+    with pytest.raises(BindingRefused, match="longer than 128"):
+        asyncio.run(beds.admit("bed-a", "Bed A", "P1", "x" * 129, "Ana"))
+    assert not (tmp_path / "ward.bindings.toml").exists()
+
+
+async def test_an_admission_deleted_from_the_overlay_is_a_discharge_at_the_reload(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ward.toml"
+    path.write_text(CONFIG)
+    config = load_config(path)
+    hub = build_hub(config)
+    beds = LiveBindings(hub, config, path)
+    await beds.admit("bed-a", "Bed A", "MRN-1", "Doe, Jane", "Ana")
+    (bed,) = hub.snapshot().beds
+    assert (bed.patient_id, bed.patient_entered) == ("MRN-1", True)
+    write_overlay(tmp_path / "ward.bindings.toml", BindingOverlay())  # the engineer's edit
+    assert await beds.reload("Ana")
+    (bed,) = hub.snapshot().beds
+    assert (bed.patient_id, bed.patient_name, bed.patient_entered) == ("", "", False)
+    assert beds.admission("bed-a") is None
+    entries = [parse_admission(t) for t in reversed(hub.alarms.history(BedId("bed-a")))]
+    assert [(e.admitted, e.patient_id) for e in entries if e is not None] == [
+        (True, "MRN-1"),
+        (False, "MRN-1"),  # journaled: the record's patient ends there too
+    ]
