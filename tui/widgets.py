@@ -490,11 +490,11 @@ class BedTile(Widget):
     def _take(self, bed: BedSnapshot, alarms: tuple[ActiveAlarm, ...]) -> None:
         self.set_reactive(BedTile.bed, bed)
         self._take_alarms(alarms)
-        # The name first (what staff call a patient by), then the id; as much as fits.
+        # The name first (what staff call a patient by), then the id; as much as fits. A
+        # mismatch goes before them: a narrow tile cuts the end of its title off.
         who = " · ".join(part for part in (bed.patient_name, bed.patient_id) if part)
-        label = f"{bed.label} · {who}" if who else bed.label
-        if bed.patient_mismatch:
-            label += " · ID MISMATCH"
+        label = f"{bed.label} · ID MISMATCH" if bed.patient_mismatch else bed.label
+        label = f"{label} · {who}" if who else label
         self.label = label if bed.conflict is None else f"{label} · BED CONFLICT"
         self.connectivity = bed.connectivity
 

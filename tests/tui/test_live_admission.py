@@ -184,7 +184,7 @@ async def test_a_device_sending_another_patient_id_is_shown_as_a_mismatch_never_
             await pilot.press(*"Ana", "enter")
             await eventually(
                 lambda: any(
-                    tile.label == "Bed A · P-7 · ID MISMATCH" for tile in app.screen.query(BedTile)
+                    tile.label == "Bed A · ID MISMATCH · P-7" for tile in app.screen.query(BedTile)
                 ),
                 "the mismatch on the tile",
             )
