@@ -34,6 +34,7 @@ from gateway.domain import BedId, Connectivity
 from gateway.ward.snapshot import BedSnapshot, WardSnapshot, WaveInfo, WaveWindow
 from tui import traces
 from tui.alarm_lines import bar_line, history_line
+from tui.bed_desk import BedChanges
 from tui.devices import link_style
 from tui.view import Dashboard, WardView
 from tui.vitals import (
@@ -199,7 +200,7 @@ def wave_block(
     return [head, *(Text(row, style, no_wrap=True) for row in rows)]
 
 
-class BedScreen(WardView):
+class BedScreen(BedChanges):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to the ward"),
         Binding("left", "other_bed(-1)", "Beds", key_display="←→", tooltip="Previous bed"),
@@ -216,6 +217,8 @@ class BedScreen(WardView):
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("a", "acknowledge", "Ack", tooltip="Acknowledge this bed's alarms"),
+        Binding("P", "admit", "Admit", tooltip="Admit a patient to this bed (id and name)"),
+        Binding("D", "discharge", "Discharge", tooltip="Discharge the patient admitted here"),
     ]
 
     DEFAULT_CSS = """
@@ -424,7 +427,20 @@ class BedScreen(WardView):
         self.bed_id = beds[(index + step) % len(beds)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("admit", "discharge"):
+            return self.dashboard.beds is not None  # hidden, not dead, without a gateway
         return action != "acknowledge" or self.dashboard.alarms is not None
+
+    def action_admit(self) -> None:
+        """Admit to this bed — one with no device yet too (a monitor about to be plugged)."""
+        bed = self.bed
+        if bed is not None:
+            self.ask_admission(bed.bed.key, bed.label)
+
+    def action_discharge(self) -> None:
+        bed = self.bed
+        if bed is not None:
+            self.ask_discharge(bed.bed.key, bed.label)
 
     def action_acknowledge(self) -> None:
         from tui.ward_screen import acknowledge

@@ -25,8 +25,7 @@ a count in the summary line here (``patient id mismatch``), until one of them is
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,13 +37,10 @@ from gateway.domain import BedId
 from gateway.errors import BindingRefused
 from gateway.ward.snapshot import WardSnapshot
 from gateway.wording import plural
+from tui.bed_desk import BedChanges
 from tui.binding_screen import (
-    AdmitRequest,
-    AdmitScreen,
     BindRequest,
     BindScreen,
-    DischargeRequest,
-    DischargeScreen,
     RenameRequest,
     RenameScreen,
 )
@@ -99,7 +95,7 @@ def row_cells(row: DeviceRow) -> tuple[str | Text, ...]:
     )
 
 
-class DevicesScreen(WardView):
+class DevicesScreen(BedChanges):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to the ward"),
         Binding("d", "back", "Back to ward", show=False),
@@ -142,7 +138,6 @@ class DevicesScreen(WardView):
         self.unassigned = VerticalScroll(id="unassigned")
         self._binding: tuple[str, str | None] = ("", None)
         self._renaming = ""
-        self._admitting: tuple[str, str] = ("", "")
         """The bed (key, label) the admission or discharge dialog is about."""
 
     def compose(self) -> ComposeResult:
@@ -273,10 +268,6 @@ class DevicesScreen(WardView):
             return None
         return self._rows[table.cursor_row]
 
-    @property
-    def _operator(self) -> str:
-        return str(getattr(self.app, "operator", "") or "")
-
     def action_bind(self) -> None:
         desk, row, ward = self.dashboard.beds, self._row(), self.ward
         if desk is None or ward is None:
@@ -308,7 +299,7 @@ class DevicesScreen(WardView):
             return
         device, location = self._binding
         label = answer.label or None
-        self._run(desk.bind_device(device, answer.bed_id, label, answer.operator, location))
+        self.run_change(desk.bind_device(device, answer.bed_id, label, answer.operator, location))
 
     def action_rename(self) -> None:
         desk, row = self.dashboard.beds, self._row()
@@ -331,7 +322,7 @@ class DevicesScreen(WardView):
         desk = self.dashboard.beds
         if not isinstance(answer, RenameRequest) or desk is None:
             return
-        self._run(desk.rename_bed(self._renaming, answer.label, answer.operator))
+        self.run_change(desk.rename_bed(self._renaming, answer.label, answer.operator))
 
     def _bed_of_row(self) -> tuple[str, str] | None:
         """The bed (key, label) of the device under the cursor; None (said) when none."""
@@ -342,46 +333,12 @@ class DevicesScreen(WardView):
         return row.bed_key, row.bed
 
     def action_admit(self) -> None:
-        desk, ward = self.dashboard.beds, self.ward
-        if desk is None or ward is None or (bed := self._bed_of_row()) is None:
-            return
-        current = desk.admission(bed[0])
-        shown = next((b for b in ward.beds if b.bed.key == bed[0]), None)
-        sent = "" if shown is None or shown.patient_entered else shown.patient_id
-        self._admitting = bed
-        who = None if current is None else (current.patient_id, current.patient_name)
-        screen = AdmitScreen(bed[1], who, sent, self._operator)
-        self.app.push_screen(screen, callback=self._admit)
-
-    def _admit(self, answer: object) -> None:
-        desk = self.dashboard.beds
-        if not isinstance(answer, AdmitRequest) or desk is None:
-            return
-        key, label = self._admitting
-        self._run(desk.admit(key, label, answer.patient_id, answer.patient_name, answer.operator))
+        if self.dashboard.beds is not None and (bed := self._bed_of_row()) is not None:
+            self.ask_admission(*bed)
 
     def action_discharge(self) -> None:
-        desk = self.dashboard.beds
-        if desk is None or (bed := self._bed_of_row()) is None:
-            return
-        current = desk.admission(bed[0])
-        if current is None:
-            self.notify(
-                f"Nobody is admitted to {bed[1]} at the gateway (a patient id a device sends"
-                " is the monitor's admission: discharge there).",
-                severity="warning",
-            )
-            return
-        self._admitting = bed
-        who = " ".join(part for part in (current.patient_name, f"({current.patient_id})") if part)
-        self.app.push_screen(DischargeScreen(bed[1], who, self._operator), callback=self._discharge)
-
-    def _discharge(self, answer: object) -> None:
-        desk = self.dashboard.beds
-        if not isinstance(answer, DischargeRequest) or desk is None:
-            return
-        key, label = self._admitting
-        self._run(desk.discharge(key, label, answer.operator))
+        if self.dashboard.beds is not None and (bed := self._bed_of_row()) is not None:
+            self.ask_discharge(*bed)
 
     def action_reload(self) -> None:
         desk = self.dashboard.beds
@@ -400,22 +357,4 @@ class DevicesScreen(WardView):
                 " (other settings need a restart)."
             )
 
-        self._run(reload())
-
-    def _run(self, change: Coroutine[Any, Any, str]) -> None:
-        async def apply() -> None:
-            try:
-                said = await change
-            except BindingRefused as refused:
-                self.notify(str(refused), severity="error", timeout=8)
-                return
-            except Exception as exc:  # a bug: said, never a dead screen
-                log.exception("changing the beds failed")
-                self.notify(f"The change failed: {exc!r}", severity="error", timeout=8)
-                return
-            self.notify(said, timeout=5)
-            pull = getattr(self.app, "pull_snapshot", None)
-            if pull is not None:
-                pull()  # shown now, not at the next tick
-
-        self.run_worker(apply(), group="beds", exit_on_error=False)
+        self.run_change(reload())

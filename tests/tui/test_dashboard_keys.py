@@ -174,7 +174,8 @@ async def test_c_copies_the_snippets_of_unassigned_devices() -> None:
 
 async def test_question_mark_lists_every_key_of_every_screen() -> None:
     _, app = await ward_app()
-    async with app.run_test(size=(100, 50)) as pilot:
+    # Tall enough to show the whole list at once; a shorter terminal scrolls it.
+    async with app.run_test(size=(100, 60)) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         shown = screen_text(app)

@@ -23,6 +23,7 @@ from gateway.hub import Hub
 from gateway.journal.admissions import parse_admission
 from gateway.ward.snapshot import BedSnapshot
 from tui.app import WardApp
+from tui.bed_screen import BedScreen
 from tui.binding_screen import AdmitScreen, DischargeScreen
 from tui.devices_screen import DevicesScreen
 from tui.widgets import BedTile
@@ -225,3 +226,39 @@ async def test_a_device_sending_another_patient_id_is_shown_as_a_mismatch_never_
         (False, "MRN-42"),
     ]
     assert read_overlay(tmp_path / "ward.bindings.toml").admissions == ()
+
+
+@pytest.mark.timeout(60)
+async def test_a_bed_with_no_device_yet_is_admitted_and_discharged_from_its_bed_screen(
+    tmp_path: Path,
+) -> None:
+    """The monitor is not plugged in yet (or a serial oximeter only is coming): the bed has
+    no row on the devices screen, but its bed screen admits (``P``) and discharges (``D``)."""
+    path = write_config(tmp_path)
+    config = load_config(path)
+    hub = build_hub(config)
+    beds = LiveBindings(hub, config, path)
+    beds.start()
+    app = WardApp(hub.snapshot, alarms=hub.alarms, beds=beds, refresh_hz=20)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.press(*"Nurse Roux", "enter")
+        await eventually(lambda: bool(app.screen.query(BedTile)), "the ward")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, BedScreen), "the bed screen")
+        await pilot.press("P")
+        await eventually(lambda: isinstance(app.screen, AdmitScreen), "the admit dialog")
+        await pilot.press(*"MRN-9", "enter", *"Pasteur", "enter", *"Louis", "enter", "enter")
+        await eventually(lambda: beds.admission("bed-a") is not None, "the admission")
+        assert (bed_a(hub).patient_id, bed_a(hub).patient_name) == ("MRN-9", "Pasteur, Louis")
+        await eventually(lambda: isinstance(app.screen, BedScreen), "back on the bed screen")
+        await pilot.press("D")
+        await eventually(lambda: isinstance(app.screen, DischargeScreen), "the confirmation")
+        await pilot.press("enter")
+        await eventually(lambda: beds.admission("bed-a") is None, "the discharge")
+        assert bed_a(hub).patient_id == ""
+    changes = [
+        (t.operator, t.text.split(":")[0])
+        for t in hub.alarms.history(BedId("bed-a"))
+        if t.change is AlarmChange.CONFIGURATION
+    ]
+    assert [operator for operator, _ in changes] == ["Nurse Roux", "Nurse Roux"]
