@@ -387,11 +387,7 @@ class AlarmEngine:
         channel.floor = max(limit.floor, _SMALLEST) if breathing else limit.floor
         channel.ceiling = limit.ceiling
         channel.calm = False  # the next reading takes the long way
-        if old.value is None:
-            pair = QUIET
-        else:  # the last value, at its own time, against the new limits
-            pair = limit.reading(old.value, old.last_ns)
-            pair = limit.tick(now) if pair is not QUIET else pair
+        pair = limit.carry(old, now)  # the last value against the new limits, no gap
         if pair is not QUIET or channel.limited:
             low, high = pair
             bed, label = state.bed, state.label

@@ -278,6 +278,17 @@ class _Side:
         self.priority = None
         self.pending = [None] * len(self.thresholds)
 
+    def carry(self, old: _Side) -> None:
+        """Take over ``old``'s holding condition (limits changed while it held): while the
+        value is past this side's limits too, it holds on at the priority it had, capped to
+        the tiers the value is past here — no gap, no fresh condition delay."""
+        if old.priority is None:
+            return
+        pairs = zip(self.thresholds, self.pending, strict=True)
+        past = [tier for (_, tier), since in pairs if since is not None]
+        if past:
+            self.priority = min(old.priority, max(past))
+
     @property
     def waiting(self) -> bool:
         return any(since is not None for since in self.pending)
@@ -364,6 +375,18 @@ class LimitWatch:
         if self.high is not None:
             self.high.due(now_ns)
         return self._conditions()
+
+    def carry(self, old: LimitWatch, now_ns: int) -> tuple[Condition, Condition]:
+        """The channel's watch with new limits, taking over from ``old``: its last value
+        judged at its own time against these limits, and a condition that held under the
+        old limits holds on while the value is past these too."""
+        if old.value is None:
+            return QUIET
+        self.reading(old.value, old.last_ns)
+        for side, before in ((self.low, old.low), (self.high, old.high)):
+            if side is not None and before is not None:
+                side.carry(before)
+        return self.tick(now_ns)
 
     @property
     def busy(self) -> bool:

@@ -478,6 +478,38 @@ def test_new_limits_judge_the_last_value_at_once_and_a_moved_limit_ends_its_alar
     assert r.shown() == [("HR HIGH 135", MEDIUM)]
 
 
+def delayed_limits(hr_high: float, delay_s: float = 5.0) -> AlarmSettings:
+    """The built-in limits with a condition delay, HR's high limit at ``hr_high``."""
+
+    def limits(bed: BedId) -> dict[str, EffectiveLimits]:
+        out = {
+            p.name: EffectiveLimits(p, p.low, p.high, p.extreme_low, p.extreme_high, delay_s)
+            for p in BY_NAME.values()
+        }
+        hr = BY_NAME["hr"]
+        out["hr"] = EffectiveLimits(hr, hr.low, hr_high, None, None, delay_s)
+        return out
+
+    return dataclasses.replace(NO_DELAY, limits=limits)
+
+
+def test_an_alarm_still_past_its_moved_limit_goes_on_without_a_gap() -> None:
+    """A limit tightened while its alarm stands: the value is past the new limit too, so the
+    alarm stays — not ended, then raised again once a fresh condition delay has run."""
+    r = Rig(delayed_limits(120))
+    r.keep(8, hr=130)
+    assert r.shown() == [("HR HIGH 130", MEDIUM)]
+    r.engine.set_limits(delayed_limits(110).limits)
+    assert r.shown() == [("HR HIGH 130", MEDIUM)]
+    r.keep(2, hr=131)
+    assert r.shown() == [("HR HIGH 131", MEDIUM)]
+    assert [c for c, _ in r.changes()].count("raised") == 1
+    assert "ended" not in [c for c, _ in r.changes()]
+    # Moved past the value, it ends; the built-in hysteresis applies as on any reading.
+    r.engine.set_limits(delayed_limits(150).limits)
+    assert r.shown() == []
+
+
 def test_unchanged_limits_change_nothing_and_a_bed_heard_later_takes_the_new_ones() -> None:
     r = rig()
     r.vitals(hr=110)
