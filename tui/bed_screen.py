@@ -217,8 +217,13 @@ class BedScreen(BedChanges):
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("a", "acknowledge", "Ack", tooltip="Acknowledge this bed's alarms"),
-        Binding("P", "admit", "Admit", tooltip="Admit a patient to this bed (id and name)"),
-        Binding("D", "discharge", "Discharge", tooltip="Discharge the patient admitted here"),
+        # Under ? only: the key line keeps ? and q within 80 columns.
+        Binding(
+            "P", "admit", "Admit", tooltip="Admit a patient to this bed (id and name)", show=False
+        ),
+        Binding(
+            "D", "discharge", "Discharge", tooltip="Discharge the patient admitted here", show=False
+        ),
     ]
 
     DEFAULT_CSS = """

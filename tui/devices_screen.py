@@ -100,21 +100,29 @@ class DevicesScreen(BedChanges):
         Binding("escape", "back", "Back", tooltip="Back to the ward"),
         Binding("d", "back", "Back to ward", show=False),
         Binding("enter", "open_bed", "Device's bed", show=False),
-        Binding("c", "copy_snippets", "Copy snippets"),
-        Binding("b", "bind", "Bind to bed", tooltip="Bind the device under the cursor to a bed"),
+        # Short words, and D and R only under ?: the key line fits 80 columns with ? and q.
         Binding(
-            "r", "rename", "Rename bed", tooltip="Rename the bed of the device under the cursor"
+            "c", "copy_snippets", "Copy", tooltip="Copy the unassigned devices' [[beds]] snippets"
+        ),
+        Binding("b", "bind", "Bind", tooltip="Bind the device under the cursor to a bed"),
+        Binding("r", "rename", "Rename", tooltip="Rename the bed of the device under the cursor"),
+        Binding(
+            "a", "admit", "Admit", tooltip="Admit a patient to the bed of the device under cursor"
         ),
         Binding(
-            "a",
-            "admit",
-            "Admit",
-            tooltip="Admit a patient to the bed of the device under the cursor",
+            "D",
+            "discharge",
+            "Discharge",
+            tooltip="Discharge the patient admitted to that bed",
+            show=False,
         ),
         Binding(
-            "D", "discharge", "Discharge", tooltip="Discharge the patient admitted to that bed"
+            "R",
+            "reload",
+            "Reload",
+            tooltip="Reload the beds, admissions and alarm limits of the configuration",
+            show=False,
         ),
-        Binding("R", "reload", "Reload config", tooltip="Reload the beds of the configuration"),
     ]
 
     DEFAULT_CSS = """
