@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,48 @@ async def beds_of_reports(journal: Path) -> list[str | None]:
     return found
 
 
+@contextlib.asynccontextmanager
+async def service(
+    tmp_path: Path, config: Path, *before: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
+    """A real ``icu-gateway run --headless`` on ``config`` (``before``: ``-c SCRIPT ARGS``
+    to start it through a wrapper instead of ``-m gateway.app.cli``), its log; stopped
+    with SIGTERM after, and it must exit 0."""
+    log = tmp_path / "gateway.log"
+    entry = list(before) or ["-m", "gateway.app.cli"]
+    with log.open("ab") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *entry, "run", "--headless", "--config", str(config),
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    try:
+        yield process, log
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(20):
+                    await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+async def connect(
+    port: int, process: asyncio.subprocess.Process, log_text: Callable[[], str]
+) -> Monitor:
+    """A monitor's connection, once the gateway listens (it must not exit meanwhile)."""
+    async with asyncio.timeout(30):
+        while True:
+            assert process.returncode is None, log_text()
+            try:
+                return await Monitor.connect(port)
+            except OSError:
+                await asyncio.sleep(0.05)
+
+
 @pytest.mark.timeout(60)
 async def test_sighup_reloads_the_beds_and_the_connected_monitor_stays_on_its_socket(
     tmp_path: Path,
@@ -54,22 +97,8 @@ async def test_sighup_reloads_the_beds_and_the_connected_monitor_stays_on_its_so
     port = free_port()
     config = tmp_path / "ward.toml"
     config.write_text(config_text(port, BEFORE))
-    log = tmp_path / "gateway.log"
-    with log.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.app.cli", "run", "--headless", "--config", str(config),
-            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )  # fmt: skip
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                assert process.returncode is None, log.read_text()
-                try:
-                    monitor = await Monitor.connect(port)
-                    break
-                except OSError:
-                    await asyncio.sleep(0.05)
+    async with service(tmp_path, config) as (process, log):
+        monitor = await connect(port, process, log.read_text)
         sockname = monitor.writer.get_extra_info("sockname")
         assert await monitor.send(oru("1")) == ("CA", "1")
 
@@ -95,16 +124,6 @@ async def test_sighup_reloads_the_beds_and_the_connected_monitor_stays_on_its_so
         assert await monitor.send(oru("3")) == ("CA", "3")
         assert (await beds_of_reports(tmp_path / "ward.sqlite"))[-1] == "bed-b"
         await monitor.close()
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(20):
-                    await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, log.read_text()
 
 
 SLOW_START = """
@@ -138,44 +157,19 @@ async def test_a_sighup_while_starting_is_carried_out_once_listening_never_a_sto
     config = tmp_path / "ward.toml"
     config.write_text(config_text(port, BEFORE))
     release = tmp_path / "release"
-    log = tmp_path / "gateway.log"
-    argv = ["run", "--headless", "--config", str(config)]
-    with log.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", SLOW_START, str(release), *argv,
-            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-    try:
+    async with service(tmp_path, config, "-c", SLOW_START, str(release)) as (process, log):
         await eventually(lambda: "rebuilding: held" in log.read_text(), "the start held")
         config.write_text(config_text(port, AFTER))
         process.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.2)  # time for the signal to end a process that does not hold it
         assert process.returncode is None, log.read_text()
         release.touch()
-        async with asyncio.timeout(30):
-            while True:
-                assert process.returncode is None, log.read_text()
-                try:
-                    monitor = await Monitor.connect(port)
-                    break
-                except OSError:
-                    await asyncio.sleep(0.05)
+        monitor = await connect(port, process, log.read_text)
         await eventually(lambda: "configuration reloaded" in log.read_text(), "the reload")
         assert "SIGHUP came while starting: reloading now" in log.read_text()
         assert await monitor.send(oru("1")) == ("CA", "1")
         await monitor.close()
         assert await beds_of_reports(tmp_path / "ward.sqlite") == ["bed-b"]
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(20):
-                    await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, log.read_text()
 
 
 def limits_config(port: int, hr_high: int, audio_pause_s: int) -> str:
@@ -194,22 +188,8 @@ async def test_sighup_gives_the_running_alarm_engine_the_new_limits_on_the_same_
     port = free_port()
     config = tmp_path / "ward.toml"
     config.write_text(limits_config(port, hr_high=150, audio_pause_s=120))
-    log = tmp_path / "gateway.log"
-    with log.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.app.cli", "run", "--headless", "--config", str(config),
-            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )  # fmt: skip
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                assert process.returncode is None, log.read_text()
-                try:
-                    monitor = await Monitor.connect(port)
-                    break
-                except OSError:
-                    await asyncio.sleep(0.05)
+    async with service(tmp_path, config) as (process, log):
+        monitor = await connect(port, process, log.read_text)
         sockname = monitor.writer.get_extra_info("sockname")
         assert await monitor.send(oru("1", hr=130)) == ("CA", "1")
         assert "HR HIGH" not in log.read_text()  # inside 40-150
@@ -243,13 +223,3 @@ async def test_sighup_gives_the_running_alarm_engine_the_new_limits_on_the_same_
 
         await eventually(journaled, "the journal's entry")
         await monitor.close()
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(20):
-                    await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, log.read_text()
