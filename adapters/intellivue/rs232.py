@@ -4,8 +4,9 @@
 (:class:`~adapters.serial.port.SerialPort`), runs a
 :class:`~adapters.intellivue.session.Session` over it with the framing of :mod:`mib`
 (no Connect Indication on serial: the client starts with the Association Request), and
-reopens the port with a backoff when it is lost (a USB adapter unplugged) — the bed's
-values go stale, then DEVICE LOST, meanwhile. A damaged frame is journaled as rejected and
+keeps the port open as every serial reader does (:class:`~adapters.serial.keeper.PortKeeper`:
+reopened with a backoff when it is lost — a USB adapter unplugged — the bed's values going
+stale, then DEVICE LOST, meanwhile). A damaged frame is journaled as rejected and
 counted; the next one is read. Frames are paced, at most four every 128 ms, as the
 monitor's interface asks.
 """
@@ -19,14 +20,13 @@ from adapters.hl7.listener import ReportSink
 from adapters.intellivue import mib
 from adapters.intellivue.link import converse
 from adapters.intellivue.session import LOST_AFTER_S, POLL_PERIOD_S, Session
+from adapters.serial.keeper import BACKOFF_MAX_S, PortKeeper
 from adapters.serial.port import SerialLink, SerialPort
 from gateway.clock import Clock, SystemClock
 from gateway.domain import ReceivedMessage
-from gateway.errors import AdapterError
 
 TRANSPORT = "serial"
 BAUD = 115200
-BACKOFF_MAX_S = 5.0
 FRAMES_PER_BURST = 4
 BURST_S = 0.128
 
@@ -63,6 +63,7 @@ class _Frames:
                     await self.reader.bad_frame(item)
                 else:
                     self.ready.append(item)
+                    self.reader.keeper.heard()  # the monitor talks: a next loss retries fast
             self._flush()
         return self.ready.pop(0)
 
@@ -112,41 +113,32 @@ class MibReader:
             lost_after_s=lost_after_s,
             label=f"IntelliVue {port}",
         )
-        self.opened = 0
+        self.keeper = PortKeeper(
+            self.link,
+            sink,
+            port=port,
+            transport=TRANSPORT,
+            source=self.source,
+            clock=self.clock,
+            backoff_max_s=backoff_max_s,
+        )
         self.bad_frames = 0
 
+    @property
+    def opened(self) -> int:
+        """Times the port was opened (1 + reconnections)."""
+        return self.keeper.opened
+
     async def run(self) -> None:
-        delay = 0.5
-        told = ""
-        while True:
-            try:
-                await self.link.open()
-            except AdapterError as exc:
-                if str(exc) != told:
-                    told = str(exc)
-                    self.sink.fault(
-                        self.source, f"{exc}; trying again every {self.backoff_max_s:g} s at most"
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max_s)
-                continue
-            told, delay = "", 0.5
-            self.opened += 1
-            channel = _Frames(self.link, self)
-            try:
-                await converse(self.session, channel, self.sink, self.clock, self.source)
-            except AdapterError as exc:
-                self.sink.fault(
-                    self.source,
-                    f"{exc}; reopening — the bed's values go stale, then DEVICE LOST, until"
-                    " it is back",
-                )
-            except Exception as exc:  # a bug costs a reopening, never the gateway
-                self.sink.fault(self.source, f"reader failed: {exc!r}; reopening the port")
-            finally:
-                channel.close()
-                await self.link.close()
-            await asyncio.sleep(delay)
+        """Read until cancelled; never returns otherwise, never raises (but CancelledError)."""
+        await self.keeper.run(self._session)
+
+    async def _session(self) -> None:
+        channel = _Frames(self.link, self)
+        try:
+            await converse(self.session, channel, self.sink, self.clock, self.source)
+        finally:
+            channel.close()
 
     async def bad_frame(self, bad: mib.BadFrame) -> None:
         self.bad_frames += 1

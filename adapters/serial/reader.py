@@ -45,6 +45,7 @@ from adapters.serial.device import (
     Turn,
     device_key,
 )
+from adapters.serial.keeper import BACKOFF_INITIAL_S, BACKOFF_MAX_S, PortKeeper
 from adapters.serial.port import SerialLink, SerialPort
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import DeviceId, ReceivedMessage
@@ -52,9 +53,6 @@ from gateway.errors import AdapterError, JournalError
 
 log = logging.getLogger(__name__)
 
-BACKOFF_INITIAL_S = 0.5
-BACKOFF_MAX_S = 5.0
-"""A replugged USB adapter is read again within this long."""
 SILENT_AFTER_S = 60.0
 GOODBYE_DRAIN_S = 0.5
 """How long the stop requests may take to leave when the gateway stops."""
@@ -97,9 +95,16 @@ class SerialReader:
         self.line = f"{baud} 8{parity[:1].upper()}1" + (
             " RTS/CTS" if flow_control == "rtscts" else ""
         )
-        self.connected = False
-        self.opened = 0
-        """Times the port was opened (1 + reconnections)."""
+        self.keeper = PortKeeper(
+            self.link,
+            sink,
+            port=port,
+            transport=TRANSPORT,
+            source=self.source,
+            clock=self.clock,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+        )
         self.records = 0
         self.rejected = 0
         self.not_stored = 0
@@ -108,61 +113,33 @@ class SerialReader:
         """Commands written to the port, by name (a conversation's, HL7 ACKs as ``ACK``)."""
         self.refused = 0
         """Commands a protocol gave that it does not list in ``sends``: never written."""
-        self._delay = backoff_initial_s
         self._told_unstored = False
+
+    @property
+    def connected(self) -> bool:
+        return self.keeper.connected
+
+    @property
+    def opened(self) -> int:
+        """Times the port was opened (1 + reconnections)."""
+        return self.keeper.opened
 
     async def run(self) -> None:
         """Read until cancelled; never returns otherwise, never raises (but CancelledError)."""
-        down_since: int | None = None
-        told = ""
-        while True:
-            try:
-                await self.link.open()
-            except AdapterError as exc:
-                if str(exc) != told:
-                    told = str(exc)
-                    self.sink.fault(
-                        self.source, f"{exc}; trying again every {self.backoff_max_s:g} s at most"
-                    )
-                down_since = down_since or self.clock.monotonic_ns()
-                await self._backoff()
-                continue
-            told = ""
-            self.opened += 1
-            self.connected = True
-            if down_since is not None:
-                away = (self.clock.monotonic_ns() - down_since) / NS_PER_S
-                self.sink.fault(self.source, f"port open again after {away:.0f} s")
-                down_since = None
-            log.info("reading %s on %s at %s", self.protocol.title, self.port, self.line)
-            self.decoder.restart()
-            try:
-                conversation = self.conversation
-                if conversation is not None:
-                    self._say(conversation.opening(_loop_ns()))
-                await self._read_until_lost()
-            except asyncio.CancelledError:
-                await self._goodbye()
-                raise
-            except AdapterError as exc:
-                self.sink.fault(
-                    self.source,
-                    f"{exc}; reopening — the bed's values go stale, then DEVICE LOST, until"
-                    " it is back",
-                )
-            except Exception as exc:  # a bug must cost a reconnection, never the gateway
-                log.exception("serial reader %s failed", self.port)
-                self.sink.fault(self.source, f"reader failed: {exc!r}; reopening the port")
-            finally:
-                self.connected = False
-                await self.link.close()
-            self.sink.link_closed(TRANSPORT, self.port)  # its device: link closed, not silent
-            down_since = self.clock.monotonic_ns()
-            await self._backoff()
+        await self.keeper.run(self._session)
 
-    async def _backoff(self) -> None:
-        await asyncio.sleep(self._delay)
-        self._delay = min(self._delay * 2, self.backoff_max_s)
+    async def _session(self) -> None:
+        """One opening of the port: read until it is lost; the goodbye when cancelled."""
+        log.info("reading %s on %s at %s", self.protocol.title, self.port, self.line)
+        self.decoder.restart()
+        try:
+            conversation = self.conversation
+            if conversation is not None:
+                self._say(conversation.opening(_loop_ns()))
+            await self._read_until_lost()
+        except asyncio.CancelledError:
+            await self._goodbye()
+            raise
 
     @property
     def conversation(self) -> SerialConversation | None:
@@ -250,7 +227,7 @@ class SerialReader:
             return
         self._told_unstored = False
         self.records += 1
-        self._delay = self.backoff_initial_s  # the device talks: a next loss retries fast
+        self.keeper.heard()  # the device talks: a next loss retries fast
         if item.answer is not None:
             self._answer(item.answer(None))
         if item.reply is not None:
