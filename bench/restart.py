@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import shutil
 import signal
 import socket
@@ -37,6 +38,8 @@ import time
 from pathlib import Path
 
 from bench import disk
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -80,10 +83,14 @@ def time_to_port(path: Path) -> tuple[float, str]:
     log = path.parent / "gateway.log"
     command = [sys.executable, "-m", "gateway.app.cli", "run", "--headless"]
     command += ["--listen", f"127.0.0.1:{port}", "--journal", str(path)]
+    # The code of this checkout, whatever the folder it runs in (a relative PYTHONPATH, or
+    # none, would start the copy installed in the virtual environment).
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with log.open("wb") as out:
         started = time.perf_counter()
         gateway = subprocess.Popen(
-            command, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            command, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env
         )
         try:
             while True:
