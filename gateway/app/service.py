@@ -252,7 +252,8 @@ async def rebuild(
         restored, waves = await asyncio.to_thread(restore_bounds, path, since, now)
         history = await asyncio.to_thread(_alarm_history, path, min(day, since))
         hub.alarms.load_history(history)
-        still_open = await asyncio.to_thread(_open_device_alarms, path, history, restored)
+        # The device alarms read with values only below (before the waves) are among these.
+        still_open = await asyncio.to_thread(_open_device_alarms, path, history, waves)
         latest = await asyncio.to_thread(_latest_reports, path, since, restored)
         # Alarms that ended before the restart are not latched or journaled again; those
         # still active afterwards are raised again, unacknowledged.

@@ -11,7 +11,7 @@ from samples import load_sample
 
 from adapters.hl7.batch import hl7_time
 from gateway.app.service import flush_alarm_log, rebuild, trend_backfill
-from gateway.clock import ManualClock
+from gateway.clock import NS_PER_S, ManualClock
 from gateway.config.load import parse_config
 from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
@@ -200,3 +200,28 @@ async def test_a_restart_reads_each_senders_last_reports_and_back_fills_the_rest
     assert alarms is not None
     lost = [a.text for a in alarms.of_bed(bed_2.bed)]
     assert lost == ["DEVICE LOST MON"], lost
+
+
+async def test_a_device_alarm_raised_in_the_last_two_minutes_before_their_waves_comes_back(
+    tmp_path: Path,
+) -> None:
+    """A monitor's low SpO2 starts 100 s before the stop and is never ended; the monitor
+    sends numerics every second until the stop. The minutes before the last 64 s are read
+    without their alarm rows: the alarm still comes back, raised again after the restart."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock(1326315897 * NS_PER_S)  # the sample's alarm time: the gateway's too
+    async with running_gateway(path, clock=clock) as gateway:
+        message, reports = received(load_sample("03"), clock)
+        await gateway.hub.submit(message, reports)
+        for second in range(100):
+            clock.advance(1)
+            when = hl7_time(clock.now_ns())
+            await gateway.hub.submit(*received(oru(f"n{second}", bed=7, when=when), clock))
+        assert await flush_alarm_log(gateway.hub, gateway.journal)
+    clock.advance(5)
+    hub = Hub(WardState(), Router(), clock)
+    await rebuild(hub, path)
+    shown = hub.alarms.snapshot().alarms
+    assert [(a.text, a.acknowledged) for a in shown] == [("Low SpO2 88", False)]
+    history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
+    assert history[0] == "Low SpO2 88 (after a restart)"
