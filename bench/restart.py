@@ -144,7 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         path = folder / "journal.sqlite"
         seconds = round(args.minutes * 60)
         began = time.perf_counter()
-        count = asyncio.run(build(path, args.beds, seconds, time.time_ns() - 5_000_000_000))
+        end_ns = time.time_ns() - 5_000_000_000
+        count = asyncio.run(build(path, args.beds, seconds, end_ns))
+        aged_s = (time.time_ns() - end_ns) / 1e9
+        if aged_s > 300:  # the journal ends when the build began
+            print(
+                f"warning: the journal ended {aged_s:.0f} s before these runs: a restart now"
+                " has less (or none) of its last 10 minutes to rebuild; time the rebuild in"
+                " process at the journal's end instead (gateway.app.service.rebuild, now_ns)"
+            )
         size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith(path.name))
         print(
             f"\n== restart: a journal of {args.beds} beds × {args.minutes:g} min of bench waves"
