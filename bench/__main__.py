@@ -20,12 +20,14 @@ from bench import (
     restart,
     simulators,
     slow_attack,
+    stages,
 )
 
 BENCHMARKS: dict[str, Callable[[], object]] = {
     "parse": parse.main,
     "hub": lambda: hub.main([]),
     "ingest": ingest.main,
+    "stages": lambda: stages.main([]),
     "simulators": simulators.main,
     "journal": journal.main,
     "disk": lambda: disk.main([]),

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import shutil
 import signal
 import socket
@@ -37,6 +38,8 @@ import time
 from pathlib import Path
 
 from bench import disk
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -80,10 +83,14 @@ def time_to_port(path: Path) -> tuple[float, str]:
     log = path.parent / "gateway.log"
     command = [sys.executable, "-m", "gateway.app.cli", "run", "--headless"]
     command += ["--listen", f"127.0.0.1:{port}", "--journal", str(path)]
+    # The code of this checkout, whatever the folder it runs in (a relative PYTHONPATH, or
+    # none, would start the copy installed in the virtual environment).
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     with log.open("wb") as out:
         started = time.perf_counter()
         gateway = subprocess.Popen(
-            command, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            command, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env
         )
         try:
             while True:
@@ -137,7 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         path = folder / "journal.sqlite"
         seconds = round(args.minutes * 60)
         began = time.perf_counter()
-        count = asyncio.run(build(path, args.beds, seconds, time.time_ns() - 5_000_000_000))
+        end_ns = time.time_ns() - 5_000_000_000
+        count = asyncio.run(build(path, args.beds, seconds, end_ns))
+        aged_s = (time.time_ns() - end_ns) / 1e9
+        if aged_s > 300:  # the journal ends when the build began
+            print(
+                f"warning: the journal ended {aged_s:.0f} s before these runs: a restart now"
+                " has less (or none) of its last 10 minutes to rebuild; time the rebuild in"
+                " process at the journal's end instead (gateway.app.service.rebuild, now_ns)"
+            )
         size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith(path.name))
         print(
             f"\n== restart: a journal of {args.beds} beds × {args.minutes:g} min of bench waves"

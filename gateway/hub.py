@@ -257,16 +257,7 @@ class Hub:
         so that the sources of a bed conflict keep their own beds."""
         clock = self.clock
         if not placed:
-            route_of, restore = self.router.route, self.conflicts.restore
-            for item in routed:
-                route = route_of(item.report) if item.bed is not None else None
-                if route is not None and route is not REFUSED and item.bed is not None:
-                    seen = (
-                        monotonic_of(clock, item.report.receive_time_ns)
-                        if seen_ns is None
-                        else seen_ns
-                    )
-                    restore(route, item.bed, item.report, seen)
+            self._restore_places(routed, seen_ns)
         ward = self.ward
         observe = self.alarms.observe if alarms else None  # never raises
         for item in routed:
@@ -279,6 +270,37 @@ class Hub:
                     self._unlisted(seen)
             else:
                 ward.apply(bed, report, seen_ns=seen, label=item.bed_label)
+
+    def recall(self, routed: Sequence[RoutedReport]) -> None:
+        """Reports read back from before the minutes a restart rebuilds (each sender's last
+        ones, oldest first, before any of those minutes): the alarm engine observes them as
+        :meth:`apply` has it, so a device silent since is known and lost; the ward takes
+        what they say only where it holds nothing newer (:meth:`WardState.backfill`), and
+        none of their values goes into a trend — the trend back-fill brings those."""
+        self._restore_places(routed, None)
+        clock, ward, observe = self.clock, self.ward, self.alarms.observe
+        for item in routed:
+            bed, report = item.bed, item.report
+            seen = monotonic_of(clock, report.receive_time_ns)
+            observe(bed, item.bed_label, report, seen)
+            if bed is None:
+                if not ward.note_unassigned(report, seen_ns=seen):
+                    self._unlisted(seen)
+            else:
+                ward.backfill(bed, item.bed_label, report, seen_ns=seen)
+
+    def _restore_places(self, routed: Sequence[RoutedReport], seen_ns: int | None) -> None:
+        """Remember the beds reports read back were placed on (sources of a bed conflict
+        keep their own beds)."""
+        clock = self.clock
+        route_of, restore = self.router.route, self.conflicts.restore
+        for item in routed:
+            route = route_of(item.report) if item.bed is not None else None
+            if route is not None and route is not REFUSED and item.bed is not None:
+                seen = (
+                    monotonic_of(clock, item.report.receive_time_ns) if seen_ns is None else seen_ns
+                )
+                restore(route, item.bed, item.report, seen)
 
     def _note_rejected_values(
         self, report: DeviceReport, rejected: tuple[Observation, ...]

@@ -619,7 +619,7 @@ class AlarmEngine:
                 device=device,
             )
         for channel in state.channels.values():
-            if channel.limit.busy:
+            if not channel.limit.quiet:  # kept as ``not busy`` by every change of it
                 low, high = channel.limit.tick(now)
                 self._apply(channel.low_key, low, now, bed=bed, label=label, channel=channel)
                 self._apply(channel.high_key, high, now, bed=bed, label=label, channel=channel)

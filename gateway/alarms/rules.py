@@ -291,7 +291,8 @@ class _Side:
 
     @property
     def waiting(self) -> bool:
-        return any(since is not None for since in self.pending)
+        pending = self.pending
+        return pending.count(None) != len(pending)  # in C: the timer asks it of every side
 
 
 class LimitWatch:
@@ -391,10 +392,10 @@ class LimitWatch:
     @property
     def busy(self) -> bool:
         """Whether the timer has anything to do here (a condition pending or holding)."""
-        return any(
-            side is not None and (side.priority is not None or side.waiting)
-            for side in (self.low, self.high)
-        )
+        low, high = self.low, self.high
+        if low is not None and (low.priority is not None or low.waiting):
+            return True
+        return high is not None and (high.priority is not None or high.waiting)
 
     def _reset(self) -> None:
         if self.low is not None:

@@ -43,9 +43,10 @@ from gateway.config.model import GatewayConfig
 from gateway.domain import AlarmChange, AlarmSource, AlarmTransition, BedId, DeviceReport
 from gateway.errors import AdapterError, ConfigError, JournalError
 from gateway.hub import Hub
-from gateway.journal.backfill import TrendBackfill
+from gateway.journal.backfill import TrendBackfill, restore_bounds
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader, read_reports
+from gateway.journal.records import StoredReport
 from gateway.mqtt.credentials import brokers_of, credentials_for
 from gateway.mqtt.publisher import Publisher
 from gateway.mqtt.topics import GatewayTopics, default_level
@@ -202,12 +203,13 @@ def build_mqtt_ingest(config: GatewayConfig, hub: Hub) -> MqttIngest | None:
 
 
 REBUILD_WINDOW_H = 10 / 60
-"""How far back a restart rebuilds the ward from the journal before listeners open: latest
-values (stale, with their true age), devices, waves, the alarm state. Short, because
-monitors wait meanwhile: 10 minutes of a 64-bed ward (38,400 reports) took 4–7 s on the
-loaded 2-core development machine, where the 2 h rebuilt before took 50 s. The trends of
-the day before it are back-filled in the background while ingest runs
-(:mod:`gateway.journal.backfill`)."""
+"""How far back a restart restores the ward from the journal before listeners open: each
+sender's last reports of these minutes (latest values, stale with their true age, devices,
+patients), the last of them whole (:data:`gateway.journal.backfill.RESTORED_S`: values,
+waves, the alarm state). Short, because monitors wait meanwhile: feeding all of 10 minutes
+of 64 beds with waves (~77,000 reports) through the ward took 5.4–5.8 s on the 2-core
+development machine. The trends before it are back-filled in the background while ingest
+runs, these minutes first (:mod:`gateway.journal.backfill`)."""
 TREND_BACKFILL_H = TREND_SPAN_S / 3600
 """How far back the trends are rebuilt: as far as they reach (24 h)."""
 RETENTION_EVERY_S = 60.0
@@ -232,11 +234,14 @@ async def open_journal(config: GatewayConfig, hub: Hub) -> Journal:
 async def rebuild(
     hub: Hub, path: Path, *, window_h: float = REBUILD_WINDOW_H, now_ns: int | None = None
 ) -> int:
-    """Feed the journal's last ``window_h`` hours of reports back through the ward's normal
-    apply path, oldest first, before anything live arrives: latest values (stale, with
-    their true age), devices, waves, trends of those minutes and the alarm state come back
-    after a restart; the alarm history of the trends' day too. Returns how many reports
-    were fed. The older trends follow in the background (:func:`trend_backfill`)."""
+    """Restore the ward and the alarm state from the journal's last ``window_h`` hours
+    before anything live arrives, oldest first, through the ward's normal paths: each
+    sender's last reports (:meth:`Hub.recall`), then the last
+    :data:`~gateway.journal.backfill.RESTORED_S` before the stop whole (:meth:`Hub.apply`;
+    their waves from :data:`~gateway.journal.backfill.WAVES_S` on, what a wave buffer
+    holds). Latest values come back stale with their true age, devices, patients, waves and
+    the alarm state; the alarm history of the trends' day too. Returns how many reports
+    were fed. The trends follow in the background (:func:`trend_backfill`)."""
     if not await asyncio.to_thread(path.is_file):
         return 0
     now = hub.clock.now_ns() if now_ns is None else now_ns
@@ -244,23 +249,36 @@ async def rebuild(
     day = now - round(TREND_BACKFILL_H * 3600 * NS_PER_S)
     count = 0
     try:
+        restored, waves = await asyncio.to_thread(restore_bounds, path, since, now)
         history = await asyncio.to_thread(_alarm_history, path, min(day, since))
         hub.alarms.load_history(history)
-        still_open = await asyncio.to_thread(_open_device_alarms, path, history, since)
+        # The device alarms read with values only below (before the waves) are among these.
+        still_open = await asyncio.to_thread(_open_device_alarms, path, history, waves)
+        latest = await asyncio.to_thread(_latest_reports, path, since, restored)
         # Alarms that ended before the restart are not latched or journaled again; those
         # still active afterwards are raised again, unacknowledged.
         with hub.alarms.restoring():
             for bed, label, report in still_open:
                 seen = monotonic_of(hub.clock, report.receive_time_ns)
                 hub.alarms.observe(bed, label, report, seen)
-            async for batch in read_reports(path, since_ns=since):
-                hub.apply([stored.routed for stored in batch])
-                count += len(batch)
+            hub.recall([stored.routed for stored in latest])
+            count += len(latest)
+            for begin, end, values_only in ((restored, waves, True), (waves, None, False)):
+                async for batch in read_reports(
+                    path, since_ns=begin, until_ns=end, values_only=values_only
+                ):
+                    hub.apply([stored.routed for stored in batch])
+                    count += len(batch)
     except JournalError as exc:
         hub.fault("journal", f"cannot rebuild the ward from the journal: {exc}")
     if count:
         log.info("rebuilt the ward from %d reports of the last %g h", count, window_h)
     return count
+
+
+def _latest_reports(path: Path, since_ns: int, until_ns: int) -> list[StoredReport]:
+    with JournalReader(path) as reader:
+        return reader.latest_reports(since_ns=since_ns, until_ns=until_ns)
 
 
 def _alarm_history(path: Path, since_ns: int) -> list[AlarmTransition]:

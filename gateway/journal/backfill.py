@@ -1,13 +1,16 @@
 """The trend back-fill after a restart: the day before it, read back from the journal into the
 ward's trends in the background, while live reports arrive.
 
-A restart first rebuilds the last minutes from the journal before any listener opens
-(:func:`gateway.app.service.rebuild`: latest values shown stale with their true age, devices,
-waves, the alarm state) — quick, so monitors are answered again within seconds. The rest
-of the trends' reach (:data:`gateway.ward.trends.TREND_SPAN_S`, 24 h) comes from here: the
-journal is read newest hour first in a worker thread (``asyncio.to_thread``) and applied
-on the event loop in slices of :data:`SLICE` reports, yielding between them and pausing as
-long as it worked (:data:`PAUSE`), so live reports and the screen keep their pace. Newest
+A restart first restores the ward from the journal before any listener opens
+(:func:`gateway.app.service.rebuild`: each sender's last reports of the last 10 minutes,
+then the last :data:`RESTORED_S` whole — latest values shown stale with their true age,
+devices, waves, the alarm state) — quick, so monitors are answered again within seconds.
+The rest of the trends' reach (:data:`gateway.ward.trends.TREND_SPAN_S`, 24 h) comes from
+here: first the rest of those 10 minutes (a value a device stopped sending in them comes
+back within seconds), then the journal newest hour first, in a worker thread
+(``asyncio.to_thread``), applied on the event loop in slices of :data:`SLICE` reports,
+yielding between them and pausing as long as it worked (:data:`PAUSE`), so live reports
+and the screen keep their pace. Newest
 first, because that is what the screen shows first: the 1 h graph is whole after the first
 hour read back.
 
@@ -46,10 +49,19 @@ from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal.reader import JournalReader, read_reports
 from gateway.journal.records import StoredReport
+from gateway.ward.waveforms import WAVE_SECONDS
 
 log = logging.getLogger("gateway.backfill")  # the name its log lines have always carried
 
 HOUR_NS = 3600 * NS_PER_S
+RESTORED_S = 120.0
+"""The journal's last minutes before the stop that a restart feeds back through the ward's
+and the alarm engine's normal path before listeners open: longer than every delay the
+engine counts (condition delays 5 s by default, apnoea 20 s, invalid 10 s, DEVICE LOST's
+escalation 60 s). Before them, each sender's last reports are read (a device silent since
+is known, and lost); the rest of those minutes is back-filled first, behind the listeners."""
+WAVES_S = float(WAVE_SECONDS)
+"""Of those, the seconds whose waves are read back: what a wave buffer holds."""
 SLICE = 64
 """Reports applied on the event loop between two yields: a few milliseconds of work."""
 READ_BATCH = 500
@@ -92,8 +104,10 @@ class _Points:
 
 class TrendBackfill:
     """``await TrendBackfill(hub, path, since_ns=…, until_ns=…, now_ns=…).run()`` reads the
-    journal's reports received in [since, until) into ``hub.ward``'s trends, newest hour
-    first. ``now_ns`` is the restart: progress counts hours back from it."""
+    journal's reports received from ``since`` to where the rebuild's whole reports began
+    (:func:`restore_bounds`; ``until`` is where its last reports began) into ``hub.ward``'s
+    trends: [until, that) first, then newest hour first. ``now_ns`` is the restart:
+    progress counts hours back from it."""
 
     def __init__(self, hub: Hub, path: Path, *, since_ns: int, until_ns: int, now_ns: int) -> None:
         self.hub = hub
@@ -138,14 +152,20 @@ class TrendBackfill:
         if not await asyncio.to_thread(self.path.is_file):
             self.finished = True  # a first start: nothing to read back
             return
-        span = await asyncio.to_thread(_time_range, self.path)
+        span = await asyncio.to_thread(_time_range, self.path, self.now_ns)
+        restored, _ = await asyncio.to_thread(restore_bounds, self.path, self.until_ns, self.now_ns)
         oldest = self.since_ns if span is None else max(self.since_ns, span[0])
-        if span is None or oldest >= self.until_ns:
+        if span is None or oldest >= restored:
             self.finished = True  # the minutes rebuilt before listeners opened are all
             return
         self.hub.fault("journal", f"rebuilding trends from the journal: 0 h of {total}")
+        # First the rest of the minutes whose last reports alone were read before the
+        # listeners opened: the values a device stopped sending in them come back first.
+        recent = max(oldest, self.until_ns)
+        if recent < restored:
+            await self._read(recent, restored)
         hour = 1
-        until = self.until_ns
+        until = min(self.until_ns, restored)
         while until > oldest:
             since = max(oldest, self.now_ns - hour * HOUR_NS)
             if since < until:
@@ -267,6 +287,20 @@ def _add(points: dict[_Key, _Points], key: _Key, reading: _First) -> None:
     entry.values.append(reading.value)
 
 
-def _time_range(path: Path) -> tuple[int, int] | None:
+def restore_bounds(path: Path, since_ns: int, now_ns: int) -> tuple[int, int]:
+    """``(restored_ns, waves_ns)`` for a restart at ``now_ns`` whose rebuild reaches back to
+    ``since_ns`` (never further): from when the reports are fed back whole before listeners
+    open (:data:`RESTORED_S` before the last message received before the restart), and from
+    when with their waves (:data:`WAVES_S`). Blocking. The same for the rebuild and the
+    back-fill, which starts where it ended, whatever has arrived live since."""
+    span = _time_range(path, now_ns)
+    if span is None:
+        return now_ns, now_ns
+    last = span[1]
+    restored = max(since_ns, last - round(RESTORED_S * NS_PER_S))
+    return restored, max(restored, last - round(WAVES_S * NS_PER_S))
+
+
+def _time_range(path: Path, until_ns: int | None = None) -> tuple[int, int] | None:
     with JournalReader(path) as reader:
-        return reader.time_range()
+        return reader.time_range(until_ns)

@@ -60,6 +60,10 @@ _PAGE = (
     "SELECT {columns} FROM messages m WHERE m.id >= ? AND m.id <= ?"
     " AND m.reports IS NOT NULL ORDER BY m.id LIMIT ?"
 )
+_LATEST_PAGE = (
+    "SELECT {columns} FROM messages m WHERE m.id >= ? AND m.id <= ?"
+    " AND m.reports IS NOT NULL ORDER BY m.id DESC LIMIT ?"
+)
 BUNDLES_CACHED = 8
 """Decompressed bundles a reader keeps: reading in order decompresses each one once."""
 
@@ -107,6 +111,7 @@ class JournalReader:
         columns = _REPORT_COLUMNS.format(layout=self._layout)
         self._bed_page = _BED_PAGE.format(columns=columns)
         self._all_page = _PAGE.format(columns=columns)
+        self._latest_page = _LATEST_PAGE.format(columns=columns)
         self._bundles: dict[int, bytes] = {}
 
     def close(self) -> None:
@@ -161,25 +166,39 @@ class JournalReader:
     # -- ranges
 
     def id_range(self, since_ns: int | None = None, until_ns: int | None = None) -> tuple[int, int]:
-        """The message ids received in [since, until) (an empty range is (1, 0))."""
+        """The message ids received in [since, until) (an empty range is (1, 0)). Each bound
+        is one step of the time index (``min(id) WHERE receive_ns >= ?`` walked the table
+        from its first row: most of a day's file for the last minutes of it)."""
         if since_ns is None:
             low = self._query("SELECT min(id) FROM messages")[0][0]
         else:
-            found = self._query("SELECT min(id) FROM messages WHERE receive_ns >= ?", (since_ns,))
-            low = found[0][0]
+            found = self._query(
+                "SELECT id FROM messages WHERE receive_ns >= ? ORDER BY receive_ns, id LIMIT 1",
+                (since_ns,),
+            )
+            low = found[0][0] if found else None
         if until_ns is None:
             high = self._query("SELECT max(id) FROM messages")[0][0]
         else:
-            high = self._query("SELECT max(id) FROM messages WHERE receive_ns < ?", (until_ns,))[0][
-                0
-            ]
+            found = self._query(
+                "SELECT id FROM messages WHERE receive_ns < ?"
+                " ORDER BY receive_ns DESC, id DESC LIMIT 1",
+                (until_ns,),
+            )
+            high = found[0][0] if found else None
         if low is None or high is None:
             return 1, 0
         return int(low), int(high)
 
-    def time_range(self) -> tuple[int, int] | None:
-        """Receive times of the first and last message, or None for an empty journal."""
-        low, high = self._query("SELECT min(receive_ns), max(receive_ns) FROM messages")[0]
+    def time_range(self, until_ns: int | None = None) -> tuple[int, int] | None:
+        """Receive times of the first and last message (received before ``until_ns``), or
+        None for an empty journal."""
+        bound = (1 << 63) - 1 if until_ns is None else until_ns
+        # Two queries: each is one step of the time index, where min() and max() together
+        # would scan all of it.
+        low = self._query("SELECT min(receive_ns) FROM messages WHERE receive_ns < ?", (bound,))
+        high = self._query("SELECT max(receive_ns) FROM messages WHERE receive_ns < ?", (bound,))
+        low, high = low[0][0], high[0][0]
         if low is None or high is None:
             return None
         return int(low), int(high)
@@ -273,6 +292,47 @@ class JournalReader:
                 yield from _stored_reports(
                     row, reports, key, page.alarms, page.bundles, waves=whole
                 )
+
+    def latest_reports(
+        self, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[StoredReport]:
+        """The newest reports of [since, until), with their observations alone, oldest
+        first: read back from ``until`` until every sender of the range (by the messages'
+        device and peer) has given its newest message and every device read a report with
+        values — what each bed and device looked like last, without reading the whole
+        range (a sender that never sends values reads it all)."""
+        low, high = self.id_range(since_ns, until_ns)
+        if low > high:
+            return []
+        newest = self._query(
+            "SELECT min(last) FROM (SELECT max(id) AS last FROM messages WHERE id >= ?"
+            " AND id <= ? AND reports IS NOT NULL GROUP BY device, peer)",
+            (low, high),
+        )[0][0]
+        pages: list[list[StoredReport]] = []
+        waiting: set[str] = set()
+        valued: set[str] = set()
+        while low <= high:
+            page = self._page(self._latest_page, (low, high, PAGE), None, whole=False)
+            if page is None:
+                break
+            found: list[StoredReport] = []
+            for row, reports in zip(page.rows, page.reports, strict=True):
+                found += _stored_reports(row, reports, None, {}, page.bundles, waves=False)
+            for stored in found:
+                report = stored.routed.report
+                key = report.device.key
+                if report.observations:
+                    valued.add(key)
+                    waiting.discard(key)
+                elif key not in valued:
+                    waiting.add(key)
+            found.reverse()  # read newest first
+            pages.append(found)
+            high = int(page.rows[-1][0]) - 1
+            if newest is not None and high < newest and not waiting:
+                break
+        return [stored for page in reversed(pages) for stored in page]
 
     def _report_pages(
         self, bed: str | None, since_ns: int | None, until_ns: int | None, *, whole: bool

@@ -9,12 +9,14 @@ import pytest
 from journal_support import oru, received, running_gateway
 from samples import load_sample
 
-from gateway.app.service import flush_alarm_log, rebuild
-from gateway.clock import ManualClock
+from adapters.hl7.batch import hl7_time
+from gateway.app.service import flush_alarm_log, rebuild, trend_backfill
+from gateway.clock import NS_PER_S, ManualClock
 from gateway.config.load import parse_config
 from gateway.domain import BedId, Connectivity
 from gateway.errors import ConfigError
 from gateway.hub import Hub
+from gateway.journal import reader as reader_module
 from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import RoutedReport
@@ -125,3 +127,101 @@ async def test_a_device_alarm_still_open_from_before_the_minutes_rebuilt_is_rais
     history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
     assert history[0] == "Low SpO2 88 (after a restart)"
     assert not any("Occlusion" in text and "after a restart" in text for text in history)
+
+
+SPO2 = 150456
+OTHER = "0012211839000002"
+
+
+def _heart_rate_only(raw: bytes) -> bytes:
+    """The ORU without its SpO2 row: a sensor taken off, its value no longer sent."""
+    return b"\r".join(seg for seg in raw.split(b"\r") if b"MDC_PULS_OXIM_SAT_O2" not in seg)
+
+
+async def test_a_restart_reads_each_senders_last_reports_and_back_fills_the_rest_of_its_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten minutes journaled: bed 1 sends every second, its SpO2 only in the first minute;
+    bed 2's monitor falls silent six minutes before the stop. Before listeners open only
+    the last two minutes are fed back whole, and before them each sender's last reports:
+    bed 2 is there, lost, and raises DEVICE LOST if it does not come back; bed 1's SpO2
+    comes with the back-fill, which never makes a live value older."""
+    monkeypatch.setattr(reader_module, "PAGE", 50)  # pages as small as the ward is
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with Journal(path, clock=clock) as journal:
+        hub = Hub(WardState(), Router(), clock, journal=journal)
+        for second in range(600):
+            when = hl7_time(clock.now_ns())  # each a measurement of its own
+            raw = oru(f"a{second}", bed=1, hr=60 + second % 30, when=when)
+            await hub.submit(*received(raw if second < 60 else _heart_rate_only(raw), clock))
+            if second < 240:
+                raw = oru(f"b{second}", bed=2, hr=100, eui=OTHER, when=when)
+                await hub.submit(*received(raw, clock, peer="127.0.0.1:4001"))
+            clock.advance(1)
+    clock.advance(30)  # the gateway was down half a minute
+    restart = clock.now_ns()
+    hub = Hub(WardState(), Router(), clock)
+    fed = await rebuild(hub, path)
+    assert fed < 600  # of the 840 journaled
+    snapshot = hub.snapshot()
+    bed_1, bed_2 = snapshot.bed(BedId("ICU^1^1")), snapshot.bed(BedId("ICU^2^1"))
+    assert bed_1 is not None and bed_2 is not None
+    assert bed_2.connectivity is Connectivity.LOST
+    reading = bed_2.readings[HR]
+    assert (reading.value, reading.stale) == (100, True)
+    assert reading.age_s == pytest.approx(391)
+    assert snapshot.alarms is not None
+    assert snapshot.alarms.of_bed(bed_2.bed) == ()  # no blame for the time it was down
+    assert (bed_1.readings[HR].value, bed_1.readings[HR].stale) == (60 + 599 % 30, True)
+    assert SPO2 not in bed_1.readings  # not among the last reports: back-filled next
+    day = hub.ward.trend(bed_1.bed, HR, 3600, 3600, clock.now_ns())
+    assert day is not None
+    assert int((day.high == day.high).sum()) <= 121  # the last two minutes only, so far
+
+    # A live report before the back-fill: its values stay the latest.
+    clock.advance(1)
+    live = oru("live", bed=1, hr=88, when=hl7_time(clock.now_ns()))
+    await hub.submit(*received(_heart_rate_only(live), clock))
+    await trend_backfill(hub, path, now_ns=restart).run()
+    bed_1 = hub.snapshot().bed(BedId("ICU^1^1"))
+    assert bed_1 is not None
+    assert (bed_1.readings[HR].value, bed_1.readings[HR].stale) == (88, False)
+    spo2 = bed_1.readings[SPO2]
+    assert (spo2.value, spo2.stale) == (97, True)
+    assert spo2.age_s == pytest.approx(572)
+    day = hub.ward.trend(bed_1.bed, HR, 3600, 3600, clock.now_ns())
+    assert day is not None
+    assert int((day.high == day.high).sum()) == 601  # every second journaled, and the live one
+    # The alarm engine knows bed 2's monitor though it is not among the last minutes: when
+    # it does not come back, it is lost.
+    clock.advance(61)
+    alarms = hub.snapshot().alarms
+    assert alarms is not None
+    lost = [a.text for a in alarms.of_bed(bed_2.bed)]
+    assert lost == ["DEVICE LOST MON"], lost
+
+
+async def test_a_device_alarm_raised_in_the_last_two_minutes_before_their_waves_comes_back(
+    tmp_path: Path,
+) -> None:
+    """A monitor's low SpO2 starts 100 s before the stop and is never ended; the monitor
+    sends numerics every second until the stop. The minutes before the last 64 s are read
+    without their alarm rows: the alarm still comes back, raised again after the restart."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock(1326315897 * NS_PER_S)  # the sample's alarm time: the gateway's too
+    async with running_gateway(path, clock=clock) as gateway:
+        message, reports = received(load_sample("03"), clock)
+        await gateway.hub.submit(message, reports)
+        for second in range(100):
+            clock.advance(1)
+            when = hl7_time(clock.now_ns())
+            await gateway.hub.submit(*received(oru(f"n{second}", bed=7, when=when), clock))
+        assert await flush_alarm_log(gateway.hub, gateway.journal)
+    clock.advance(5)
+    hub = Hub(WardState(), Router(), clock)
+    await rebuild(hub, path)
+    shown = hub.alarms.snapshot().alarms
+    assert [(a.text, a.acknowledged) for a in shown] == [("Low SpO2 88", False)]
+    history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
+    assert history[0] == "Low SpO2 88 (after a restart)"
