@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import shutil
 import sqlite3
 import sys
@@ -129,6 +130,9 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         parts: dict[str, int] = {}
+        (page,) = conn.execute("PRAGMA page_size").fetchone()
+        (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        parts["free pages"] = int(free) * int(page)
         for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
             parts[f"table/index {name}"] = int(size)
         columns = [row[1] for row in conn.execute("PRAGMA table_info(messages)")]
@@ -137,6 +141,10 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
         found = conn.execute(f"SELECT {', '.join(sums)} FROM messages").fetchone()
         for name, value in zip(sums, found, strict=True):
             parts[f"column {name}"] = int(value or 0)
+        packs = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'packs'")
+        if packs.fetchone()[0]:
+            (length,) = conn.execute("SELECT sum(length(data)) FROM packs").fetchone()
+            parts["column sum(length(packs.data))"] = int(length or 0)
         (count,) = conn.execute("SELECT count(*) FROM messages").fetchone()
         parts["messages"] = int(count)
     finally:
@@ -145,17 +153,24 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
 
 
 def measure(load: str, beds: int, minutes: float) -> tuple[float, dict[str, int], int]:
-    """MiB per bed-hour of ``load``, the breakdown (bytes, unscaled) and messages."""
+    """MiB per bed-hour of ``load`` (the file's pages in use), the breakdown (bytes,
+    unscaled) and messages. The breakdown's "writer CPU" is the writer process's user +
+    system time (it is this process's only child), packing at close included."""
     folder = Path(tempfile.mkdtemp(prefix=".bench-disk-", dir="."))
     try:
         path = folder / f"{load}.sqlite"
         seconds = round(minutes * 60)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         asyncio.run(_write(path, load, beds, seconds))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         size, parts = breakdown(path)
+        parts["file"] = size
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        parts["writer CPU ms"] = round(cpu * 1000)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     bed_hours = beds * seconds / 3600
-    return size / MIB / bed_hours, parts, parts["messages"]
+    return (size - parts["free pages"]) / MIB / bed_hours, parts, parts["messages"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,8 +189,13 @@ def main(argv: list[str] | None = None) -> None:
             f" 64 beds × 72 h: {per_hour * 64 * 72 / 1024:.1f} GiB;"
             f" days of retention per 100 GB at 64 beds: {100e9 / MIB / (per_hour * 64 * 24):.1f}"
         )
+        cpu_s = parts["writer CPU ms"] / 1000
+        print(
+            f"   writer CPU: {cpu_s:.2f} s, {cpu_s / bed_hours:.2f} s per bed-hour"
+            f" ({cpu_s / bed_hours * 64 / 36:.2f} % of a core at 64 beds)"
+        )
         for name, value in parts.items():
-            if name != "messages":
+            if name not in ("messages", "writer CPU ms"):
                 print(f"   {name}: {value / MIB / bed_hours:.2f} MiB per bed-hour")
 
 

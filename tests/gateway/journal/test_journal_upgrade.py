@@ -98,7 +98,7 @@ async def test_a_writer_upgrades_a_schema_2_journal_and_both_layouts_read(
         # a resend of an old message is recognised across the upgrade
         old_message, old_routed = schema2_messages()[-1]
         assert await journal.record(old_message, old_routed) is False
-    assert _version(path) == 3
+    assert _version(path) == 4
     with JournalReader(path) as reader:
         stored = [s.routed for s in reader.reports()]
         raws = [m.raw for m in reader.messages()]
