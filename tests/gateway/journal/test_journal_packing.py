@@ -5,7 +5,6 @@ whoever reads meanwhile; exports are the same byte for byte."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import re
 import sqlite3
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_support import oru
+from journal_support import oru, view
 from samples import load_sample
 
 from adapters.hl7 import er7, pcd
@@ -83,25 +82,6 @@ async def write(
         if copy_to is not None:
             with sqlite3.connect(path) as source, sqlite3.connect(copy_to) as target:
                 source.backup(target)
-
-
-def view(path: Path) -> tuple[list[str], list[str]]:
-    """Everything a reader gives back, as text: every message (its bytes and fields) and
-    every report (its observations, alarms and every waveform sample's bits)."""
-    with JournalReader(path) as reader:
-        messages = [repr(m) for m in reader.messages()]
-        reports = []
-        for stored in reader.reports():
-            report = stored.routed.report
-            waves = [
-                (repr(dataclasses.replace(w, samples=w.samples[:0])), w.samples.tobytes())
-                for w in report.waveforms
-            ]
-            bare = dataclasses.replace(
-                stored.routed, report=dataclasses.replace(report, waveforms=())
-            )
-            reports.append(repr((stored.message_row, stored.report_seq, bare, waves)))
-    return messages, reports
 
 
 def exports(path: Path) -> dict[str, str]:
