@@ -1,8 +1,9 @@
 """The journal's disk per bed-hour, with a breakdown of where the bytes go.
 
 ``python -m bench disk [--minutes M] [--beds B]`` writes ``B`` beds × ``M`` minutes of
-record time (default 4 × 5: twenty bed-minutes) through the real journal (the writer
-process, its bundles, its bed index, its checkpoints) in two loads:
+record time (default 64 × 2: a ward's size, so that a packing window holds as many devices
+as it would in a ward, and as few messages of each) through the real journal (the writer
+process, its commits, its packing, its bed index, its checkpoints) in two loads:
 
 - **bench waves**: per bed and second, a 1 Hz numerics ORU (7 values) and one message with
   ECG 250 Hz, pleth 125 Hz and respiration 62.5 Hz (``bench/journal.py``'s load);
@@ -13,10 +14,12 @@ process, its bundles, its bed index, its checkpoints) in two loads:
 
 A bed's messages of one second are committed together (one monitor's burst); the beds
 follow one another, so a commit never holds two beds' messages — the least a bundle
-shares, as at a quiet ward's pace. It prints MiB per bed-hour (the file after a full
-checkpoint, scaled) and a breakdown from SQLite's ``dbstat``: each table and index, and
-inside ``messages`` the stored length of its raw/samples bundles, its decoded reports and
-the rest of the row.
+shares, as at a quiet ward's pace. The journal is then closed, and its writer packs what is
+left, as at every stop. It prints MiB per bed-hour — the file's pages in use after a full
+checkpoint, scaled: the free pages packing left are printed apart, since in a long run new
+commits reuse them (what stays free is about one window's commit bundles) — the writer
+process's CPU time, and a breakdown from SQLite's ``dbstat``: each table and index, the
+stored length of the bundles and what was received.
 """
 
 from __future__ import annotations
@@ -175,8 +178,8 @@ def measure(load: str, beds: int, minutes: float) -> tuple[float, dict[str, int]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench disk")
-    parser.add_argument("--beds", type=int, default=4)
-    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--beds", type=int, default=64)
+    parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--load", choices=("bench", "mixed-ward", "both"), default="both")
     args = parser.parse_args(sys.argv[2:] if argv is None else argv)
     loads = ("bench", "mixed-ward") if args.load == "both" else (args.load,)

@@ -5,15 +5,16 @@ One SQLite file in WAL mode. Each message received is **one row** of ``messages`
 time, peer, transport, device, MSH-10, accepted or rejected and why — and what was decoded
 from it: its reports, each with the bed routing gave it, their observations and the
 description of their waveform chunks, as one JSON text. Its bytes as received, and its
-waveform samples (float32), are in a *bundle*: the bytes of the messages one statement
-wrote, zlib-compressed together and kept on the first of them. Alarm transitions, which
+waveform samples and reports, are its *part* of a bundle (a row of ``bundles``): the parts
+of the messages one statement wrote, zlib-compressed together — until the writer packs a
+device's messages of many commits into one (:mod:`gateway.journal.packer`). Alarm transitions, which
 are looked up by bed and by time, also get rows of their own. Ids grow in arrival order,
 so a time range is a range of ids and retention is a cheap delete of the oldest ids.
 
 Why so: what a message costs the writer is SQLite's work, and a row per observation cost a
 row to bind and a B-tree to touch each; a commit that touches fewer pages writes less to
-the WAL. One row per message makes a batch one ``INSERT`` statement run in autocommit mode:
-a single step of SQLite — BEGIN, insert, COMMIT and its fsync. One zlib call per bundle
+the WAL. One row per message makes a batch one transaction of two multi-row ``INSERT``
+statements (its bundle, its messages) and one fsync. One zlib call per bundle
 instead of one per message, and messages from monitors alike compress far better together
 (~60 bytes each for a numerics ORU in a bundle of 9, against ~370 alone).
 
