@@ -84,41 +84,47 @@ class Packer:
         self.packed_through = 0
         """Every message up to this id is in a pack (or a schema 2 row, left as it is)."""
         self._window: _Window | None = None
-        self.packs = 0
-        """Packs written by this process (for tests and benches)."""
+        self._not_before = 0
+        """No window is looked for before the last message id reaches this (one was
+        looked for and the file held too few messages for it)."""
 
     def reset(self, packed_through: int) -> None:
         """Forget the window (a new connection, or retention deleted messages under it)."""
         self.packed_through = packed_through
         self._window = None
+        self._not_before = 0
 
     def pending(self, last_id: int, *, final: bool = False) -> bool:
-        """Whether there is work: a window open, or a whole one waiting (any message at all
-        with ``final``, when the file is closed)."""
-        waiting = last_id - self.packed_through
-        return self._window is not None or waiting >= (1 if final else WINDOW)
+        """Whether there may be work: a window open, or a whole one waiting (any message at
+        all with ``final``, when the file is closed)."""
+        if self._window is not None:
+            return True
+        if final:
+            return last_id > self.packed_through
+        return last_id - self.packed_through >= WINDOW and last_id >= self._not_before
 
-    def step(self, conn: sqlite3.Connection, last_id: int, *, final: bool = False) -> None:
-        """Pack one group of the window (opening it first if needed), in one transaction.
-        Raises sqlite3.Error (the transaction rolled back by the caller); the window is
-        then forgotten and found again from the file."""
+    def step(self, conn: sqlite3.Connection, last_id: int, *, final: bool = False) -> bool:
+        """Pack one group of the window (opening it first if needed), in one transaction;
+        False when there was nothing to do after all. Raises sqlite3.Error (the transaction
+        rolled back by the caller); the window is then forgotten and found again from the
+        file."""
         try:
-            self._step(conn, last_id, final=final)
+            return self._step(conn, last_id, final=final)
         except BaseException:
             self._window = None
             raise
 
-    def _step(self, conn: sqlite3.Connection, last_id: int, *, final: bool) -> None:
+    def _step(self, conn: sqlite3.Connection, last_id: int, *, final: bool) -> bool:
         window = self._window
         if window is None:
             window = self._window = self._open(conn, last_id, final=final)
             if window is None:
-                return
+                return False
         if not window.groups:  # nothing to pack in it (schema 2 rows, packed already)
             conn.execute("BEGIN IMMEDIATE")
             self._finish(conn, window)
             conn.execute("COMMIT")
-            return
+            return True
         group = window.groups[-1]
         members: list[_Member] = []
         parts: list[bytes] = []
@@ -166,10 +172,10 @@ class Packer:
         if not window.groups:
             self._finish(conn, window)
         conn.execute("COMMIT")
-        self.packs += 1
         for holder in freed:
             del window.left[holder]
             window.bundles.pop(holder, None)
+        return True
 
     def _finish(self, conn: sqlite3.Connection, window: _Window) -> None:
         conn.execute(
@@ -187,6 +193,10 @@ class Packer:
             " WHERE id > ? ORDER BY id LIMIT ?",
             (self.packed_through, WINDOW + MESSAGES_PER_INSERT),
         ).fetchall()
+        if len(rows) <= WINDOW and not final:
+            # Retention took some of the ids: wait for as many messages as are missing.
+            self._not_before = last_id + WINDOW + 1 - len(rows)
+            return None
         if not rows:
             return None
         if len(rows) > WINDOW:
@@ -194,8 +204,6 @@ class Packer:
             # held in the window are in the window too.
             cut = rows[WINDOW - 1][0]
             rows = [row for row in rows if row[0] <= cut or 0 < row[2] <= cut]
-        elif not final:
-            return None  # retention left fewer than a window: wait for more
         by_device: dict[str, list[_Member]] = {}
         left: dict[int, int] = {}
         layouts: dict[int, int] = {}

@@ -494,7 +494,7 @@ class _Writer:
         if conn is None or not self._packer.pending(last, final=final):
             return False
         try:
-            self._packer.step(conn, last, final=final)
+            worked = self._packer.step(conn, last, final=final)
         except (sqlite3.Error, OSError, zlib.error) as exc:
             self._rollback()
             text = describe_failure(self.path, exc)
@@ -503,7 +503,7 @@ class _Writer:
             self._pack_failure = text
             return False
         self._pack_failure = None
-        return True
+        return worked
 
     def _checkpoint(self) -> None:
         """Copy the rest of the WAL into the file, so that the next commit starts it over."""

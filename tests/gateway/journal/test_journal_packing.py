@@ -270,3 +270,28 @@ async def test_retention_keeps_a_pack_until_its_last_message_goes(
         (oldest,) = conn.execute("SELECT min(last_message) FROM bundles").fetchone()
         (first,) = conn.execute("SELECT min(id) FROM messages").fetchone()
     assert oldest >= first  # the packs of pruned messages alone are gone
+
+
+def test_too_few_messages_for_a_window_are_not_looked_for_again_at_every_batch(
+    unpacked: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids spanning a window but fewer messages (some deleted): one look, then none until
+    as many messages as were missing have come; closing packs them all the same."""
+    copy, _ = unpacked
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(copy.read_bytes())
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        (last,) = conn.execute("SELECT max(id) FROM messages").fetchone()
+        conn.execute("DELETE FROM messages WHERE id > 100 AND id <= 120")
+        monkeypatch.setattr(packer, "WINDOW", last - 10)
+        packing = packer.Packer()
+        assert packing.pending(last)
+        assert packing.step(conn, last) is False  # 20 missing: nothing to pack yet
+        assert not packing.pending(last) and not packing.pending(last + 10)
+        assert packing.pending(last, final=True)
+        while packing.pending(last, final=True):
+            assert packing.step(conn, last, final=True)
+    finally:
+        conn.close()
+    assert layouts(path)["in commits"] == 0
