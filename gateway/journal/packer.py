@@ -24,8 +24,9 @@ message pointing at a bundle that is there (SQLite's transaction); the window is
 again from the file when it is opened next, the messages packed already skipped.
 
 It must not hold the writer: a step is bounded (one pack), and the writer runs steps only
-while no job is waiting (and one after every batch, so that a saturated writer still
-catches up). Schema 2 rows (``layout`` NULL) are left as they are.
+while no job is waiting — and one after every batch once :data:`PACK_BACKLOG` messages
+wait, so that a writer that is never idle still keeps its backlog bounded. Schema 2 rows
+(``layout`` NULL) are left as they are.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ WINDOW = 2048
 (~3 MB)."""
 PACK_MESSAGES = 256
 """Most messages in one pack (what a reader decompresses to read one of them)."""
+PACK_BACKLOG = 8 * WINDOW
+"""Messages waiting to be packed past which the writer packs one step after every batch
+even while jobs wait (below it, only while none does): ingest first, a bounded backlog."""
 PACK_BYTES = 256 * 1024
 """Most bytes of parts in one pack: bounds a step's zlib call (a few ms at level 6)."""
 

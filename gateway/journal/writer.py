@@ -47,7 +47,7 @@ from typing import Any
 
 from gateway.errors import JournalError
 from gateway.journal.checkpointer import Checkpointer
-from gateway.journal.packer import PACK_MESSAGES, WINDOW, Packer
+from gateway.journal.packer import PACK_BACKLOG, PACK_MESSAGES, WINDOW, Packer
 from gateway.journal.parts import decode_part, encode_part
 from gateway.journal.protocol import (
     PIPE_READ_SIZE,
@@ -140,10 +140,11 @@ class _Writer:
                     self._index_beds()
                 if self._checkpointer.restart_wanted:
                     self._checkpoint()
-                # At least one step after every batch (a writer never idle still catches
-                # up), more while no job is waiting.
-                while self._pack() and not waiting.poll(0):
-                    pass
+                # Packing steps while no job is waiting: ingest first. A writer that is
+                # never idle still packs one step a batch once the backlog is long.
+                forced = self._next_id - 1 - self._packer.packed_through > PACK_BACKLOG
+                while (forced or not waiting.poll(0)) and self._pack():
+                    forced = False
         except BrokenPipeError:
             return  # the parent went away while we answered
         finally:
