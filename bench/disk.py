@@ -1,8 +1,9 @@
 """The journal's disk per bed-hour, with a breakdown of where the bytes go.
 
 ``python -m bench disk [--minutes M] [--beds B]`` writes ``B`` beds × ``M`` minutes of
-record time (default 4 × 5: twenty bed-minutes) through the real journal (the writer
-process, its bundles, its bed index, its checkpoints) in two loads:
+record time (default 64 × 2: a ward's size, so that a packing window holds as many devices
+as it would in a ward, and as few messages of each) through the real journal (the writer
+process, its commits, its packing, its bed index, its checkpoints) in two loads:
 
 - **bench waves**: per bed and second, a 1 Hz numerics ORU (7 values) and one message with
   ECG 250 Hz, pleth 125 Hz and respiration 62.5 Hz (``bench/journal.py``'s load);
@@ -13,16 +14,19 @@ process, its bundles, its bed index, its checkpoints) in two loads:
 
 A bed's messages of one second are committed together (one monitor's burst); the beds
 follow one another, so a commit never holds two beds' messages — the least a bundle
-shares, as at a quiet ward's pace. It prints MiB per bed-hour (the file after a full
-checkpoint, scaled) and a breakdown from SQLite's ``dbstat``: each table and index, and
-inside ``messages`` the stored length of its raw/samples bundles, its decoded reports and
-the rest of the row.
+shares, as at a quiet ward's pace. The journal is then closed, and its writer packs what is
+left, as at every stop. It prints MiB per bed-hour — the file's pages in use after a full
+checkpoint, scaled: the free pages packing left are printed apart, since in a long run new
+commits reuse them (what stays free is about one window's commit bundles) — the writer
+process's CPU time, and a breakdown from SQLite's ``dbstat``: each table and index, the
+stored length of the bundles and what was received.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import shutil
 import sqlite3
 import sys
@@ -129,6 +133,9 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         parts: dict[str, int] = {}
+        (page,) = conn.execute("PRAGMA page_size").fetchone()
+        (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        parts["free pages"] = int(free) * int(page)
         for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
             parts[f"table/index {name}"] = int(size)
         columns = [row[1] for row in conn.execute("PRAGMA table_info(messages)")]
@@ -137,6 +144,10 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
         found = conn.execute(f"SELECT {', '.join(sums)} FROM messages").fetchone()
         for name, value in zip(sums, found, strict=True):
             parts[f"column {name}"] = int(value or 0)
+        packs = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'packs'")
+        if packs.fetchone()[0]:
+            (length,) = conn.execute("SELECT sum(length(data)) FROM packs").fetchone()
+            parts["column sum(length(packs.data))"] = int(length or 0)
         (count,) = conn.execute("SELECT count(*) FROM messages").fetchone()
         parts["messages"] = int(count)
     finally:
@@ -145,23 +156,30 @@ def breakdown(path: Path) -> tuple[int, dict[str, int]]:
 
 
 def measure(load: str, beds: int, minutes: float) -> tuple[float, dict[str, int], int]:
-    """MiB per bed-hour of ``load``, the breakdown (bytes, unscaled) and messages."""
+    """MiB per bed-hour of ``load`` (the file's pages in use), the breakdown (bytes,
+    unscaled) and messages. The breakdown's "writer CPU" is the writer process's user +
+    system time (it is this process's only child), packing at close included."""
     folder = Path(tempfile.mkdtemp(prefix=".bench-disk-", dir="."))
     try:
         path = folder / f"{load}.sqlite"
         seconds = round(minutes * 60)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         asyncio.run(_write(path, load, beds, seconds))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         size, parts = breakdown(path)
+        parts["file"] = size
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        parts["writer CPU ms"] = round(cpu * 1000)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     bed_hours = beds * seconds / 3600
-    return size / MIB / bed_hours, parts, parts["messages"]
+    return (size - parts["free pages"]) / MIB / bed_hours, parts, parts["messages"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench disk")
-    parser.add_argument("--beds", type=int, default=4)
-    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--beds", type=int, default=64)
+    parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--load", choices=("bench", "mixed-ward", "both"), default="both")
     args = parser.parse_args(sys.argv[2:] if argv is None else argv)
     loads = ("bench", "mixed-ward") if args.load == "both" else (args.load,)
@@ -174,8 +192,13 @@ def main(argv: list[str] | None = None) -> None:
             f" 64 beds × 72 h: {per_hour * 64 * 72 / 1024:.1f} GiB;"
             f" days of retention per 100 GB at 64 beds: {100e9 / MIB / (per_hour * 64 * 24):.1f}"
         )
+        cpu_s = parts["writer CPU ms"] / 1000
+        print(
+            f"   writer CPU: {cpu_s:.2f} s, {cpu_s / bed_hours:.2f} s per bed-hour"
+            f" ({cpu_s / bed_hours * 64 / 36:.2f} % of a core at 64 beds)"
+        )
         for name, value in parts.items():
-            if name != "messages":
+            if name not in ("messages", "writer CPU ms"):
                 print(f"   {name}: {value / MIB / bed_hours:.2f} MiB per bed-hour")
 
 

@@ -20,6 +20,7 @@ from gateway.domain import BedId, DeviceReport, ReceivedMessage, WaveformChunk
 from gateway.errors import JournalError
 from gateway.hub import Hub
 from gateway.journal.client import Journal
+from gateway.journal.reader import JournalReader
 from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router
 from gateway.ward.state import WardState
@@ -142,3 +143,22 @@ def schema2_messages() -> list[tuple[ReceivedMessage, list[RoutedReport]]]:
         out.append((message, [RoutedReport(report, BedId(f"B{n % 2 + 1}"), f"Bed {n % 2 + 1}")]))
         clock.advance(1)
     return out
+
+
+def view(path: Path) -> tuple[list[str], list[str]]:
+    """Everything a reader gives back, as text: every message (its bytes and fields) and
+    every report (its observations, alarms and every waveform sample's bits)."""
+    with JournalReader(path) as reader:
+        messages = [repr(m) for m in reader.messages()]
+        reports = []
+        for stored in reader.reports():
+            report = stored.routed.report
+            waves = [
+                (repr(dataclasses.replace(w, samples=w.samples[:0])), w.samples.tobytes())
+                for w in report.waveforms
+            ]
+            bare = dataclasses.replace(
+                stored.routed, report=dataclasses.replace(report, waveforms=())
+            )
+            reports.append(repr((stored.message_row, stored.report_seq, bare, waves)))
+    return messages, reports

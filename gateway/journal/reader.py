@@ -43,7 +43,7 @@ from gateway.journal.records import (
     StoredObservation,
     StoredReport,
 )
-from gateway.journal.schema import READABLE_VERSIONS, SCHEMA_VERSION
+from gateway.journal.schema import READABLE_VERSIONS, SCHEMA_VERSION, read_bundle
 
 PAGE = 500
 """Messages read per query: bounds memory and the length of each read transaction."""
@@ -64,8 +64,10 @@ _LATEST_PAGE = (
     "SELECT {columns} FROM messages m WHERE m.id >= ? AND m.id <= ?"
     " AND m.reports IS NOT NULL ORDER BY m.id DESC LIMIT ?"
 )
-BUNDLES_CACHED = 8
-"""Decompressed bundles a reader keeps: reading in order decompresses each one once."""
+BUNDLES_CACHED = 1024
+BUNDLE_BYTES_CACHED = 32 * 1024 * 1024
+"""Decompressed bundles a reader keeps (at most so many, of so many bytes in all): reading
+in order decompresses each one once — a ward's packs, one per device, interleave."""
 
 
 @dataclass(slots=True)
@@ -113,6 +115,7 @@ class JournalReader:
         self._all_page = _PAGE.format(columns=columns)
         self._latest_page = _LATEST_PAGE.format(columns=columns)
         self._bundles: dict[int, bytes] = {}
+        self._bundle_bytes = 0
 
     def close(self) -> None:
         self._conn.close()
@@ -140,26 +143,35 @@ class JournalReader:
             with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
                 self._conn.execute("COMMIT")
 
-    def _unbundle(self, holders: Iterable[int], known: dict[int, bytes]) -> dict[int, bytes]:
-        """The decompressed bundles held by the messages ``holders`` (in a snapshot);
-        ``known``: bundles already read, by holder."""
+    def _unbundle(
+        self, holders: Iterable[tuple[int, int | None]], known: dict[int, bytes]
+    ) -> dict[int, bytes]:
+        """The decompressed bundles ``holders`` names — (``bundle_row``, layout) of messages,
+        in a snapshot — by ``bundle_row``; ``known``: bundles already read, by holder."""
         found: dict[int, bytes] = {}
-        for holder in holders:
+        for holder, layout in holders:
             data = self._bundles.get(holder)
             if data is None:
                 blob = known.get(holder)
+                what = f"bundle {holder}" if layout == 4 else f"the bundle of message {holder}"
                 if blob is None:
-                    rows = self._query("SELECT bundle FROM messages WHERE id = ?", (holder,))
-                    blob = rows[0][0] if rows else None
+                    try:
+                        blob = read_bundle(self._conn, holder, layout)
+                    except sqlite3.Error as exc:
+                        raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
                 if blob is None:
-                    raise JournalError(f"{self.path}: the bundle of message {holder} is missing")
+                    raise JournalError(f"{self.path}: {what} is missing")
                 try:
                     data = zlib.decompress(blob)
                 except zlib.error as exc:
-                    raise JournalError(f"{self.path}: bundle of message {holder}: {exc}") from exc
-                if len(self._bundles) >= BUNDLES_CACHED:
-                    del self._bundles[next(iter(self._bundles))]
+                    raise JournalError(f"{self.path}: {what}: {exc}") from exc
+                while self._bundles and (
+                    len(self._bundles) >= BUNDLES_CACHED
+                    or self._bundle_bytes + len(data) > BUNDLE_BYTES_CACHED
+                ):
+                    self._bundle_bytes -= len(self._bundles.pop(next(iter(self._bundles))))
                 self._bundles[holder] = data
+                self._bundle_bytes += len(data)
             found[holder] = data
         return found
 
@@ -237,7 +249,8 @@ class JournalReader:
                     (low, high, PAGE),
                 )
                 bundles = self._unbundle(
-                    {row[10] for row in rows}, {row[0]: row[12] for row in rows if row[12]}
+                    {(row[10], row[13]) for row in rows},
+                    {row[0]: row[12] for row in rows if row[12]},
                 )
             if not rows:
                 return
@@ -269,7 +282,7 @@ class JournalReader:
             if not rows:
                 return b""
             size, holder, offset, blob, layout = rows[0]
-            bundles = self._unbundle((holder,), {message_row: blob} if blob else {})
+            bundles = self._unbundle(((holder, layout),), {message_row: blob} if blob else {})
         return _cut(bundles[holder], offset, size, message_row, layout)
 
     # -- reports, with everything decoded from them
@@ -364,7 +377,7 @@ class JournalReader:
             if not rows:
                 return None
             known = {row[0]: row[9] for row in rows if row[9]}
-            folded = {row[7] for row in rows if row[10] is not None}
+            folded = {(row[7], row[10]) for row in rows if row[10] is not None}
             bundles = self._unbundle(folded, known) if folded else {}
             reports = [
                 json.loads(row[5])
@@ -383,7 +396,8 @@ class JournalReader:
             ]
             if any(report[9] for _, report in mine):
                 page.alarms = self._alarm_rows(int(rows[0][0]), int(rows[-1][0]))
-            holders = {row[7] for row, report in mine if report[8]} - bundles.keys()
+            holders = {(row[7], row[10]) for row, report in mine if report[8]}
+            holders = {(holder, layout) for holder, layout in holders if holder not in bundles}
             if holders:
                 page.bundles.update(self._unbundle(holders, known))
             return page

@@ -5,15 +5,16 @@ One SQLite file in WAL mode. Each message received is **one row** of ``messages`
 time, peer, transport, device, MSH-10, accepted or rejected and why — and what was decoded
 from it: its reports, each with the bed routing gave it, their observations and the
 description of their waveform chunks, as one JSON text. Its bytes as received, and its
-waveform samples (float32), are in a *bundle*: the bytes of the messages one statement
-wrote, zlib-compressed together and kept on the first of them. Alarm transitions, which
+waveform samples and reports, are its *part* of a bundle (a row of ``bundles``): the parts
+of the messages one statement wrote, zlib-compressed together — until the writer packs a
+device's messages of many commits into one (:mod:`gateway.journal.packer`). Alarm transitions, which
 are looked up by bed and by time, also get rows of their own. Ids grow in arrival order,
 so a time range is a range of ids and retention is a cheap delete of the oldest ids.
 
 Why so: what a message costs the writer is SQLite's work, and a row per observation cost a
 row to bind and a B-tree to touch each; a commit that touches fewer pages writes less to
-the WAL. One row per message makes a batch one ``INSERT`` statement run in autocommit mode:
-a single step of SQLite — BEGIN, insert, COMMIT and its fsync. One zlib call per bundle
+the WAL. One row per message makes a batch one transaction of two multi-row ``INSERT``
+statements (its bundle, its messages) and one fsync. One zlib call per bundle
 instead of one per message, and messages from monitors alike compress far better together
 (~60 bytes each for a numerics ORU in a bundle of 9, against ~370 alone).
 
@@ -29,17 +30,24 @@ from __future__ import annotations
 
 import json
 import numbers
+import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: a row per report, per observation and per waveform chunk; 2: a row per message, its
 reports as JSON text in the row, its float32 samples in its bundle; 3: as 2, but a row's
 reports JSON is in its bundle too and its samples and bytes are folded
 (:mod:`gateway.journal.parts`) — rows of layout 3, beside the rows of a schema 2 file
-upgraded to 3 (:data:`UPGRADE_FROM_2`: one column added, nothing rewritten). A file of
-another version is refused with a clear error, never rewritten."""
-READABLE_VERSIONS = (2, 3)
-LAYOUT = 3
-"""``messages.layout`` of the rows written now (NULL: a row written by schema 2)."""
+upgraded to 3 (:data:`UPGRADE_FROM_2`: one column added, nothing rewritten); 4: as 3, but
+the bundles of rows of layout 4 are rows of a table of their own, ``bundles``: a commit's
+(id: its first message's), or a *pack* of one device's messages of many commits (id: minus
+its first message's, :mod:`gateway.journal.packer`) — :data:`UPGRADE_FROM_3`: one table
+added, the rows of layout 3 keep their bundles until they are packed. A file of another
+version is refused with a clear error, never rewritten."""
+READABLE_VERSIONS = (2, 3, 4)
+LAYOUT = 4
+"""``messages.layout`` of the rows written now (NULL: a row written by schema 2; 3: its part
+in the bundle of the message ``bundle_row``; 4: the same part, in the row ``bundle_row``
+of ``bundles``)."""
 DEFAULT_RETENTION_H = 72.0
 DEFAULT_DUPLICATE_WINDOW_S = 600.0
 """A resend of the same message within this long is stored once (devices resend within
@@ -69,12 +77,29 @@ PRUNE_BATCH = 256
 """Messages deleted per retention step: small, so ingest waits at most a few ms for one."""
 _ZLIB_LEVEL = 1
 """zlib level of the bundles: level 1 is ~2x faster than the default, for ~5 % more bytes."""
+PACK_ZLIB_LEVEL = 6
+"""zlib level of the packs (written once a device's messages are many, off the ACK path)."""
 
 UPGRADE_FROM_2 = """
 ALTER TABLE messages ADD COLUMN layout INTEGER;  -- NULL: written by schema 2; 3: LAYOUT
 """
 """What makes a schema 2 file a schema 3 one: its rows stay as they are (layout NULL) and
 are read as such; the rows written from then on have layout 3."""
+
+UPGRADE_FROM_3 = """
+CREATE TABLE IF NOT EXISTS bundles (
+    id INTEGER PRIMARY KEY,          -- > 0: a commit's, the id of its first message;
+                                     -- < 0: a pack's, minus the id of its first message
+    last_message INTEGER NOT NULL,   -- its newest message: retention drops it with that one
+    data BLOB NOT NULL               -- zlib of the parts of its messages, one after the other
+);
+INSERT OR IGNORE INTO journal_state VALUES ('packed_through', 0);
+"""
+"""What makes a schema 3 file a schema 4 one: a table for the bundles of the rows written
+from then on (layout 4) and for packs; its rows of layout 3 keep their bundles in
+``messages.bundle`` until the writer packs them. Why a table apart: a row that loses its
+bundle to a pack shrinks in place, and SQLite never merges the page it leaves near empty
+(packing rows of layout 3 does that, once)."""
 
 
 _SCHEMA = """
@@ -93,7 +118,8 @@ CREATE TABLE IF NOT EXISTS messages (
     resends INTEGER NOT NULL DEFAULT 0,
     reports TEXT,                    -- JSON: what was decoded (see REPORT_FIELDS); NULL: none;
                                      -- '' (layout 3): the JSON is in the message's part
-    bundle_row INTEGER NOT NULL,     -- the message whose bundle holds this one's bytes …
+    bundle_row INTEGER NOT NULL,     -- the message whose bundle holds this one's bytes
+                                     -- (layout 4: the row of ``bundles`` holding them) …
     bundle_offset INTEGER NOT NULL,  -- … from here (decompressed): its part (layout 3), or
                                      -- raw bytes, then float32 samples (layout NULL)
     bundle BLOB                      -- zlib of the bytes of the messages that point here
@@ -182,6 +208,19 @@ REPORT_FIELDS = (
 order, of these fields (an observation's value is a number or a string; its status
 'valid' | 'invalid' | 'questionable'; a time is UTC ns or null). The samples of every
 waveform chunk, ``count`` each, follow the message's raw bytes in its bundle."""
+
+
+def read_bundle(conn: sqlite3.Connection, holder: int, layout: int | None) -> bytes | None:
+    """The compressed bundle a message's ``bundle_row`` names (a row of ``bundles`` for a
+    row of layout 4), or None when there is none (pruned meanwhile, or a damaged file).
+    The ids of both kinds never meet: a holder of layout 3 is a message of layout 3, the
+    id of a bundle the first message of layout 4 of its commit, or negative."""
+    if layout == LAYOUT:
+        row = conn.execute("SELECT data FROM bundles WHERE id = ?", (holder,)).fetchone()
+    else:
+        row = conn.execute("SELECT bundle FROM messages WHERE id = ?", (holder,)).fetchone()
+    return None if row is None else row[0]
+
 
 _MESSAGE_COLUMNS = (
     "id, receive_ns, transport, peer, device, device_label, control_id, outcome, reason,"

@@ -47,6 +47,7 @@ from typing import Any
 
 from gateway.errors import JournalError
 from gateway.journal.checkpointer import Checkpointer
+from gateway.journal.packer import PACK_BACKLOG, PACK_MESSAGES, WINDOW, Packer
 from gateway.journal.parts import decode_part, encode_part
 from gateway.journal.protocol import (
     PIPE_READ_SIZE,
@@ -76,8 +77,10 @@ from gateway.journal.schema import (
     MESSAGES_PER_INSERT,
     SCHEMA_VERSION,
     UPGRADE_FROM_2,
+    UPGRADE_FROM_3,
     WAL_WRITER_CHECKPOINT_PAGES,
     _encode_json,
+    read_bundle,
 )
 
 log = logging.getLogger("gateway.journal")
@@ -110,6 +113,8 @@ class _Writer:
             self.path, self.busy_timeout_s, settings["checkpoint_interval_s"]
         )
         self.counters = JournalCounters()
+        self._packer = Packer()
+        self._pack_failure: str | None = None
 
     # -- the job loop
 
@@ -135,6 +140,11 @@ class _Writer:
                     self._index_beds()
                 if self._checkpointer.restart_wanted:
                     self._checkpoint()
+                # Packing steps while no job is waiting: ingest first. A writer that is
+                # never idle still packs one step a batch once the backlog is long.
+                forced = self._next_id - 1 - self._packer.packed_through > PACK_BACKLOG
+                while (forced or not waiting.poll(0)) and self._pack():
+                    forced = False
         except BrokenPipeError:
             return  # the parent went away while we answered
         finally:
@@ -177,6 +187,10 @@ class _Writer:
         # what is left of the WAL into the file and removes the WAL.
         self._checkpointer.stop()
         self._index_beds()  # a journal closed cleanly has its whole bed index
+        # ... and its messages packed (a bounded amount: a backlog waits for the next open).
+        for _ in range(4 * WINDOW // PACK_MESSAGES + 64):
+            if not self._pack(final=True):
+                break
         self._disconnect()
 
     def _connection(self) -> sqlite3.Connection:
@@ -236,24 +250,28 @@ class _Writer:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={max(1, self.max_size_bytes // page)}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 2, SCHEMA_VERSION):
+            if version not in (0, 2, 3, SCHEMA_VERSION):
                 raise JournalError(
                     f"{self.path}: journal schema {version}, this gateway writes"
-                    f" {SCHEMA_VERSION} (and upgrades 2); start with another --journal file"
+                    f" {SCHEMA_VERSION} (and upgrades 2 and 3); start with another --journal file"
                 )
-            if version != SCHEMA_VERSION:  # new, or schema 2: one column added
+            if version != SCHEMA_VERSION:  # new; schema 2: a column and a table; 3: a table
                 create = _SCHEMA if version == 0 else ""
+                column = UPGRADE_FROM_2 if version in (0, 2) else ""
                 conn.executescript(
-                    f"BEGIN IMMEDIATE;{create}{UPGRADE_FROM_2}"
+                    f"BEGIN IMMEDIATE;{create}{column}{UPGRADE_FROM_3}"
                     f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
                 )
                 if version:
-                    log.info("journal %s: schema 2 upgraded to %d", self.path, SCHEMA_VERSION)
+                    log.info(
+                        "journal %s: schema %d upgraded to %d", self.path, version, SCHEMA_VERSION
+                    )
             last = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
             self._indexed_through = _state(conn, "beds_indexed_through")
             # Never an id again that was used once (all may have been pruned).
             self._next_id = max(last, self._indexed_through, _state(conn, "pruned_through")) + 1
             self._unindexed = list(_bed_entries(conn, self._indexed_through))
+            self._packer.reset(_state(conn, "packed_through"))
             self._load_seen(conn)
             self._identity = _identity(self.path)
         except BaseException:
@@ -399,7 +417,7 @@ class _Writer:
             parts.append(part)
             values.append(next_id)
             values += columns[:-1]
-            # The bundle, on a statement's first row; '': the reports are in the part.
+            # The bundle is a row of its own; '': the reports are in the part.
             values += (None if text is None else "", holder, offset, LAYOUT, None)
             offset += len(part)
             for bed, label in job.beds:
@@ -408,16 +426,16 @@ class _Writer:
                 alarms.extend((next_id, *row) for row in job.alarms)
             next_id += 1
             results.append(True)
-        for n, bundle in enumerate(bundles):  # one zlib call (one release of the GIL) each
-            values[(n * MESSAGES_PER_INSERT + 1) * _MESSAGE_WIDTH - 1] = zlib.compress(
-                b"".join(bundle), _ZLIB_LEVEL
-            )
         count = next_id - first_id
-        if 0 < count <= MESSAGES_PER_INSERT and not alarms and not resent:
-            # Autocommit: one step is BEGIN IMMEDIATE, the insert and COMMIT (the fsync).
-            conn.execute(_messages_sql(count), values)
-        elif count or resent:
+        blobs: list[object] = []  # one zlib call (one release of the GIL) each
+        for n, bundle in enumerate(bundles):
+            start = first_id + n * MESSAGES_PER_INSERT
+            last = min(start + MESSAGES_PER_INSERT, next_id) - 1
+            blobs += (start, last, zlib.compress(b"".join(bundle), _ZLIB_LEVEL))
+        if count or resent:
             conn.execute("BEGIN IMMEDIATE")
+            if blobs:
+                conn.execute(_bundles_sql(len(bundles)), blobs)
             for start in range(0, count, MESSAGES_PER_INSERT):
                 rows = min(MESSAGES_PER_INSERT, count - start)
                 chunk = values[start * _MESSAGE_WIDTH : (start + rows) * _MESSAGE_WIDTH]
@@ -467,6 +485,26 @@ class _Writer:
         self._indexed_through = through
         self._unindexed = []
         self._index_failure = None
+
+    def _pack(self, *, final: bool = False) -> bool:
+        """One packing step if there is work (:mod:`gateway.journal.packer`); whether
+        there may be more. A failure costs nothing stored: the step rolled back, it is
+        logged once and tried again after the next batch."""
+        conn = self._conn
+        last = self._next_id - 1
+        if conn is None or not self._packer.pending(last, final=final):
+            return False
+        try:
+            worked = self._packer.step(conn, last, final=final)
+        except (sqlite3.Error, OSError, zlib.error) as exc:
+            self._rollback()
+            text = describe_failure(self.path, exc)
+            if self._pack_failure != text:
+                log.error("journal: packing: %s", text)
+            self._pack_failure = text
+            return False
+        self._pack_failure = None
+        return worked
 
     def _checkpoint(self) -> None:
         """Copy the rest of the WAL into the file, so that the next commit starts it over."""
@@ -520,6 +558,7 @@ class _Writer:
             conn.execute("DELETE FROM beds WHERE last_message_id <= ?", (last,))
             _keep_bundle(conn, last)
             conn.execute("DELETE FROM messages WHERE id <= ?", (last,))
+            conn.execute("DELETE FROM bundles WHERE last_message <= ?", (last,))
             conn.execute(
                 "UPDATE journal_state SET value = max(value, ?) WHERE name = 'pruned_through'",
                 (last,),
@@ -534,27 +573,33 @@ class _Writer:
             self.counters.failure = self.counters.failure or text
             return JournalError(text)
         self._unindexed = [entry for entry in self._unindexed if entry[1] > last]
+        if last > self._packer.packed_through:  # its window may have lost messages
+            self._packer.reset(self._packer.packed_through)
         self.counters.pruned += count
         return count
 
 
 def _keep_bundle(conn: sqlite3.Connection, last: int) -> None:
-    """Before the messages up to ``last`` go: if some messages of the last one's bundle stay,
-    the first of them takes the bundle (their offsets into it do not change)."""
-    holder = conn.execute("SELECT bundle_row FROM messages WHERE id = ?", (last,)).fetchone()
-    after = conn.execute(
-        "SELECT id, bundle_row FROM messages WHERE id > ? ORDER BY id LIMIT 1", (last,)
+    """Before the messages up to ``last`` go: if some messages after it still point at a
+    bundle of layout 3 held up to ``last`` (one statement's, so at most one such bundle, its
+    messages within :data:`MESSAGES_PER_INSERT` ids), the first of them takes the bundle
+    (their offsets into it do not change). A row of ``bundles`` (layout 4: a commit's or a
+    pack) stays until its last message goes."""
+    found = conn.execute(
+        "SELECT min(id), bundle_row FROM messages WHERE id > ? AND id <= ?"
+        " AND bundle_row > 0 AND bundle_row <= ? AND layout IS NOT 4",
+        (last, last + MESSAGES_PER_INSERT, last),
     ).fetchone()
-    if holder is None or after is None or after[1] != holder[0]:
+    if found is None or found[0] is None:
         return  # its bundle goes with it (or stays: it is held after ``last``)
-    heir = after[0]
+    heir, holder = found
     conn.execute(
         "UPDATE messages SET bundle = (SELECT bundle FROM messages WHERE id = ?) WHERE id = ?",
-        (holder[0], heir),
+        (holder, heir),
     )
     conn.execute(
         "UPDATE messages SET bundle_row = ? WHERE id >= ? AND id < ? AND bundle_row = ?",
-        (heir, heir, holder[0] + MESSAGES_PER_INSERT, holder[0]),
+        (heir, heir, holder + MESSAGES_PER_INSERT, holder),
     )
 
 
@@ -612,15 +657,21 @@ def _bed_entries(conn: sqlite3.Connection, after: int) -> Iterator[_BedEntry]:
         text = inline
         if layout is not None:  # the reports are in its part
             if holder not in bundles:
-                bundles.clear()  # bundles come in id order: the last one is enough
-                (blob,) = conn.execute(
-                    "SELECT bundle FROM messages WHERE id = ?", (holder,)
-                ).fetchone()
+                if len(bundles) >= 64:  # packs interleave: keep a ward's worth
+                    bundles.clear()
+                blob = read_bundle(conn, holder, layout)
+                if blob is None:
+                    raise JournalError(f"the bundle of message {row} is missing")
                 bundles[holder] = zlib.decompress(blob)
             text = decode_part(bundles[holder], offset, samples=False, raw=False)[2] or b"[]"
         for report in json.loads(text):
             if report[0] is not None:
                 yield str(report[0]), int(row), str(report[1])
+
+
+@functools.lru_cache(maxsize=MESSAGES_PER_INSERT)
+def _bundles_sql(rows: int) -> str:
+    return "INSERT INTO bundles (id, last_message, data) VALUES " + ",".join(["(?,?,?)"] * rows)
 
 
 @functools.lru_cache(maxsize=MESSAGES_PER_INSERT)

@@ -256,7 +256,7 @@ async def test_a_journal_of_an_older_layout_is_refused_with_a_clear_error(
     with pytest.raises(JournalError, match=r"older icu-gateway .*schema 1\).* reads schema 2"):
         JournalReader(path)
     journal = Journal(path)
-    with pytest.raises(JournalError, match="journal schema 1, this gateway writes 3"):
+    with pytest.raises(JournalError, match="journal schema 1, this gateway writes 4"):
         await journal.start()
     await journal.close()
     with sqlite3.connect(path) as conn:  # refused, not rewritten
@@ -292,8 +292,8 @@ async def test_the_wal_is_copied_into_the_database_file_while_the_journal_runs(
 async def test_messages_committed_together_share_a_bundle_that_retention_never_cuts(
     tmp_path: Path,
 ) -> None:
-    """Their bytes are compressed as one bundle kept on the first of them; pruning up to
-    the middle of a bundle hands it to the first message that stays."""
+    """Their bytes are compressed as one bundle named by the first of them; pruning up to
+    the middle of a bundle keeps it for the messages that stay."""
     path = tmp_path / "j.sqlite"
     clock = ManualClock()
     sent = []
@@ -317,13 +317,16 @@ async def test_messages_committed_together_share_a_bundle_that_retention_never_c
         shared = max(groups.values(), key=len)
         assert len(shared) >= 10, groups  # 50 sent in a burst are not 50 commits
         with sqlite3.connect(path) as conn:
-            stored = conn.execute("SELECT sum(length(bundle)), sum(raw_size) FROM messages")
-            compressed, raw_total = stored.fetchone()
+            (compressed,) = conn.execute("SELECT sum(length(data)) FROM bundles").fetchone()
+            (raw_total,) = conn.execute("SELECT sum(raw_size) FROM messages").fetchone()
         assert compressed < raw_total / 4  # alike messages compress well together
         # Retention up to the middle of the biggest bundle: its first messages go, the
-        # bundle stays with the first one left.
+        # bundle stays for the others.
         cut = shared[len(shared) // 2]  # the first message id to keep
         assert await journal.prune(sent[cut - 1][0].receive_time_ns) == cut - 1
+        assert bundles(path)[shared[0]] == list(range(cut, shared[-1] + 1))
+    # Closed: packed (one device's messages in a pack of their own), read the same.
+    assert all(holder < 0 for holder in bundles(path))
     with JournalReader(path) as reader:
         assert [m.raw for m in reader.messages()] == [m.raw for m, _ in sent[cut - 1 :]]
         assert reader.raw(cut + 1) == sent[cut][0].raw
@@ -332,7 +335,6 @@ async def test_messages_committed_together_share_a_bundle_that_retention_never_c
     for n in (n for n in range(cut - 1, 50) if n % 10 == 7):
         (chunk,) = kept[f"b{n}"].waveforms
         assert chunk.samples.tolist() == [float(n)] * (25 + n)
-    assert bundles(path)[cut] == list(range(cut, shared[-1] + 1))
 
 
 def bundles(path: Path) -> dict[int, list[int]]:

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-from journal_support import oru, received, schema2_messages
+from journal_support import oru, received, schema2_messages, view
 
 from gateway.clock import ManualClock
 from gateway.domain import BedId, WaveformChunk
@@ -98,7 +98,7 @@ async def test_a_writer_upgrades_a_schema_2_journal_and_both_layouts_read(
         # a resend of an old message is recognised across the upgrade
         old_message, old_routed = schema2_messages()[-1]
         assert await journal.record(old_message, old_routed) is False
-    assert _version(path) == 3
+    assert _version(path) == 4
     with JournalReader(path) as reader:
         stored = [s.routed for s in reader.reports()]
         raws = [m.raw for m in reader.messages()]
@@ -115,3 +115,31 @@ async def test_a_writer_upgrades_a_schema_2_journal_and_both_layouts_read(
     for routed in of_bed_2[-6:]:
         (chunk,) = routed.report.waveforms
         assert chunk.samples.tobytes() == np.linspace(-1, 1, 125).round(3).astype("<f4").tobytes()
+
+
+SCHEMA3 = FIXTURE.with_name("schema3.sqlite")
+
+
+async def test_a_schema_3_journal_is_upgraded_in_place_and_packed_reading_the_same(
+    tmp_path: Path,
+) -> None:
+    """Its bundles on their commits' first messages (tests/fixtures/journal/make_schema3.py):
+    read as they are, then upgraded by a writer, packed when it closes — the rows that held
+    a bundle lose it — and read back bit for bit, beside a message written after."""
+    path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA3, path)
+    messages, reports = view(path)  # read as written, not upgraded
+    assert _version(path) == 3 and len(messages) == 34
+    clock = ManualClock(1_700_000_000 * 1_000_000_000 + 100 * 1_000_000_000)
+    message, decoded = received(oru("after", bed=2, hr=99), clock)
+    async with Journal(path, clock=clock) as journal:
+        await journal.record(message, [RoutedReport(decoded[0], BedId("B2"), "")])
+    assert _version(path) == 4
+    with sqlite3.connect(path) as conn:
+        ((inline, packed, rows),) = conn.execute(
+            "SELECT count(bundle), sum(bundle_row < 0), count(*) FROM messages"
+        )
+    assert (inline, packed, rows) == (0, 35, 35)  # every message packed, no bundle left inline
+    after_messages, after_reports = view(path)
+    assert after_messages[:-1] == messages and "b'MSH|^~\\\\&|MON^" in after_messages[-1]
+    assert after_reports[:-1] == reports and len(after_reports) == len(reports) + 1
