@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 from journal_support import Monitor
+from live_beds import CONFIG, live_beds, write_config
 from textual.pilot import Pilot
 from textual.widgets import Input
 from waiting import eventually
 
 from adapters.hl7.listener import MllpListener
-from gateway.app.bindings import LiveBindings
-from gateway.app.service import build_hub
-from gateway.config import load_config
 from gateway.config.overlay import Admission, read_overlay
 from gateway.domain import AlarmChange, BedId
 from gateway.hub import Hub
@@ -27,18 +25,6 @@ from tui.bed_screen import BedScreen
 from tui.binding_screen import AdmitScreen, DischargeScreen
 from tui.devices_screen import DevicesScreen
 from tui.widgets import BedTile
-
-CONFIG = """
-[gateway]
-name = "ICU TEST"
-journal = "ward.sqlite"
-auto_beds = false
-
-[[beds]]
-id = "bed-a"
-label = "Bed A"
-locations = ["ICU^9^1"]
-"""
 
 
 def oru(control_id: str, patient: str = "", hr: float = 72) -> bytes:
@@ -51,12 +37,6 @@ def oru(control_id: str, patient: str = "", hr: float = 72) -> bytes:
         f"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|{hr:g}|264864^MDC_DIM_BEAT_PER_MIN^MDC"
         "|||||R\r"
     ).encode()
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "ward.toml"
-    path.write_text(CONFIG)
-    return path
 
 
 def bed_a(hub: Hub) -> BedSnapshot:
@@ -79,10 +59,7 @@ async def test_a_patient_admitted_on_the_devices_screen_is_on_the_tile_journaled
     tmp_path: Path,
 ) -> None:
     path = write_config(tmp_path)
-    config = load_config(path)
-    hub = build_hub(config)
-    beds = LiveBindings(hub, config, path)
-    beds.start()
+    hub, beds = live_beds(path)
     async with MllpListener(hub, host="127.0.0.1", port=0) as listener:
         monitor = await Monitor.connect(listener.port)
         assert await monitor.send(oru("1")) == ("CA", "1")
@@ -136,9 +113,7 @@ async def test_a_patient_admitted_on_the_devices_screen_is_on_the_tile_journaled
     assert overlay.admissions == (Admission("bed-a", "MRN-42", "Curie, Marie"),)
 
     # A restart reads it back: the bed names the patient before any device speaks.
-    config = load_config(path)
-    hub = build_hub(config)
-    LiveBindings(hub, config, path).start()
+    hub, _ = live_beds(path)
     bed = bed_a(hub)
     assert (bed.patient_id, bed.patient_name, bed.patient_entered) == (
         "MRN-42",
@@ -152,10 +127,7 @@ async def test_a_device_sending_another_patient_id_is_shown_as_a_mismatch_never_
     tmp_path: Path,
 ) -> None:
     path = write_config(tmp_path)
-    config = load_config(path)
-    hub = build_hub(config)
-    beds = LiveBindings(hub, config, path)
-    beds.start()
+    hub, beds = live_beds(path)
     await beds.admit("bed-a", "Bed A", "MRN-42", "Curie, Marie", "Ana")
     async with MllpListener(hub, host="127.0.0.1", port=0) as listener:
         monitor = await Monitor.connect(listener.port)
@@ -235,10 +207,7 @@ async def test_a_bed_with_no_device_yet_is_admitted_and_discharged_from_its_bed_
     """The monitor is not plugged in yet (or a serial oximeter only is coming): the bed has
     no row on the devices screen, but its bed screen admits (``P``) and discharges (``D``)."""
     path = write_config(tmp_path)
-    config = load_config(path)
-    hub = build_hub(config)
-    beds = LiveBindings(hub, config, path)
-    beds.start()
+    hub, beds = live_beds(path)
     app = WardApp(hub.snapshot, alarms=hub.alarms, beds=beds, refresh_hz=20)
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.press(*"Nurse Roux", "enter")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from journal_support import Monitor, oru
+from live_beds import CONFIG, live_beds, write_config
 from textual.widgets import Input
 from waiting import eventually
 
@@ -24,23 +25,6 @@ from tui.devices_screen import DevicesScreen
 
 DEVICE = "EUI-64:0012211839000001"
 HR = nomenclature.HEART_RATE[0]
-CONFIG = """
-[gateway]
-name = "ICU TEST"
-journal = "ward.sqlite"
-auto_beds = false
-
-[[beds]]
-id = "bed-a"
-label = "Bed A"
-locations = ["ICU^9^1"]
-"""
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "ward.toml"
-    path.write_text(CONFIG)
-    return path
 
 
 @pytest.mark.timeout(60)
@@ -48,10 +32,7 @@ async def test_binding_an_unassigned_device_moves_its_values_on_its_own_connecti
     tmp_path: Path,
 ) -> None:
     path = write_config(tmp_path)
-    config = load_config(path)
-    hub = build_hub(config)
-    beds = LiveBindings(hub, config, path)
-    beds.start()
+    hub, beds = live_beds(path)
     async with MllpListener(hub, host="127.0.0.1", port=0) as listener:
         monitor = await Monitor.connect(listener.port)
         port = monitor.writer.get_extra_info("sockname")[1]
@@ -121,9 +102,7 @@ async def test_binding_an_unassigned_device_moves_its_values_on_its_own_connecti
     assert [(b.id, b.label, b.devices) for b in overlay.beds] == [("icu-1-1", "Room 1", (DEVICE,))]
 
     # A restart reads it back: the device goes to its bed from its first message.
-    config = load_config(path)
-    hub = build_hub(config)
-    LiveBindings(hub, config, path).start()
+    hub, _ = live_beds(path)
     async with MllpListener(hub, host="127.0.0.1", port=0) as listener:
         monitor = await Monitor.connect(listener.port)
         assert await monitor.send(oru("4", hr=65)) == ("CA", "4")
