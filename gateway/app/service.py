@@ -257,6 +257,7 @@ async def rebuild(
         latest = await asyncio.to_thread(_latest_reports, path, since, restored)
         # Alarms that ended before the restart are not latched or journaled again; those
         # still active afterwards are raised again, unacknowledged.
+        known = hub.ward.bed_count()  # the configured beds, in the configuration's order
         with hub.alarms.restoring():
             for bed, label, report in still_open:
                 seen = monotonic_of(hub.clock, report.receive_time_ns)
@@ -269,6 +270,7 @@ async def rebuild(
                 ):
                     hub.apply([stored.routed for stored in batch])
                     count += len(batch)
+        hub.ward.order_by_label(known)  # the beds read back, in the order of their labels
     except JournalError as exc:
         hub.fault("journal", f"cannot rebuild the ward from the journal: {exc}")
     if count:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -250,6 +251,20 @@ class WardState:
             state = self._beds[bed.key] = _Bed(bed, label, self._next_order())
         state.label = label
         state.configured = True
+
+    def bed_count(self) -> int:
+        return len(self._beds)
+
+    def order_by_label(self, known: int) -> None:
+        """The beds made after the first ``known`` (those a restart read back from the
+        journal) put in the order of their labels (``ICU 2-1`` before ``ICU 10-1``), behind
+        the others: the grid shows a rebuilt ward in an order staff can predict — not in the
+        order the journal happened to give each sender's last report. Beds heard later are
+        added behind, as before."""
+        beds = sorted(self._beds.values(), key=lambda b: b.order)
+        made = sorted(beds[known:], key=lambda b: _natural(b.label or b.bed.key))
+        for order, state in enumerate([*beds[:known], *made]):
+            state.order = order
 
     def unconfigure(self, bed: BedId) -> None:
         """A bed no longer configured: gone at once if no device is on it, else when its
@@ -699,3 +714,12 @@ def _connectivity(silent_s: float, timeout_s: float, lost_after_s: float) -> Con
     if silent_s <= timeout_s:
         return Connectivity.CONNECTED
     return Connectivity.STALE if silent_s <= lost_after_s else Connectivity.LOST
+
+
+def _natural(label: str) -> tuple[tuple[int, int | str], ...]:
+    """A label's sort key, its numbers by value: ``ICU 2-1`` before ``ICU 10-1``."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold())
+        for part in re.split(r"(\d+)", label)
+        if part
+    )

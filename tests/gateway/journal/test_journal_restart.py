@@ -225,3 +225,23 @@ async def test_a_device_alarm_raised_in_the_last_two_minutes_before_their_waves_
     assert [(a.text, a.acknowledged) for a in shown] == [("Low SpO2 88", False)]
     history = [t.text for t in hub.alarms.history(ward=True)]  # newest first
     assert history[0] == "Low SpO2 88 (after a restart)"
+
+
+async def test_a_rebuilt_ward_lists_its_beds_in_the_order_of_their_labels(tmp_path: Path) -> None:
+    """Each sender's last report comes back oldest first, which is no order staff know: the
+    monitor of ICU 10-1 fell silent before the one of ICU 2-1, which fell silent before the
+    one of ICU 1-1. The rebuilt grid still reads 1, 2, 10 (the labels' numbers by value)."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with running_gateway(path, clock=clock) as gateway:
+        monitor = await gateway.monitor()
+        for n, (bed, eui) in enumerate(
+            ((10, "0012211839000010"), (2, "0012211839000002"), (1, "0012211839000001"))
+        ):
+            assert (await monitor.send(oru(f"m{n}", bed=bed, eui=eui)))[0] == "CA"
+            clock.advance(60)  # each a minute after the other: older than the last 2 minutes
+        await monitor.close()
+    clock.advance(240)
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path) == 3
+    assert [b.label for b in hub.snapshot().beds] == ["ICU 1-1", "ICU 2-1", "ICU 10-1"]
