@@ -155,6 +155,12 @@ class _Alarm:
     are shown as one."""
 
 
+_CONDITION_HOLDS = frozenset(
+    (AlarmChange.RAISED, AlarmChange.ESCALATED, AlarmChange.DEESCALATED, AlarmChange.ACKNOWLEDGED)
+)
+_CONDITION_ENDED = frozenset((AlarmChange.ENDED, AlarmChange.LATCHED, AlarmChange.CLEARED))
+
+
 @dataclass(slots=True)
 class _Channel:
     """One watched parameter channel of a bed (an MDC code and its OBX-4 sub-id)."""
@@ -898,6 +904,7 @@ class AlarmEngine:
         self._restoring = True
         try:
             yield
+            self._hold_open_limits()
             self.tick()
         finally:
             self._restoring = False
@@ -905,6 +912,30 @@ class AlarmEngine:
         for alarm in self._alarms.values():
             alarm.audible_ns = now
             self._transition(alarm, AlarmChange.RAISED, now, " (after a restart)")
+
+    def _hold_open_limits(self) -> None:
+        """A limit alarm the journal says still held at the stop holds on while the value
+        read back has not come back inside by the hysteresis: the minutes read back may
+        not reach the moment it began (a value 0.5 below its limit for an hour), and its
+        condition must not end merely because the gateway restarted."""
+        still: dict[str, AlarmPriority] = {}
+        for transition in self._history:  # oldest first: the last one of each alarm wins
+            if transition.change in _CONDITION_HOLDS:
+                still[transition.alarm] = transition.priority
+            elif transition.change in _CONDITION_ENDED:
+                still.pop(transition.alarm, None)
+        if not still:
+            return
+        for state in self._beds.values():
+            for channel in state.channels.values():
+                limit = channel.limit
+                for side, key in ((limit.low, channel.low_key), (limit.high, channel.high_key)):
+                    priority = still.get(key)
+                    if priority is not None and side is not None and limit.value is not None:
+                        side.hold(limit.value, priority)
+                limit.quiet = not limit.busy
+                if not limit.quiet:  # its next reading takes the long way, and may end it
+                    channel.limited, channel.calm = True, False
 
     # ---------------------------------------------------------------- the lifecycle
 

@@ -278,6 +278,12 @@ class _Side:
         self.priority = None
         self.pending = [None] * len(self.thresholds)
 
+    def hold(self, value: float, priority: AlarmPriority) -> None:
+        """A condition that held before a restart holds on at ``priority`` (at most the
+        highest tier) unless ``value`` is back inside by the hysteresis."""
+        if self.priority is None and not self.back_inside(value):
+            self.priority = min(priority, max(tier for _, tier in self.thresholds))
+
     def carry(self, old: _Side) -> None:
         """Take over ``old``'s holding condition (limits changed while it held): while the
         value is past this side's limits too, it holds on at the priority it had, capped to

@@ -426,6 +426,29 @@ def test_restoring_after_a_restart_raises_again_only_what_is_still_active() -> N
     assert r.changes() == [("raised", "Low SpO2 (after a restart)")]
 
 
+def test_a_limit_alarm_held_by_its_hysteresis_at_the_stop_holds_on_after_a_restart() -> None:
+    """SpO2 fell to 88 (below 90) an hour ago and has stayed at 90.5 since: inside the limit
+    but not back by the hysteresis (5 %), so its alarm still holds. The minutes a restart
+    reads back hold only the 90.5s; the alarm must hold on, not end with the restart."""
+    before = rig()
+    before.vitals(spo2=88)
+    before.keep(3, spo2=90.5)
+    assert before.shown() == [("SpO2 LOW 90", MEDIUM)]
+    after = Rig(NO_DELAY, clock=before.clock)
+    after.engine.load_history(reversed(before.engine.history(ward=True)))
+    with after.engine.restoring():
+        after.vitals(spo2=90.5)
+    assert after.shown() == [("SpO2 LOW 90", MEDIUM)]
+    after.keep(2, spo2=96)  # back inside by the hysteresis: it ends as it would have
+    assert after.shown() == []
+    # An alarm that had ended before the stop is not brought back by the same value.
+    again = Rig(NO_DELAY, clock=after.clock)
+    again.engine.load_history(reversed(after.engine.history(ward=True)))
+    with again.engine.restoring():
+        again.vitals(spo2=90.5)
+    assert again.shown() == []
+
+
 def test_no_device_is_blamed_for_the_time_the_gateway_was_down() -> None:
     r = rig()
     r.clock.advance(-600)  # a report from ten minutes before the engine started
