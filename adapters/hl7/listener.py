@@ -21,9 +21,12 @@ Refusals, evictions and time-outs are counted per address and reported as summar
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import logging
+import termios
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -382,6 +385,8 @@ class _Connection(asyncio.Protocol):
         """Messages taken in from this connection: one that delivers none may be evicted."""
         self.storing = False
         """A message read from it is being stored: it is never evicted meanwhile."""
+        self.frames_taken = 0
+        """Frames handed to the listener so far (a message or not)."""
         self.wakeup: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.ended = False
@@ -439,6 +444,25 @@ class _Connection(asyncio.Protocol):
             self.transport.pause_reading()
         self._wake()
 
+    def first_frame_coming(self) -> bool:
+        """Whether its first frame is on its way in: none taken yet, and one read and
+        waiting for its turn, or bytes in the socket the event loop has not read yet
+        (FIONREAD) — a connection accepted just before a burst of others."""
+        if self.frames_taken or self.ended:
+            return False
+        if self.frames:
+            return True
+        transport = self.transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        waiting = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting, True)
+        except OSError:
+            return False
+        return waiting[0] > 0
+
     def eof_received(self) -> bool:
         self._end(None)
         return True  # keep the socket open for the ACKs of the frames still waiting
@@ -470,6 +494,7 @@ class _Connection(asyncio.Protocol):
         while self.failure is None:
             if frames:
                 item = frames.popleft()
+                self.frames_taken += 1
                 if isinstance(item, bytes):
                     self.waiting_bytes -= len(item)
                 acks, taken = await listener.take(item, peer, self)

@@ -14,8 +14,10 @@ the newcomer is refused (the ward is at its configured size). A connection whose
 is being stored is never closed for anyone: the gateway keeps that message, and closing the
 connection before its ACK would make the sender resend it or give up (under load a commit
 takes longer than a churning attack needs to make a monitor's new connection the oldest that
-"delivered nothing"). A frame that does not read as a message protects nothing. Refusals,
-evictions and time-outs are counted per address (bounded).
+"delivered nothing"). Nor is one whose first frame has come and waits to be taken in — read,
+or still unread in its socket while the event loop accepts a burst of connections. A frame
+that does not read as a message protects nothing after it. Refusals, evictions and
+time-outs are counted per address (bounded).
 
 This module decides and counts; it does not touch sockets or report faults (the listener
 does both), and it knows nothing of HL7.
@@ -45,6 +47,11 @@ class Holder(Protocol):
     """Messages taken in from it."""
     storing: bool
     """A message of it was read and is on its way to the journal, not yet answered."""
+
+    def first_frame_coming(self) -> bool:
+        """Whether its first frame has come and not been taken in yet (read or still in
+        the socket): a connection about to deliver, not a slow one."""
+        ...
 
 
 C = TypeVar("C", bound=Holder)
@@ -138,7 +145,7 @@ class Slots(Generic[C]):
         host = newcomer.host
         mine = self._by_host.get(host)
         if mine is not None and len(mine) >= self.max_per_peer:
-            idle = [c for c in mine if not c.storing]
+            idle = [c for c in mine if not (c.storing or c.first_frame_coming())]
             victim = min(idle, key=lambda c: c.last_frame_s) if idle else None  # idle longest
             started = victim.frame_started_s if victim is not None else None
             stuck = started is not None and now_s - started >= slow_after_s
@@ -182,17 +189,20 @@ class Slots(Generic[C]):
         """The connection delivering least, if one may be evicted: never took a message in,
         or stuck in a frame, and none of its messages being stored; among them, the one
         longest without a whole frame."""
-        found: C | None = None
+        candidates: list[C] = []
         for holder in self._holders:
             if holder.storing:
                 continue
             started = holder.frame_started_s
             stuck = started is not None and now_s - started >= slow_after_s
-            if (holder.delivered == 0 or stuck) and (
-                found is None or holder.last_frame_s < found.last_frame_s
-            ):
-                found = holder
-        return found
+            if holder.delivered == 0 or stuck:
+                candidates.append(holder)
+        candidates.sort(key=lambda c: c.last_frame_s)
+        # The event loop accepts a burst of connections before it reads and takes in what
+        # came on those accepted just before: a fresh connection whose first frame waits
+        # (read, or unread in its socket) is about to deliver, not slow. Only its first:
+        # a frame that turned out not to be a message protects nothing after.
+        return next((c for c in candidates if not c.first_frame_coming()), None)
 
     def _evict(self, decision: Decision[C], victim: C, why: str) -> None:
         self.counts.evicted(victim.host)
