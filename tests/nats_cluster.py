@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mqtt_broker import accepts, free_port
+from mqtt_broker import accepts, free_ports
 
 START_TIMEOUT_S = 15.0
 CLUSTER = "icu-test"
@@ -34,6 +34,11 @@ def nats_binary() -> str | None:
         return found
     candidate = "/usr/sbin/nats-server"
     return candidate if os.access(candidate, os.X_OK) else None
+
+
+def _four(ports: list[int]) -> tuple[int, int, int, int]:
+    client, cluster, mqtt, http = ports
+    return client, cluster, mqtt, http
 
 
 @dataclass
@@ -78,9 +83,10 @@ class NatsCluster:
 
     def __init__(self, binary: str, folder: Path, size: int = 3) -> None:
         self.binary = binary
+        ports = free_ports(4 * size)  # distinct: one at a time, two nodes could get one
         self.nodes = [
-            NatsNode(f"n{i}", folder / f"n{i}", free_port(), free_port(), free_port(), free_port())
-            for i in range(1, size + 1)
+            NatsNode(f"n{n + 1}", folder / f"n{n + 1}", *_four(ports[4 * n : 4 * n + 4]))
+            for n in range(size)
         ]
         for node in self.nodes:
             node.folder.mkdir(parents=True, exist_ok=True)
