@@ -252,7 +252,8 @@ class MllpListener:
         self, item: bytes | OversizeFrame, peer: str, connection: _Connection | None = None
     ) -> tuple[list[bytes], bool]:
         """:meth:`handle`, and whether the message was taken in (the connection delivers).
-        While a message read from ``connection`` is being stored, its ``storing`` says so."""
+        While a frame of ``connection`` is being read in a thread, or a message of it stored,
+        its ``taking_in`` says so."""
         receive_time = self.clock.now_ns()
         if isinstance(item, OversizeFrame):
             self.rejected += 1
@@ -262,8 +263,15 @@ class MllpListener:
         try:
             if len(item) > LARGE_FRAME_BYTES:
                 # A big (or pathological) frame takes a while to read: in a thread, so the
-                # loop keeps answering the other connections meanwhile.
-                message, decoded = await asyncio.to_thread(_read, item, peer, receive_time)
+                # loop keeps answering the other connections meanwhile. Its connection is
+                # delivering, not idle: a newcomer must not take its slot meanwhile.
+                if connection is not None:
+                    connection.taking_in = True
+                try:
+                    message, decoded = await asyncio.to_thread(_read, item, peer, receive_time)
+                finally:
+                    if connection is not None:
+                        connection.taking_in = False
             else:
                 message, decoded = _read(item, peer, receive_time)
         except ParseError as exc:
@@ -288,7 +296,7 @@ class MllpListener:
         device = reports[0].device if reports else None
         received = new_received(item, "mllp", peer, receive_time, control_id, device)
         if connection is not None:
-            connection.storing = True
+            connection.taking_in = True
         try:
             await self.sink.submit(received, reports)
         except MessageRefused as exc:
@@ -312,7 +320,7 @@ class MllpListener:
             ), False
         finally:
             if connection is not None:
-                connection.storing = False
+                connection.taking_in = False
         self.messages += 1
         if decoded.keep_alive:
             self.keep_alives += 1
@@ -383,8 +391,9 @@ class _Connection(asyncio.Protocol):
         """When the first byte of the frame being received arrived; None between frames."""
         self.delivered = 0
         """Messages taken in from this connection: one that delivers none may be evicted."""
-        self.storing = False
-        """A message read from it is being stored: it is never evicted meanwhile."""
+        self.taking_in = False
+        """A frame of it is being taken in (a large one read in a thread, or a message
+        stored) and is not answered yet: it is never evicted meanwhile."""
         self.frames_taken = 0
         """Frames handed to the listener so far (a message or not)."""
         self.wakeup: asyncio.Future[None] | None = None

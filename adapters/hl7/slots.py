@@ -14,7 +14,8 @@ the newcomer is refused (the ward is at its configured size). A connection whose
 is being stored is never closed for anyone: the gateway keeps that message, and closing the
 connection before its ACK would make the sender resend it or give up (under load a commit
 takes longer than a churning attack needs to make a monitor's new connection the oldest that
-"delivered nothing"). Nor is one whose first frame has come and waits to be taken in — read,
+"delivered nothing"). Nor is one whose large frame (past 64 KiB) is being read in a thread,
+for the same reason. Nor is one whose first frame has come and waits to be taken in — read,
 or still unread in its socket while the event loop accepts a burst of connections. A frame
 that does not read as a message protects nothing after it. Refusals, evictions and
 time-outs are counted per address (bounded).
@@ -45,8 +46,9 @@ class Holder(Protocol):
     """When the frame it is sending began; None between frames."""
     delivered: int
     """Messages taken in from it."""
-    storing: bool
-    """A message of it was read and is on its way to the journal, not yet answered."""
+    taking_in: bool
+    """A frame of it is being taken in (read in a thread, or its message on its way to the
+    journal), not yet answered."""
 
     def first_frame_coming(self) -> bool:
         """Whether its first frame has come and not been taken in yet (read or still in
@@ -145,7 +147,7 @@ class Slots(Generic[C]):
         host = newcomer.host
         mine = self._by_host.get(host)
         if mine is not None and len(mine) >= self.max_per_peer:
-            idle = [c for c in mine if not (c.storing or c.first_frame_coming())]
+            idle = [c for c in mine if not (c.taking_in or c.first_frame_coming())]
             victim = min(idle, key=lambda c: c.last_frame_s) if idle else None  # idle longest
             started = victim.frame_started_s if victim is not None else None
             stuck = started is not None and now_s - started >= slow_after_s
@@ -187,11 +189,11 @@ class Slots(Generic[C]):
 
     def _slowest(self, now_s: float, slow_after_s: float) -> C | None:
         """The connection delivering least, if one may be evicted: never took a message in,
-        or stuck in a frame, and none of its messages being stored; among them, the one
+        or stuck in a frame, and none of its frames being taken in; among them, the one
         longest without a whole frame."""
         candidates: list[C] = []
         for holder in self._holders:
-            if holder.storing:
+            if holder.taking_in:
                 continue
             started = holder.frame_started_s
             stuck = started is not None and now_s - started >= slow_after_s

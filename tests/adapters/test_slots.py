@@ -15,7 +15,7 @@ class Connection:
     last_frame_s: float
     frame_started_s: float | None = None
     delivered: int = 0
-    storing: bool = False
+    taking_in: bool = False
     coming: bool = False
 
     def first_frame_coming(self) -> bool:
@@ -26,7 +26,7 @@ def test_a_full_listener_takes_the_oldest_silent_slot_but_not_one_whose_first_fr
     slots: Slots[Connection] = Slots(max_connections=3, max_per_peer=3)
     fresh = Connection("10.0.0.1", last_frame_s=1.0, coming=True)  # accepted first, unread
     silent = Connection("10.0.0.2", last_frame_s=2.0)
-    storing = Connection("10.0.0.3", last_frame_s=0.5, storing=True)
+    storing = Connection("10.0.0.3", last_frame_s=0.5, taking_in=True)
     for connection in (fresh, silent, storing):
         assert slots.admit(connection, 3.0, slow_after_s=10).admitted
     newcomer = Connection("10.0.0.4", last_frame_s=3.0, coming=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from journal_support import Monitor, oru
 from waiting import eventually
 
+from adapters.hl7 import listener as listener_module
 from adapters.hl7.listener import MllpListener
 from gateway.clock import ManualClock
 from gateway.domain import DeviceReport, ReceivedMessage
@@ -211,6 +213,37 @@ async def test_a_connection_whose_message_is_being_stored_is_never_evicted() -> 
         assert listener.counts.of("127.0.0.2").evicted == 0
         assert listener.counts.of("127.0.0.2").refused == 1
         assert listener.counts.of("127.0.0.3").evicted == 1
+        for peer in (monitor, newcomer):
+            await peer.close()
+
+
+async def test_a_connection_whose_large_frame_is_being_read_is_never_evicted(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame past 64 KiB is read in a thread: meanwhile the loop accepts others, and a
+    monitor's first message, large, must not make its connection "the oldest that
+    delivered nothing" and lose it to a newcomer."""
+    reading, release = threading.Event(), threading.Event()
+
+    def held_read(item: bytes, peer: str, receive_time: int) -> object:
+        reading.set()
+        release.wait(10)
+        return real_read(item, peer, receive_time)
+
+    real_read = listener_module._read
+    monkeypatch.setattr(listener_module, "_read", held_read)
+    large = oru("big") + b"NTE|1||" + b"x" * listener_module.LARGE_FRAME_BYTES + b"\r"
+    async with listening(hub, max_connections=2) as listener:
+        monitor = await Monitor.connect(listener.port, "127.0.0.2")
+        sending = asyncio.get_running_loop().create_task(monitor.send(large))
+        assert await asyncio.to_thread(reading.wait, 5)
+        idle = await Monitor.connect(listener.port, "127.0.0.3")  # never sends a frame
+        await eventually(lambda: len(listener.slots) == 2, "the listener full")
+        newcomer = await Monitor.connect(listener.port, "127.0.0.4")
+        assert await closed(idle)  # the slot came from the idle one, not the reading one
+        release.set()
+        assert await sending == ("CA", "big")
+        assert listener.counts.of("127.0.0.2").evicted == 0
         for peer in (monitor, newcomer):
             await peer.close()
 
