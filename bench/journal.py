@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import shutil
 import statistics
 import sys
@@ -53,9 +54,32 @@ ROUNDS = 3
 # --------------------------------------------------------------------------- ingest
 
 
+@dataclasses.dataclass
+class Cpu:
+    """CPU seconds (user + system) of each process over a measured run."""
+
+    gateway: float = 0.0
+    """This process: the event loop (listener, parse, decode, hub, the journal's client)."""
+    writer: float = 0.0
+    """The journal's writer process (SQLite, the WAL's writes, fsync, packing)."""
+    monitors: float = 0.0
+    """The load client's process (16 monitors)."""
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """User + system seconds of a running process so far (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _journal_ingest(
     folder: Path, rate: float, name: str = ""
-) -> tuple[int, list[float], int, int]:
+) -> tuple[int, list[float], int, int, Cpu]:
     from gateway.hub import Hub
     from gateway.journal.client import Journal
     from gateway.ward.routing import Router
@@ -67,9 +91,21 @@ async def _journal_ingest(
         async with listening(hub) as port:
             await measure(port, rate, seconds=WARM_UP_SECONDS)  # unmeasured
             before = dataclasses.replace(journal.counters)
+            times, writer = os.times(), _process_cpu_s(journal.writer_pid)
             total, latencies = await measure(port, rate)
+            ended, writer = os.times(), _process_cpu_s(journal.writer_pid) - writer
         after = journal.counters
-        return total, latencies, after.stored - before.stored, after.commits - before.commits
+        cpu = Cpu(
+            gateway=ended.user + ended.system - times.user - times.system,
+            writer=writer,
+            # The load's child process was reaped by measure(): its times are the children's.
+            monitors=ended.children_user
+            + ended.children_system
+            - times.children_user
+            - times.children_system,
+        )
+        stored, commits = after.stored - before.stored, after.commits - before.commits
+        return total, latencies, stored, commits, cpu
 
 
 async def _peer_ingest(
@@ -80,23 +116,23 @@ async def _peer_ingest(
         return await measure(port)
 
 
-Round = dict[str, tuple[int, list[float], int, int]]
-"""Per server (ours, python-hl7, floor): ACKed, round trips, stored, commits."""
+Round = dict[str, tuple[int, list[float], int, int, Cpu]]
+"""Per server (ours, python-hl7, floor): ACKed, round trips, stored, commits, CPU (ours)."""
 
 
 def _ingest_rounds(folder: Path, rounds: int) -> list[Round]:
     """Saturated runs of the three servers, interleaved, each round in another order."""
 
-    def ours(n: int) -> tuple[int, list[float], int, int]:
+    def ours(n: int) -> tuple[int, list[float], int, int, Cpu]:
         return asyncio.run(_journal_ingest(folder, 0.0, f"-{n}"))
 
-    def peer(n: int) -> tuple[int, list[float], int, int]:
+    def peer(n: int) -> tuple[int, list[float], int, int, Cpu]:
         total, latencies = asyncio.run(_peer_ingest(python_hl7_server))
-        return total, latencies, 0, 0
+        return total, latencies, 0, 0, Cpu()
 
-    def floor(n: int) -> tuple[int, list[float], int, int]:
+    def floor(n: int) -> tuple[int, list[float], int, int, Cpu]:
         total, latencies = asyncio.run(_peer_ingest(ack_only_server))
-        return total, latencies, 0, 0
+        return total, latencies, 0, 0, Cpu()
 
     servers = [("ours", ours), ("python-hl7", peer), ("floor", floor)]
     found: list[Round] = []
@@ -152,7 +188,27 @@ def _print_ingest(rounds: list[Round]) -> None:
                 end="",
             )
         print()
+    _print_cpu(rounds)
     print("targets: ours ≥ 10× python-hl7 and ≥ 60 % of the ACK-only server")
+
+
+def _print_cpu(rounds: list[Round]) -> None:
+    """Ours: CPU per message by process, and the rate the machine's cores would give if
+    every one of them were busy with that work (what any batching or scheduling could reach
+    at these costs)."""
+    total = sum(found["ours"][0] for found in rounds)
+    cpu = [found["ours"][4] for found in rounds]
+    gateway, writer, monitors = (
+        sum(getattr(c, part) for c in cpu) / max(total, 1) * 1e6
+        for part in ("gateway", "writer", "monitors")
+    )
+    cores = len(os.sched_getaffinity(0))
+    bound = cores / ((gateway + writer + monitors) * 1e-6)
+    print(
+        f"ours, CPU µs per message: gateway loop {gateway:.0f}, journal writer {writer:.0f},"
+        f" load client {monitors:.0f} (sum {gateway + writer + monitors:.0f}); all {cores}"
+        f" cores busy with it would give {bound:,.0f} msg/s"
+    )
 
 
 def _percentiles(latencies: list[float]) -> tuple[float, float]:
@@ -266,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rounds = _ingest_rounds(folder, args.rounds)
         if not args.ingest_only:
-            paced_total, paced, _, paced_commits = asyncio.run(_journal_ingest(folder, PACED_RATE))
+            paced = asyncio.run(_journal_ingest(folder, PACED_RATE))
             size, tables, messages = asyncio.run(_bed_hour_size(folder))
             numerics_size, _, _ = asyncio.run(_bed_hour_size(folder, waves=False))
     finally:
@@ -274,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     _print_ingest(rounds)
     if args.ingest_only:
         return
-    paced_p50, paced_p99 = _percentiles(paced)
+    paced_total, paced_latencies, _, paced_commits, _ = paced
+    paced_p50, paced_p99 = _percentiles(paced_latencies)
     print(
         f"paced at {PACED_RATE:,.0f} msg/s: {paced_total / SECONDS:,.0f} msg/s   ACK p50"
         f" {paced_p50:.2f} ms  p99 {paced_p99:.2f} ms   ({paced_commits} commits)"
