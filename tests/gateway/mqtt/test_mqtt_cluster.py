@@ -176,7 +176,19 @@ async def test_the_gateways_node_killed_under_load_the_screen_recovers_every_ala
                     and len(gateway_alarms(gateway)) == len(ALARMED)
                 )
 
-            back = await held(recovered, STABLE_S, RECOVERY_TIMEOUT_S, remote.gateways)
+            def state() -> str:  # what a failure shows: enough to tell where it stuck
+                try:
+                    shown = sorted(screen_alarms(remote))
+                except AssertionError:
+                    shown = ["(no alarm set on the screen)"]
+                return (
+                    f"screen gateways {remote.gateways()}, gateway connections"
+                    f" {gateway.publisher.connections}, screen connections {link.connections},"
+                    f" gateway alarms {sorted(gateway_alarms(gateway))}, on the screen {shown}\n"
+                    f"{nats.logs(second, screen_node)}"
+                )
+
+            back = await held(recovered, STABLE_S, RECOVERY_TIMEOUT_S, state)
             failover_s = back - killed
         finally:
             sending.cancel()
