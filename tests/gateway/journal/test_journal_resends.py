@@ -17,23 +17,26 @@ class _Model:
 
     def __init__(self, window_ns: int, limit: int) -> None:
         self.window_ns, self.limit = window_ns, limit
-        self.latest: dict[int, tuple[int, int, int]] = {}  # key → time, crc, row
-        self.order: list[tuple[int, int]] = []  # (time, key), in commit order
+        self.latest: dict[int, tuple[int, int, int, int]] = {}  # key → time, crc, row, entry
+        self.order: list[tuple[int, int, int]] = []  # (time, key, entry), in commit order
+        self.entries = 0
 
     def add(self, entries: list[tuple[int, int, int, int]]) -> None:
         for key, time, crc, row in entries:
             if len(self.order) >= self.limit:
                 self._forget_first()
-            self.latest[key] = (time, crc, row)
-            self.order.append((time, key))
+            self.entries += 1
+            self.latest[key] = (time, crc, row, self.entries)
+            self.order.append((time, key, self.entries))
         if entries:
             horizon = entries[-1][1] - self.window_ns
             while self.order and self.order[0][0] < horizon:
                 self._forget_first()
 
     def _forget_first(self) -> None:
-        time, key = self.order.pop(0)
-        if key in self.latest and self.latest[key][0] == time:
+        # A key is forgotten with its latest entry, not with an older one of the same time.
+        _, key, entry = self.order.pop(0)
+        if key in self.latest and self.latest[key][3] == entry:
             del self.latest[key]
 
     def resent_row(self, key: int, crc: int, time: int) -> int | None:
@@ -80,6 +83,14 @@ def test_it_answers_as_a_dictionary_would(
     assert len(recent) == 0
     every = [entry for added, _ in batches for entry in added]
     assert all(recent.resent_row(key, crc, clock) is None for key, _, crc, _ in every)
+
+
+def test_a_key_added_twice_at_one_time_is_kept_until_its_latest_entry_goes() -> None:
+    """Hypothesis's counter-example to the model that matched entries by time."""
+    recent = RecentMessages(window_ns=0, limit=2)
+    recent.add([(0, 0, 0, 1), (0, 0, 0, 1), (1, 0, 0, 1)])
+    assert len(recent) == 2
+    assert recent.resent_row(0, 0, 0) == 1
 
 
 def test_a_resend_is_the_same_key_and_bytes_within_the_window() -> None:
