@@ -96,7 +96,7 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
             reports or b"",
         )
     )
-    if notes and decode_part(part)[0] != raw:  # never kept unless it gives the bytes back
+    if notes and decode_part(part, samples=False)[0] != raw:  # kept only if it gives them back
         return encode_part_plain(raw, sample_bytes, reports)
     return part
 
