@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import gc
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from adapters.hl7 import er7, pcd
 from adapters.hl7.mllp import MllpFramer, OversizeFrame, frame
 from bench.load import ORU, percentile
+from bench.programs import code_env, free_port, rss_mb
 from gateway.admission import AdmissionLimits
 from gateway.clock import ManualClock
 from gateway.domain import BedId, ReceivedMessage
@@ -45,19 +45,6 @@ PER_BED_SAMPLE = 2000
 
 def _oru(control_id: str, bed: int, eui: str) -> bytes:
     return ORU.format(eui=eui, id=control_id, bed=bed).encode()
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _ack(reader: asyncio.StreamReader, framer: MllpFramer, pending: list[str]) -> str:
@@ -129,13 +116,13 @@ class _Attack:
 
 
 async def _attack(folder: Path) -> _Attack:
-    port, journal = _free_port(), folder / "journal.sqlite"
+    port, journal = free_port(), folder / "journal.sqlite"
     with (folder / "gateway.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.app.cli", "run", "--headless",
             "--listen", f"127.0.0.1:{port}", "--journal", str(journal),
             cwd=folder, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=log,
+            stdout=asyncio.subprocess.DEVNULL, stderr=log, env=code_env(),
         )  # fmt: skip
     stop = asyncio.Event()
     latencies: list[tuple[float, float]] = []
@@ -154,12 +141,12 @@ async def _attack(folder: Path) -> _Attack:
             for bed in range(1, HONEST_BEDS + 1)
         ]
         await asyncio.sleep(3.0)
-        before = _rss_mb(process.pid)
+        before = rss_mb(process.pid) or float("nan")
         flood_start = time.perf_counter()
         codes = await _flood(port)
         flood_end = time.perf_counter()
         await asyncio.sleep(2.0)
-        after = _rss_mb(process.pid)
+        after = rss_mb(process.pid) or float("nan")
         stop.set()
         await asyncio.gather(*honest)
     finally:

@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import queue
 import random
 import tempfile
 import time
 from pathlib import Path
+
+from bench.programs import cpu_s
 
 SIM_BEDS = 48
 PROBES = 16
@@ -201,9 +202,9 @@ async def measure(*, wake: bool, waves: bool) -> tuple[list[tuple[float, float]]
                         hub.alarms.on_new_alarm = None  # the peer: the refresh timer only
                     await asyncio.sleep(WARM_UP_S)
                     measures.clear()
-                    cpu = time.process_time() + _cpu_s(journal.writer_pid)
+                    cpu = time.process_time() + cpu_s(journal.writer_pid)
                     await asyncio.sleep(SECONDS)
-                    cpu = time.process_time() + _cpu_s(journal.writer_pid) - cpu
+                    cpu = time.process_time() + cpu_s(journal.writer_pid) - cpu
                     cpu_share = cpu / SECONDS
                     measured = list(measures)
                     beds = len(hub.snapshot().beds)
@@ -234,17 +235,6 @@ RUNS: tuple[tuple[bool, bool, str], ...] = (
     (True, False, "as built, numerics only"),
     (False, True, f"peer: the {REFRESH_HZ:g} Hz refresh timer alone, waves on every bed"),
 )
-
-
-def _cpu_s(pid: int | None) -> float:
-    """CPU seconds the journal's writer process has used: the gateway's CPU counts it."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.memory import writer_of
+from bench import programs
 from bench.parse import rate
+from bench.programs import cpu_s, writer_of
 
 MONITORS = 32
 DEFAULT_SECONDS = 30.0
@@ -82,11 +79,6 @@ def decode_rates() -> None:
     )
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,31 +99,11 @@ def cpu_at_32(seconds: float) -> None:
     (folder / "ward.toml").write_text(
         f'[[intellivue]]\nlisten = "127.0.0.1:{port}"\n[[listeners]]\nbind = "127.0.0.1:0"\n'
     )
-    cli = [sys.executable, "-m", "gateway.app.cli"]
-    with (folder / "gateway.log").open("wb") as log:
-        gateway = subprocess.Popen(
-            [*cli, "run", "--headless", "--config", "ward.toml", "--journal", str(journal)],
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        simulator = None
-        try:
-            time.sleep(2.0)
-            simulator = subprocess.Popen(
-                [
-                    *cli,
-                    "simulate",
-                    "--intellivue",
-                    str(MONITORS),
-                    "--indication-to",
-                    f"127.0.0.1:{port}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+    config = ("--config", "ward.toml", "--journal", str(journal))
+    monitors = ("--intellivue", str(MONITORS), "--indication-to", f"127.0.0.1:{port}")
+    with programs.gateway(folder, *config, log=folder / "gateway.log") as gateway:
+        time.sleep(2.0)
+        with programs.simulator(*monitors) as simulator:
             deadline = time.monotonic() + 60
             while _beds_read(folder) < MONITORS and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -139,22 +111,10 @@ def cpu_at_32(seconds: float) -> None:
             time.sleep(5.0)  # past the association burst
             writer = writer_of(journal)
             start = time.monotonic()
-            g0, w0 = _cpu_s(gateway.pid), _cpu_s(writer) if writer else 0.0
-            s0 = _cpu_s(simulator.pid)
+            g0, w0, s0 = cpu_s(gateway.pid), cpu_s(writer), cpu_s(simulator.pid)
             time.sleep(seconds)
             wall = time.monotonic() - start
-            g1, w1 = _cpu_s(gateway.pid), _cpu_s(writer) if writer else 0.0
-            s1 = _cpu_s(simulator.pid)
-        finally:
-            if simulator is not None:
-                simulator.terminate()
-                simulator.wait(10)
-            gateway.send_signal(signal.SIGTERM)
-            try:
-                gateway.wait(30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
-                gateway.wait()
+            g1, w1, s1 = cpu_s(gateway.pid), cpu_s(writer), cpu_s(simulator.pid)
     size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith(journal.name))
     shutil.rmtree(folder, ignore_errors=True)
     print(

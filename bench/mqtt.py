@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from bench import programs
 from bench.load import CONNECTIONS, ORU, SECONDS, WARM_UP_SECONDS, measure, percentile
-from bench.memory import writer_of
+from bench.programs import cpu_s, free_port, wait_listening, writer_of
 from gateway.mqtt.client import Broker
 from gateway.mqtt.remote_ward import RemoteWard
 
@@ -53,12 +53,6 @@ CPU_WARM_UP_S = 8.0
 LATENCY_SECONDS = 24.0
 ALARM_HR = 180
 HR_CODE = 147842
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _mosquitto_binary() -> str | None:
@@ -73,7 +67,7 @@ class Mosquitto:
     that port."""
 
     def __init__(self, binary: str, folder: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = folder / f"mosquitto-{self.port}.conf"
         self.config.write_text(
@@ -88,7 +82,7 @@ class Mosquitto:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(self.port, self.process)
+        wait_listening(self.port, self.process)
         return self.process
 
     def stop(self) -> None:
@@ -105,27 +99,6 @@ def mosquitto(binary: str, folder: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"nothing listens on {port} (exit code {process.poll()})")
-        time.sleep(0.05)
-
-
-def _cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds a process has used (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- 1. ACK
@@ -237,41 +210,19 @@ def ack_with_and_without(binary: str, folder: Path) -> None:
 # --------------------------------------------------------------------------- 2. CPU
 
 
-def _cli() -> list[str]:
-    return [sys.executable, "-m", "gateway.app.cli"]
-
-
-@contextlib.contextmanager
 def _gateway_process(
     folder: Path, port: int, url: str | None, config: str = ""
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """The headless gateway on MLLP ``port``, publishing to ``url`` when one is given."""
     journal = folder / f"journal-{port}.sqlite"
-    args = [*_cli(), "run", "--headless", "--listen", f"127.0.0.1:{port}", "--journal"]
-    args.append(str(journal))
+    args = ["--listen", f"127.0.0.1:{port}", "--journal", str(journal)]
     if config:
         path = folder / f"gateway-{port}.toml"
         path.write_text(config)
         args += ["--config", str(path)]
     if url:
         args += ["--mqtt", url, "--mqtt-ward", "bench", "--mqtt-gateway", f"gw-{port}"]
-    log_path = folder / f"gateway-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
-        )
-    try:
-        try:
-            _wait_listening(port, process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"the gateway did not start: {log_path.read_text()}") from exc
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return programs.gateway(folder, *args, log=folder / f"gateway-{port}.log", port=port)
 
 
 class _Counter:
@@ -336,35 +287,18 @@ def publisher_cpu(binary: str, folder: Path) -> None:
 
 def _cpu_window(folder: Path, url: str | None) -> tuple[float, float, _Counter]:
     """Fractions of a core used by the gateway and its writer over the measured window."""
-    port = _free_port()
+    port = free_port()
     counter = _Counter()
-    with _gateway_process(folder, port, url) as gateway:
-        simulator = subprocess.Popen(
-            [
-                *_cli(),
-                "simulate",
-                "--beds",
-                str(BEDS),
-                "--waveforms",
-                "--to",
-                f"mllp://127.0.0.1:{port}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(CPU_WARM_UP_S)
-            writer = writer_of(folder / f"journal-{port}.sqlite")
-            gw0, wr0, t0 = _cpu_s(gateway.pid), _cpu_s(writer), time.monotonic()
-            if url:
-                asyncio.run(_subscribe(url, counter, CPU_SECONDS, 0.0))
-            else:
-                time.sleep(CPU_SECONDS)
-            gw1, wr1, t1 = _cpu_s(gateway.pid), _cpu_s(writer), time.monotonic()
-        finally:
-            simulator.terminate()
-            simulator.wait(10)
+    beds = ("--beds", str(BEDS), "--waveforms", "--to", f"mllp://127.0.0.1:{port}")
+    with _gateway_process(folder, port, url) as gateway, programs.simulator(*beds):
+        time.sleep(CPU_WARM_UP_S)
+        writer = writer_of(folder / f"journal-{port}.sqlite")
+        gw0, wr0, t0 = cpu_s(gateway.pid), cpu_s(writer), time.monotonic()
+        if url:
+            asyncio.run(_subscribe(url, counter, CPU_SECONDS, 0.0))
+        else:
+            time.sleep(CPU_SECONDS)
+        gw1, wr1, t1 = cpu_s(gateway.pid), cpu_s(writer), time.monotonic()
     return (gw1 - gw0) / (t1 - t0), (wr1 - wr0) / (t1 - t0), counter
 
 
@@ -456,7 +390,7 @@ def latency(binary: str, folder: Path) -> None:
     )
     with mosquitto(binary, folder) as broker:
         url = broker.url
-        port = _free_port()
+        port = free_port()
         with _gateway_process(folder, port, url, "[alarms]\ncondition_delay_s = 0\n"):
             watch = asyncio.run(_latency(url, port))
     numerics = len(watch.numerics) + len(watch.sent)

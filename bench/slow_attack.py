@@ -24,6 +24,7 @@ from pathlib import Path
 from adapters.hl7 import er7
 from adapters.hl7.mllp import MllpFramer, frame
 from bench.load import ORU, percentile
+from bench.programs import code_env, free_port
 from simulators.slow_connections import AttackCounts, SlowAttack, loopback_addresses
 
 ATTACKERS = 500
@@ -42,14 +43,6 @@ journal = "journal.sqlite"
 [[listeners]]
 bind = "127.0.0.1:{port}"
 """
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _honest(port: int, source: str, seconds: float, latencies: list[float]) -> None:
@@ -116,7 +109,7 @@ def _line(name: str, latencies: list[float]) -> str:
 
 
 async def _run() -> None:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-slow-") as scratch:
         config = Path(scratch) / "ward.toml"
         config.write_text(CONFIG.format(port=port))
@@ -133,6 +126,7 @@ async def _run() -> None:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
+                env=code_env(),
             )
         try:
             async with asyncio.timeout(30):

@@ -26,6 +26,7 @@ from types import TracebackType
 
 from simulators.intellivue import SimulatedIntellivue, build_intellivues
 from simulators.intellivue_mib import MibDeframer, frame
+from simulators.ports import open_all, serve_all
 from simulators.scenario import WardScenario
 from simulators.serial_emitter import PtyPort
 
@@ -216,24 +217,12 @@ class IntellivueSerialMonitor:
 
 async def run_udp(monitors: list[IntellivueUdpMonitor]) -> None:
     """Serve every (bound) monitor until cancelled, then close their sockets."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for monitor in monitors:
-                group.create_task(monitor.run(), name=f"intellivue {monitor.address}")
-    finally:
-        for monitor in monitors:
-            monitor.close()
+    await serve_all(monitors, lambda monitor: f"intellivue {monitor.address}")
 
 
 async def run_serial(monitors: list[IntellivueSerialMonitor]) -> None:
     """Serve every MIB port until cancelled, then close their ptys."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for monitor in monitors:
-                group.create_task(monitor.run(), name=f"intellivue {monitor.path}")
-    finally:
-        for monitor in monitors:
-            monitor.close()
+    await serve_all(monitors, lambda monitor: f"intellivue {monitor.path}")
 
 
 def udp_monitors(
@@ -253,12 +242,5 @@ def serial_monitors(
     n: int, seed: int = 0, scenario: WardScenario | None = None, *, demo: bool = False
 ) -> list[IntellivueSerialMonitor]:
     """``n`` monitors, each on its own pty (the caller closes them)."""
-    made: list[IntellivueSerialMonitor] = []
-    try:
-        for monitor in build_intellivues(n, seed, scenario, demo=demo, started_s=time.monotonic()):
-            made.append(IntellivueSerialMonitor(monitor))
-    except BaseException:
-        for device in made:
-            device.close()
-        raise
-    return made
+    monitors = build_intellivues(n, seed, scenario, demo=demo, started_s=time.monotonic())
+    return open_all(IntellivueSerialMonitor, monitors)

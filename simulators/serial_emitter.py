@@ -30,6 +30,7 @@ from types import TracebackType
 
 from gateway.clock import NS_PER_S, Clock, SystemClock
 from simulators import serial_formats
+from simulators.ports import open_all, serve_all
 from simulators.scenario import WardScenario
 from simulators.serial_formats import SERIAL_KINDS, NoninStream
 from simulators.serial_peers import GeS5Monitor, MedibusVentilator
@@ -235,24 +236,15 @@ def serial_devices(
     rates: WaveRates | None = None,
 ) -> list[SerialDevice]:
     """``beds`` devices of ``kind``, each on its own pty (the caller closes them)."""
-    devices: list[SerialDevice] = []
-    try:
-        for index, device, bed, model, _ in build_monitors(beds, seed, scenario, rates=rates):
-            monitor = SimulatedMonitor(index, device, bed, model)
-            devices.append(SerialDevice(kind, monitor, clock=clock, waveforms=waveforms))
-    except BaseException:
-        for made in devices:
-            made.close()
-        raise
-    return devices
+    return open_all(
+        # index, identity, location, model: the spare seed is an MLLP link's
+        lambda built: SerialDevice(
+            kind, SimulatedMonitor(*built[:4]), clock=clock, waveforms=waveforms
+        ),
+        build_monitors(beds, seed, scenario, rates=rates),
+    )
 
 
 async def run_serial(devices: list[SerialDevice]) -> None:
     """Run every device until cancelled, then close their ptys."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for device in devices:
-                group.create_task(device.run(), name=f"serial {device.kind} {device.path}")
-    finally:
-        for device in devices:
-            device.close()
+    await serve_all(devices, lambda device: f"serial {device.kind} {device.path}")

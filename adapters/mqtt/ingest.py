@@ -3,10 +3,11 @@
 ``await MqttIngest(hub, brokers, ...).run()`` until cancelled. Each connection attempt is
 a fresh :class:`~gateway.mqtt.client.BrokerLink` with a clean session (one that outlived
 an outage would hand over its backlog late, as if live), brokers tried in turn with a
-backoff doubling to :data:`BACKOFF_MAX_S`; it subscribes at QoS 1 to the observation
-filter and checks the answer. A lost broker is one fault per outage (``MQTT ingest:
-devices not heard …``, then ``receiving again after N s``), never a stop; the devices'
-values go stale, then LOST, through the ward as for any silent device.
+backoff doubling to 5 s (:class:`~gateway.mqtt.outage.BrokerTurns`); it subscribes at QoS
+1 to the observation filter and checks the answer. A lost broker is one fault per outage
+(:class:`~gateway.mqtt.outage.BrokerOutage`: ``MQTT ingest: devices not heard …``, then
+``receiving again after N s``), never a stop; the devices' values go stale, then LOST,
+through the ward as for any silent device.
 
 Every message is handed to the hub with its topic as the peer (transport ``mqtt``) and its
 payload as the raw bytes, as the IntelliVue link journals datagrams: decoded, it goes to
@@ -41,11 +42,10 @@ from gateway.clock import Clock, SystemClock
 from gateway.domain import ReceivedMessage
 from gateway.errors import JournalError, MessageRefused
 from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials, Delivery
+from gateway.mqtt.outage import BrokerOutage, BrokerTurns, first_broker_error
 
 log = logging.getLogger(__name__)
 
-BACKOFF_FIRST_S = 0.25
-BACKOFF_MAX_S = 5.0
 WINDOW = 32
 """Messages handed to the hub at once (a broker holds about 20 unacknowledged ones)."""
 MAX_PUBLISHERS = 1024
@@ -88,7 +88,15 @@ class MqttIngest:
         self._name = name
         self._publishers: OrderedDict[str, int] = OrderedDict()
         """Topics heard, least recently first, with the monotonic time last heard."""
-        self._down_since: float | None = None
+        self._outage = BrokerOutage(
+            sink,
+            log,
+            source="mqtt-in",
+            lost=f"MQTT ingest: devices on {self.topic_filter} not heard",
+            kind="MQTT ingest: devices not heard",
+            back="MQTT ingest: receiving again after {seconds:.0f} s",
+            label="MQTT ingest",
+        )
         self._attempts = 0
         self._told_unstored = False
         self._told_full = False
@@ -98,11 +106,9 @@ class MqttIngest:
         return f"mqtt-in {self.brokers[0]}"
 
     async def run(self) -> None:
-        attempt = 0
-        backoff = BACKOFF_FIRST_S
-        loop = asyncio.get_running_loop()
+        turns = BrokerTurns(self.brokers)
         while True:
-            broker = self.brokers[attempt % len(self.brokers)]
+            broker = turns.broker
             link = BrokerLink(
                 broker, self.credentials, identifier=self._identifier(), manual_ack=True
             )
@@ -110,16 +116,14 @@ class MqttIngest:
                 async with link:
                     await link.subscribe(self.topic_filter, qos=1)
                     self._connected(broker)
-                    backoff = BACKOFF_FIRST_S
+                    turns.connected()
                     await self._receive(link)
             except BrokerError as exc:
-                self._lost(broker, str(exc), loop.time())
+                self._outage.failed(broker, str(exc))
             except Exception as exc:  # a bug of ours: a fault and a fresh connection, never a stop
                 log.exception("MQTT ingest failed")
                 self.sink.fault(self.source, f"MQTT ingest failed ({exc!r}); connecting again")
-            attempt += 1
-            await asyncio.sleep(backoff)
-            backoff = min(BACKOFF_MAX_S, backoff * 2)
+            await turns.pause()
 
     def _identifier(self) -> str:
         # Unique per connection: a broker must never give the new one the old one's session.
@@ -128,24 +132,8 @@ class MqttIngest:
 
     def _connected(self, broker: Broker) -> None:
         self.connections += 1
-        if self._down_since is not None:
-            seconds = asyncio.get_running_loop().time() - self._down_since
-            self.sink.fault(
-                f"mqtt-in {broker}", f"MQTT ingest: receiving again after {seconds:.0f} s"
-            )
-            self._down_since = None
+        self._outage.connected(broker)
         log.info("MQTT ingest: %s on %s", self.topic_filter, broker)
-
-    def _lost(self, broker: Broker, reason: str, now: float) -> None:
-        if self._down_since is None:
-            self._down_since = now
-            self.sink.fault(
-                f"mqtt-in {broker}",
-                f"MQTT ingest: devices on {self.topic_filter} not heard: {reason}",
-                kind="MQTT ingest: devices not heard",
-            )
-        else:
-            log.info("MQTT ingest %s: %s", broker, reason)
 
     async def _receive(self, link: BrokerLink) -> None:
         window = asyncio.Semaphore(WINDOW)
@@ -163,13 +151,7 @@ class MqttIngest:
                         functools.partial(_finished, topic=delivery.topic, last=last, window=window)
                     )
         except BaseExceptionGroup as group_error:
-            matched, rest = group_error.split(BrokerError)
-            if rest is not None or matched is None:
-                raise
-            leaf: BaseException = matched
-            while isinstance(leaf, BaseExceptionGroup):
-                leaf = leaf.exceptions[0]
-            raise leaf from None
+            raise first_broker_error(group_error) from None
 
     async def _hand_in(
         self,

@@ -241,19 +241,8 @@ class BrokerLink:
 
     async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
         """Every message received, as (topic, payload), until the connection drops."""
-        try:
-            async for message in self._client.messages:
-                payload = message.payload
-                if isinstance(payload, str):
-                    data = payload.encode()
-                elif isinstance(payload, bytes | bytearray):
-                    data = bytes(payload)
-                else:
-                    data = b""
-                yield message.topic.value, data
-        except aiomqtt.MqttError as exc:
-            raise BrokerError(f"{self.broker}: {exc}") from None
-        raise BrokerError(f"{self.broker}: the connection ended")
+        async for delivery in self.deliveries():
+            yield delivery.topic, delivery.payload
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
         """Every message received, with what :meth:`ack` needs, until the connection drops."""

@@ -8,13 +8,13 @@ retained, their own sequence), and the numerics and waves of the outbox (QoS 0, 
 expiry). With ``remote_acknowledge``, screens' acknowledgements are heard too
 (:mod:`gateway.mqtt.remote_ack`). A screen's rebirth request is answered by status, birth
 and every alarm again (at most once a second, whoever asks). A call that fails or times
-out ends the connection; the next broker is tried after a backoff doubling to
-:data:`BACKOFF_MAX_S`. On a clean stop it says ``offline`` itself (a clean disconnect
-suppresses the will).
+out ends the connection; the next broker is tried after a backoff doubling to 5 s
+(:class:`~gateway.mqtt.outage.BrokerTurns`). On a clean stop it says ``offline`` itself
+(a clean disconnect suppresses the will).
 
-Every failure is a fault on the hub — once per outage, with what was dropped meanwhile when
-it ends — and none ever reaches the hub's callers: ingest, the journal and the local
-dashboard never wait for this task.
+Every failure is a fault on the hub — once per outage, and once more when it ends, saying
+how long it lasted (:class:`~gateway.mqtt.outage.BrokerOutage`) — and none ever reaches
+the hub's callers: ingest, the journal and the local dashboard never wait for this task.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gateway.hub import Hub
 from gateway.mqtt import payloads
 from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials, Will
 from gateway.mqtt.feed import WardFeed
+from gateway.mqtt.outage import BrokerOutage, BrokerTurns, first_broker_error
 from gateway.mqtt.outbox import AlarmBoard, AlarmEntry, Outbox, Session
 from gateway.mqtt.remote_ack import RemoteAcknowledgements
 from gateway.mqtt.topics import GatewayTopics
@@ -43,22 +44,9 @@ ALARM_REFRESH_S = 20.0
 """Active alarms are sent again this often, so their retained copies never expire."""
 REBIRTH_EXPIRY_S = 10
 REBIRTH_AT_MOST_S = 1.0
-BACKOFF_FIRST_S = 0.25
-BACKOFF_MAX_S = 5.0
 WINDOW = 64
 """Streaming messages taken from the outbox at once."""
 GOODBYE_TIMEOUT_S = 1.0
-
-
-def first_broker_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The broker error that ended a connection's tasks (any other error as it was)."""
-    matched, _ = group.split(BrokerError)
-    if matched is None:
-        return group
-    leaf: BaseException = matched
-    while isinstance(leaf, BaseExceptionGroup):
-        leaf = leaf.exceptions[0]
-    return leaf
 
 
 class Publisher:
@@ -94,7 +82,15 @@ class Publisher:
         """Remote screens' acknowledgements; None (the default): display-only screens."""
         self.connections = 0
         self.published = 0
-        self._down_since: float | None = None
+        self._outage = BrokerOutage(
+            hub,
+            log,
+            source="mqtt",
+            lost="MQTT: remote screens get no data",
+            kind="MQTT: remote screens get no data",
+            back="publishing again after {seconds:.0f} s without a broker",
+            label="MQTT",
+        )
         self._last_rebirth = -REBIRTH_AT_MOST_S
         self._rebirth = asyncio.Event()
 
@@ -113,11 +109,9 @@ class Publisher:
             await asyncio.sleep(1.0)
 
     async def _connect_forever(self) -> None:
-        attempt = 0
-        backoff = BACKOFF_FIRST_S
-        loop = asyncio.get_running_loop()
+        turns = BrokerTurns(self.brokers)
         while True:
-            broker = self.brokers[attempt % len(self.brokers)]
+            broker = turns.broker
             sess = self.session.begin()
             will = Will(self.topics.status, payloads.status_offline(sess, "will"))
             try:
@@ -125,19 +119,17 @@ class Publisher:
                     broker, self.credentials, identifier=self._identifier(), will=will
                 ) as link:
                     self._connected(broker)
-                    backoff = BACKOFF_FIRST_S
+                    turns.connected()
                     try:
                         await self._serve(link)
                     except asyncio.CancelledError:
                         await self._goodbye(link, sess)
                         raise
             except BrokerError as exc:
-                self._lost(broker, str(exc), loop.time())
+                self._outage.failed(broker, str(exc))
             finally:
                 self.session.connected = False
-            attempt += 1
-            await asyncio.sleep(backoff)
-            backoff = min(BACKOFF_MAX_S, backoff * 2)
+            await turns.pause()
 
     def _identifier(self) -> str:
         # Unique per connection: a broker must never hand our new connection's session
@@ -148,25 +140,8 @@ class Publisher:
         self.connections += 1
         self.outbox.clear()
         self.session.connected = True
-        if self._down_since is not None:
-            seconds = asyncio.get_running_loop().time() - self._down_since
-            self.hub.fault(
-                f"mqtt {broker}",
-                f"publishing again after {seconds:.0f} s without a broker",
-            )
-            self._down_since = None
+        self._outage.connected(broker)
         log.info("publishing to %s as %s", broker, self.topics.base)
-
-    def _lost(self, broker: Broker, reason: str, now: float) -> None:
-        if self._down_since is None:
-            self._down_since = now
-            self.hub.fault(
-                f"mqtt {broker}",
-                f"MQTT: remote screens get no data: {reason}",
-                kind="MQTT: remote screens get no data",
-            )
-        else:
-            log.info("MQTT %s: %s", broker, reason)
 
     async def _serve(self, link: BrokerLink) -> None:
         # QoS 0: a lost request is asked again (a screen asks each second until it has the

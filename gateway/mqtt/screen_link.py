@@ -4,7 +4,8 @@ rebirth requests it asks for — the only thing a display-only screen ever publi
 :class:`~gateway.mqtt.remote_desk.RemoteDesk` (``dashboard --acknowledge``), also the
 acknowledgements its operator asks for.
 
-A fresh connection per attempt, brokers tried in turn with a capped backoff, every
+A fresh connection per attempt, brokers tried in turn with a capped backoff
+(:class:`~gateway.mqtt.outage.BrokerTurns`), every
 subscription's answer checked; while there is no connection the ward knows it
 (``link_down``) and shows every gateway NO DATA.
 """
@@ -18,12 +19,11 @@ import socket
 from collections.abc import Sequence
 
 from gateway.mqtt.client import Broker, BrokerError, BrokerLink, Credentials
+from gateway.mqtt.outage import BrokerTurns, first_broker_error
 from gateway.mqtt.remote_desk import ACK_EXPIRY_S, RemoteDesk
 from gateway.mqtt.remote_ward import RemoteWard
 from gateway.mqtt.topics import SCHEMA_VERSION, screen_filter
 
-BACKOFF_FIRST_S = 0.25
-BACKOFF_MAX_S = 5.0
 REBIRTH_EVERY_S = 0.25
 """How often the screen looks for rebirths to ask for."""
 REBIRTH_EXPIRY_S = 10
@@ -57,10 +57,9 @@ class ScreenLink:
         self._id = screen or screen_id()
 
     async def run(self) -> None:
-        attempt = 0
-        backoff = BACKOFF_FIRST_S
+        turns = BrokerTurns(self.brokers)
         while True:
-            broker = self.brokers[attempt % len(self.brokers)]
+            broker = turns.broker
             try:
                 link = BrokerLink(
                     broker, self.credentials, identifier=f"{self._id}-{self.connections}"
@@ -70,20 +69,16 @@ class ScreenLink:
                         await link.subscribe(topic_filter, qos=1)
                     self.connections += 1
                     self.ward.link_up()
-                    backoff = BACKOFF_FIRST_S
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(self._read(link))
-                        group.create_task(self._ask_rebirths(link))
+                    turns.connected()
+                    try:
+                        async with asyncio.TaskGroup() as group:
+                            group.create_task(self._read(link))
+                            group.create_task(self._ask_rebirths(link))
+                    except BaseExceptionGroup as group_error:
+                        raise first_broker_error(group_error) from None
             except BrokerError as exc:
                 self.ward.link_down(str(exc))
-            except BaseExceptionGroup as group_error:
-                matched, rest = group_error.split(BrokerError)
-                if rest is not None or matched is None:
-                    raise
-                self.ward.link_down(str(matched.exceptions[0]))
-            attempt += 1
-            await asyncio.sleep(backoff)
-            backoff = min(BACKOFF_MAX_S, backoff * 2)
+            await turns.pause()
 
     async def _read(self, link: BrokerLink) -> None:
         receive = self.ward.receive
