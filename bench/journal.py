@@ -45,6 +45,7 @@ from bench.load import (
     percentile,
     python_hl7_server,
 )
+from bench.programs import cpu_s
 
 PACED_RATE = 1000.0
 ROUNDS = 3
@@ -66,17 +67,6 @@ class Cpu:
     """The load client's process (16 monitors)."""
 
 
-def _process_cpu_s(pid: int | None) -> float:
-    """User + system seconds of a running process so far (0 when there is none)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _journal_ingest(
     folder: Path, rate: float, name: str = ""
 ) -> tuple[int, list[float], int, int, Cpu]:
@@ -91,9 +81,9 @@ async def _journal_ingest(
         async with listening(hub) as port:
             await measure(port, rate, seconds=WARM_UP_SECONDS)  # unmeasured
             before = dataclasses.replace(journal.counters)
-            times, writer = os.times(), _process_cpu_s(journal.writer_pid)
+            times, writer = os.times(), cpu_s(journal.writer_pid)
             total, latencies = await measure(port, rate)
-            ended, writer = os.times(), _process_cpu_s(journal.writer_pid) - writer
+            ended, writer = os.times(), cpu_s(journal.writer_pid) - writer
         after = journal.counters
         cpu = Cpu(
             gateway=ended.user + ended.system - times.user - times.system,
