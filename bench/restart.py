@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"warning: the journal ended {aged_s:.0f} s before these runs: a restart now"
                 " has less (or none) of its last 10 minutes to rebuild, so the port times"
-                " below are too short; the in-process steps are timed at the journal's end"
+                " below may be too short; the in-process steps are timed at the journal's end"
                 " (gateway.app.service.rebuild, now_ns = its last message + 1 s)"
             )
         runs = [(run, False) for run in range(1, args.runs + 1)]
