@@ -13,8 +13,10 @@ back on screen (stale, with its true age).
    each bed's wave texts and samples are made once for a cycle of :data:`CYCLE_S` seconds,
    each second changing only the MSH-10s (unique per device) and the times. ``--keep
    PATH`` builds it at PATH and keeps it; ``--reuse PATH`` builds nothing and times a journal
-   kept before (saying how old its end is); by default it is built in a temporary folder
-   under the current one and removed after;
+   kept before (saying how old its end is); ``--finish PATH`` writes only the last 10
+   minutes, ending now, onto a journal whose ``--keep`` build was stopped in its history
+   (SIGTERM: its writer closes the file cleanly), then times it; by default the journal is
+   built in a temporary folder under the current one and removed after;
 2. times ``icu-gateway run --headless`` on it (a fresh process, as a service restarts)
    until its MLLP port accepts a connection: the gateway rebuilds the ward from the
    journal's last 10 minutes before any listener opens (``gateway/app/service.py``), so
@@ -196,13 +198,16 @@ async def build(
     parts: Sequence[tuple[int, int | None]],
     *,
     progress: Callable[[str], None] | None = None,
+    first_number: int = 0,
 ) -> tuple[int, list[tuple[int, int]]]:
     """A journal of ``beds`` beds of the bench's waves, in ``parts`` one after the other,
     each (seconds, last second's receive time in ns; None: the time the part starts being
     written, so that the journal's last part ends when it is built, as at a stop).
     Every message goes through :meth:`gateway.hub.Hub.submit` into a real
     :class:`gateway.journal.client.Journal` (its writer process, packing, bed index,
-    checkpoints). Returns the messages written and each part's (first, last) receive ns."""
+    checkpoints). ``first_number``: the first second's number in its MSH-10s (past those
+    of a journal written on). Returns the messages written and each part's (first, last)
+    receive ns."""
     from gateway.domain import ReceivedMessage
     from gateway.hub import Hub
     from gateway.journal.client import Journal
@@ -210,7 +215,7 @@ async def build(
     from gateway.ward.state import WardState
 
     cycle = _Cycle(beds)
-    count = number = 0
+    count, number = 0, first_number
     spans: list[tuple[int, int]] = []
     flight: collections.deque[asyncio.Future[list[None]]] = collections.deque()
     began = time.perf_counter()
@@ -362,6 +367,20 @@ def facts(path: Path) -> tuple[int, int, int, int, int]:
     return int(messages or 0), int(first or 0), int(last or 0), size, int(beds)
 
 
+def _last_number(path: Path) -> int:
+    """The highest second number in the MSH-10s (``n<number>``) of the journal's last
+    messages (each second of the bench's ward numbers them one more)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        (number,) = conn.execute(
+            "SELECT max(CAST(substr(control_id, 2) AS INTEGER)) FROM messages"
+            " WHERE id > (SELECT max(id) FROM messages) - 100000 AND control_id LIKE 'n%'"
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(number or 0)
+
+
 def _span(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
@@ -389,12 +408,40 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument(
         "--reuse", type=Path, metavar="PATH", help="time restarts on a journal --keep built"
     )
+    where.add_argument(
+        "--finish",
+        type=Path,
+        metavar="PATH",
+        help="write the last 10 min, ending now, onto a journal --keep began (its build"
+        " stopped before them), then time it",
+    )
     parser.add_argument(
         "--cold", action="store_true", help="one more run on a cold page cache (needs root)"
     )
     args = parser.parse_args([] if argv is None else argv)
     folder = None
-    if args.reuse is not None:
+    if args.finish is not None:
+        path = args.finish.resolve()
+        if not path.is_file():
+            parser.error(f"no journal at {path}")
+        _, _, before_ns, _, args.beds = facts(path)
+        recent = round(REBUILD_WINDOW_S)
+        if time.time_ns() - before_ns < (recent + 1) * 1_000_000_000:
+            parser.error(f"{path} ends less than {recent} s ago: its last minutes would overlap")
+        began = time.perf_counter()
+        count, spans = asyncio.run(
+            build(path, args.beds, [(recent, None)], first_number=_last_number(path) + 1)
+        )
+        built_s = time.perf_counter() - began
+        messages, first, last, size, _ = facts(path)
+        print(
+            f"\n== restart: the journal {path} ({args.beds} beds, {messages} messages,"
+            f" {size / 2**20:.0f} MiB, {_span((last - first) / 1e9)} of record); its last"
+            f" {recent / 60:g} min ({count} messages) written now in {built_s:.0f} s, after a"
+            f" gap of {_span((spans[0][0] - before_ns) / 1e9 - 1)} of record time; packed"
+            f" through message {_packed_through(path)}"
+        )
+    elif args.reuse is not None:
         path = args.reuse.resolve()
         if not path.is_file():
             parser.error(f"no journal at {path}")
@@ -413,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(tempfile.mkdtemp(prefix=".bench-restart-", dir=Path.cwd()))
         path = folder / "journal.sqlite"
     try:
-        if args.reuse is None:
+        if args.reuse is None and args.finish is None:
             seconds = round(args.minutes * 60)
             # The last 10 minutes (what a restart rebuilds before it listens) end when they
             # are built, as at a stop; the history before them ends where they would have
