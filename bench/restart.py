@@ -215,6 +215,7 @@ async def build(
     from gateway.ward.state import WardState
 
     cycle = _Cycle(beds)
+    base = await asyncio.to_thread(_max_id, path)  # ids go on after its own
     count, number = 0, first_number
     spans: list[tuple[int, int]] = []
     flight: collections.deque[asyncio.Future[list[None]]] = collections.deque()
@@ -240,10 +241,10 @@ async def build(
                 number += 1
                 if len(flight) > AHEAD_S:
                     await flight.popleft()
-                if number % 16 == 0 and count - _packed_through(path) > PACK_AHEAD:
+                if number % 16 == 0 and base + count - _packed_through(path) > PACK_AHEAD:
                     while flight:
                         await flight.popleft()
-                    await _packing(path, count - PACK_BEHIND)
+                    await _packing(path, base + count - PACK_BEHIND)
                 if progress is not None and time.perf_counter() - reported >= PROGRESS_S:
                     reported = time.perf_counter()
                     progress(
@@ -254,7 +255,7 @@ async def build(
                 await flight.popleft()
             # As a ward's writer, idle between its bursts: packed up to its last window
             # (the rest is packed when the journal closes, as at every stop).
-            await _packing(path, count - WINDOW + 1)
+            await _packing(path, base + count - WINDOW + 1)
     return count, spans
 
 
@@ -365,6 +366,11 @@ def facts(path: Path) -> tuple[int, int, int, int, int]:
         conn.close()
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     return int(messages or 0), int(first or 0), int(last or 0), size, int(beds)
+
+
+def _max_id(path: Path) -> int:
+    """The journal's last message id (0: no journal yet)."""
+    return facts(path)[0] if path.is_file() else 0
 
 
 def _last_number(path: Path) -> int:
