@@ -518,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
                 if why is not None:
                     print(f"{label}, cold page cache: not run, the cache cannot be dropped ({why})")
                     continue
-                label += " (page cache dropped before each step)"
+                label += " (page cache dropped before the port's run and the in-process steps)"
             elapsed, rebuilt = time_to_port(path)
             if cold:
                 drop_page_cache()
