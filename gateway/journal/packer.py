@@ -25,7 +25,10 @@ again from the file when it is opened next, the messages packed already skipped.
 
 It must not hold the writer: a step is bounded (one pack), and the writer runs steps only
 while no job is waiting — and one after every batch once :data:`PACK_BACKLOG` messages
-wait, so that a writer that is never idle still keeps its backlog bounded. Schema 2 rows
+wait, so that a writer that is never idle still packs — as fast as ingest only while its
+batches are small: a step packs one device's messages (~32 at 64 beds), so batches of
+hundreds of messages, at saturation, outrun it and the backlog grows until the load eases
+(measured by ``bench.restart``'s build without its wait). Schema 2 rows
 (``layout`` NULL) are left as they are.
 """
 
@@ -46,7 +49,8 @@ PACK_MESSAGES = 256
 """Most messages in one pack (what a reader decompresses to read one of them)."""
 PACK_BACKLOG = 8 * WINDOW
 """Messages waiting to be packed past which the writer packs one step after every batch
-even while jobs wait (below it, only while none does): ingest first, a bounded backlog."""
+even while jobs wait (below it, only while none does): ingest first; see the module's
+docstring for when that does not keep up."""
 PACK_BYTES = 256 * 1024
 """Most bytes of parts in one pack: bounds a step's zlib call (a few ms at level 6)."""
 
