@@ -39,7 +39,13 @@ import zlib
 from dataclasses import dataclass, field
 
 from gateway.journal.parts import part_size
-from gateway.journal.schema import LAYOUT, MESSAGES_PER_INSERT, PACK_ZLIB_LEVEL, read_bundle
+from gateway.journal.schema import (
+    LAYOUT,
+    MESSAGES_PER_INSERT,
+    PACK_ZLIB_LEVEL,
+    compress,
+    read_bundle,
+)
 
 WINDOW = 2048
 """Messages grouped by device at a time: at 64 beds a device has ~32 of them in a window
@@ -151,7 +157,7 @@ class Packer:
             parts.append(data[member.offset : end])
             moves.append((pack_id, size, member.row))
             size += end - member.offset
-        blob = zlib.compress(b"".join(parts), PACK_ZLIB_LEVEL)
+        blob = compress(b"".join(parts), PACK_ZLIB_LEVEL)
         freed = []
         for member in members:
             window.left[member.holder] -= 1

@@ -62,6 +62,7 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
     samples of each waveform chunk, ``reports`` its reports JSON (None: none)."""
     samples = []
     folds: list[tuple[int, int, int, int, bytes]] = []  # start, end, chunk, decimals, sep
+    texts: _Rendered = {}  # what the folded runs were found as, for the check below
     for index, data in enumerate(chunks):
         values = np.frombuffer(data, dtype="<f4")
         found = _as_integers(values)
@@ -69,7 +70,8 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
             samples.append(_CHUNK.pack(FLOAT32, 0, values.size) + data)
             continue
         ints, decimals, zeros = found
-        deltas = np.diff(ints, prepend=np.int64(0))
+        deltas = ints.copy()  # the first against 0, then each against the one before
+        np.subtract(ints[1:], ints[:-1], out=deltas[1:])
         narrow = not deltas.size or int(np.abs(deltas).max()) < 1 << 15
         bitmap = b""
         if zeros is None:
@@ -84,7 +86,9 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
         if index < 1 << 16 and ints.size:
             run = _find_run(raw, _with_zeros(ints, zeros), decimals, folds)
             if run is not None:
-                folds.append((run[0], run[1], index, run[2], run[3]))
+                start, end, digits, separator, scaled, text = run
+                folds.append((start, end, index, digits, separator))
+                texts[index, digits, separator[0]] = (scaled, text)
     stored, notes = _cut(raw, folds)
     sample_bytes = b"".join(samples)
     part = b"".join(
@@ -96,7 +100,10 @@ def encode_part(raw: bytes, chunks: Sequence[bytes], reports: bytes | None) -> b
             reports or b"",
         )
     )
-    if notes and decode_part(part, samples=False)[0] != raw:  # kept only if it gives them back
+    # Kept only if it gives them back, read as a reader reads it: the runs' integers from
+    # the samples as stored. A run's text is not rendered a second time when its integers
+    # came back the same (rendering is a function of them; the integers are what is checked).
+    if notes and _fill(*_unpack(part, 0)[:3], texts) != raw:
         return encode_part_plain(raw, sample_bytes, reports)
     return part
 
@@ -123,22 +130,33 @@ def decode_part(
     (none unless ``samples``) and the reports JSON (None: none) of the part at ``offset``
     of a decompressed bundle. Raises JournalError for a part that is not whole."""
     try:
-        stored_size, samples_size, reports_size, fold_count = _HEADER.unpack_from(part, offset)
-        at = offset + _HEADER.size
-        notes = [_FOLD.unpack_from(part, at + n * _FOLD.size) for n in range(fold_count)]
-        at += fold_count * _FOLD.size
-        end = at + stored_size + samples_size + reports_size
-        if end > len(part):
-            raise JournalError("a part of a bundle runs past its end")
-        stored = part[at : at + stored_size]
-        at += stored_size
-        sample_bytes = part[at : at + samples_size]
-        reports = part[at + samples_size : end] if reports_size else None
+        stored, notes, sample_bytes, reports = _unpack(part, offset)
         chunks = _decode_samples(sample_bytes) if samples else []
         received = b"" if not raw else _fill(stored, notes, sample_bytes) if notes else stored
     except (struct.error, ValueError, IndexError) as exc:
         raise JournalError(f"a part of a bundle cannot be read: {exc}") from exc
     return bytes(received), chunks, reports
+
+
+_Unpacked = tuple[bytes, list[tuple[int, int, int, int]], bytes, bytes | None]
+"""A part's stored bytes, the notes of its folded runs, its samples and its reports JSON."""
+_Rendered = dict[tuple[int, int, int], tuple[list[int], bytes]]
+"""(chunk, decimals, separator) of a folded run → the integers it renders and its text."""
+
+
+def _unpack(part: bytes, offset: int) -> _Unpacked:
+    stored_size, samples_size, reports_size, fold_count = _HEADER.unpack_from(part, offset)
+    at = offset + _HEADER.size
+    notes = [_FOLD.unpack_from(part, at + n * _FOLD.size) for n in range(fold_count)]
+    at += fold_count * _FOLD.size
+    end = at + stored_size + samples_size + reports_size
+    if end > len(part):
+        raise JournalError("a part of a bundle runs past its end")
+    stored = part[at : at + stored_size]
+    at += stored_size
+    sample_bytes = part[at : at + samples_size]
+    reports = part[at + samples_size : end] if reports_size else None
+    return stored, notes, sample_bytes, reports
 
 
 # -- samples
@@ -148,24 +166,30 @@ def _as_integers(
     values: npt.NDArray[np.float32],
 ) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.bool_] | None] | None:
     """``(k, d, z)`` with ``float32(k / 10**d)`` bit for bit ``values`` (fewest decimals),
-    except where ``z`` (None: nowhere) marks a -0.0, whose ``k`` is 0; or None."""
+    except where ``z`` (None: nowhere) marks a -0.0, whose ``k`` is 0; or None.
+
+    Every number of decimals is tried at once, one row each (a handful of array operations
+    per chunk, not a handful per try: a chunk is a few hundred samples, where each
+    operation's own cost is most of its time)."""
     if not values.size:
         return np.zeros(0, dtype=np.int64), 0, None
-    wide = values.astype(np.float64)
-    if not np.isfinite(wide).all():
-        return None
     bits = values.view(np.uint32)
+    # Row d: the samples times 10**d, rounded. A NaN or an infinity fits no row.
+    scaled = np.rint(values.astype(np.float64) * _SCALES)
+    fits = np.abs(scaled).max(axis=1) < _INT32_LIMIT
+    # Back as a reader makes them, but from the rounded floats: a -0.0 stays one there,
+    # as the reader's mark gives it back (the integer is 0).
+    back = (scaled / _SCALES).astype(np.float32)
+    exact = np.flatnonzero(fits & (back.view(np.uint32) == bits).all(axis=1))
+    if not exact.size:
+        return None
+    decimals = int(exact[0])
     marked = bits == _NEGATIVE_ZERO_BITS
-    zeros = marked if marked.any() else None
-    for decimals in range(MAX_DECIMALS + 1):
-        scaled = np.rint(wide * 10.0**decimals)
-        if np.abs(scaled).max() >= _INT32_LIMIT:
-            return None
-        ints = scaled.astype(np.int64)
-        # From the integers and marks, as a reader makes them (NaN is never anything).
-        if np.array_equal(_floats(ints, decimals, zeros).view(np.uint32), bits):
-            return ints, decimals, zeros
-    return None
+    return scaled[decimals].astype(np.int64), decimals, marked if marked.any() else None
+
+
+_SCALES = (10.0 ** np.arange(MAX_DECIMALS + 1))[:, None]
+"""10**d for each number of decimals d a chunk may have, as a column."""
 
 
 def _floats(
@@ -250,25 +274,29 @@ _TEXTS_KEPT = 1 << 16
 
 def _text(k: int, decimals: int) -> bytes:
     if k == NEGATIVE_ZERO:
-        text = b"-0" if decimals == 0 else b"-0." + b"0" * decimals
-    elif decimals == 0:
-        text = str(k).encode()
-    else:
-        whole, frac = divmod(-k if k < 0 else k, 10**decimals)
-        text = f"{'-' if k < 0 else ''}{whole}.{frac:0{decimals}d}".encode()
-    known = _TEXTS[decimals]
-    if len(known) >= _TEXTS_KEPT:
-        known.clear()
-    known[k] = text
-    return text
+        return b"-0" if decimals == 0 else b"-0." + b"0" * decimals
+    if decimals == 0:
+        return str(k).encode()
+    whole, frac = divmod(-k if k < 0 else k, 10**decimals)
+    return f"{'-' if k < 0 else ''}{whole}.{frac:0{decimals}d}".encode()
 
 
 def render(ints: list[int], decimals: int, separator: bytes) -> bytes:
     """The integers as decimal text with ``decimals`` digits after the point, joined."""
     known = _TEXTS[decimals]
-    get = known.get
-    texts = [get(k) or _text(k, decimals) for k in ints]
-    return separator.join(texts)
+    try:  # the common case, every value rendered before: no Python code per value
+        return separator.join(map(known.__getitem__, ints))
+    except KeyError:
+        pass
+    missing = set(ints).difference(known)
+    if len(known) + len(missing) > _TEXTS_KEPT:
+        known.clear()
+        missing = set(ints)
+        if len(missing) > _TEXTS_KEPT:  # more distinct values than are kept
+            return separator.join([_text(k, decimals) for k in ints])
+    for k in missing:
+        known[k] = _text(k, decimals)
+    return separator.join(map(known.__getitem__, ints))
 
 
 def _scaled(ints: list[int], digits: int) -> list[int]:
@@ -282,9 +310,10 @@ def _find_run(
     values: list[int],
     decimals: int,
     taken: list[tuple[int, int, int, int, bytes]],
-) -> tuple[int, int, int, bytes] | None:
+) -> tuple[int, int, int, bytes, list[int], bytes] | None:
     """Where ``raw`` holds the samples (integers, a -0.0 as :data:`NEGATIVE_ZERO`) as text
-    (start, end, decimals, separator), if it does, not overlapping a run already found."""
+    (start, end, decimals, separator, the integers so rendered and their text), if it does,
+    not overlapping a run already found."""
     for digits in range(decimals, MAX_DECIMALS + 1):
         scaled = values if digits == decimals else _scaled(values, digits - decimals)
         first = render(scaled[:1], digits, b"")
@@ -305,7 +334,7 @@ def _find_run(
                     and not (raw[end : end + 1].isdigit() or raw[end : end + 1] == b".")
                     and all(end <= s or start >= e for s, e, *_ in taken)
                 ):
-                    return start, end, digits, separator if len(values) > 1 else b"^"
+                    return start, end, digits, separator if len(values) > 1 else b"^", scaled, text
             start = raw.find(first, start + 1)
     return None
 
@@ -328,15 +357,24 @@ def _cut(
     return b"".join(pieces), notes
 
 
-def _fill(stored: bytes, notes: list[tuple[int, int, int, int]], sample_bytes: bytes) -> bytes:
+def _fill(
+    stored: bytes,
+    notes: list[tuple[int, int, int, int]],
+    sample_bytes: bytes,
+    rendered: _Rendered | None = None,
+) -> bytes:
     pieces = []
     at = 0
     for where, index, digits, separator in notes:
         ints, decimals = _integers(sample_bytes, index)
         if digits != decimals:
             ints = _scaled(ints, digits - decimals)
+        known = None if rendered is None else rendered.get((index, digits, separator))
         pieces.append(stored[at:where])
-        pieces.append(render(ints, digits, bytes((separator,))))
+        if known is not None and known[0] == ints:
+            pieces.append(known[1])
+        else:
+            pieces.append(render(ints, digits, bytes((separator,))))
         at = where
     pieces.append(stored[at:])
     return b"".join(pieces)

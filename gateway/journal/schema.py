@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import numbers
 import sqlite3
+import zlib
 
 SCHEMA_VERSION = 4
 """1: a row per report, per observation and per waveform chunk; 2: a row per message, its
@@ -79,6 +80,19 @@ _ZLIB_LEVEL = 1
 """zlib level of the bundles: level 1 is ~2x faster than the default, for ~5 % more bytes."""
 PACK_ZLIB_LEVEL = 6
 """zlib level of the packs (written once a device's messages are many, off the ACK path)."""
+
+
+def compress(data: bytes, level: int = _ZLIB_LEVEL) -> bytes:
+    """``data`` as a zlib stream (what ``zlib.decompress`` reads), with a window no larger
+    than ``data``. ``zlib.compress`` sets up a 32 KiB window and ~256 KiB of tables at every
+    call, which glibc maps afresh each time: for a commit bundle of one message (~2 KiB)
+    that is 19 page faults and 45 µs in the kernel beside 19 µs of compressing. A window of
+    the data's size takes a few tens of KiB, no faults, 15 µs in all, and nearly the same
+    bytes (the simulator's messages, one a bundle: 678 bytes on average against 677)."""
+    bits = min(15, max(9, (len(data) - 1).bit_length()))
+    stream = zlib.compressobj(level, zlib.DEFLATED, bits, max(1, bits - 7))
+    return stream.compress(data) + stream.flush()
+
 
 UPGRADE_FROM_2 = """
 ALTER TABLE messages ADD COLUMN layout INTEGER;  -- NULL: written by schema 2; 3: LAYOUT

@@ -70,7 +70,6 @@ from gateway.journal.schema import (
     _MESSAGE_COLUMNS,
     _MESSAGE_WIDTH,
     _SCHEMA,
-    _ZLIB_LEVEL,
     BED_INDEX_LAG,
     LAYOUT,
     MAX_BATCH,
@@ -80,6 +79,7 @@ from gateway.journal.schema import (
     UPGRADE_FROM_3,
     WAL_WRITER_CHECKPOINT_PAGES,
     _encode_json,
+    compress,
     read_bundle,
 )
 
@@ -431,7 +431,7 @@ class _Writer:
         for n, bundle in enumerate(bundles):
             start = first_id + n * MESSAGES_PER_INSERT
             last = min(start + MESSAGES_PER_INSERT, next_id) - 1
-            blobs += (start, last, zlib.compress(b"".join(bundle), _ZLIB_LEVEL))
+            blobs += (start, last, compress(b"".join(bundle)))
         if count or resent:
             conn.execute("BEGIN IMMEDIATE")
             if blobs:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from gateway.journal import parts
 from gateway.journal.parts import (
     FLOAT32,
     INT16_DELTAS,
@@ -119,5 +121,26 @@ def test_a_bench_ecg_with_negative_zeros_is_kept_as_integers() -> None:
     # Header, fold note, the bytes around the text, chunk header, -0.0 bitmap, int16 deltas.
     assert len(part) == 14 + 8 + (len(raw) - len(text)) + 6 + 250 // 8 + 1 + 250 * 2
     assert part[14 + 8 + len(raw) - len(text)] == INT16_DELTAS_SIGNED
+    back, (samples,), _ = decode_part(part)
+    assert back == raw and samples.tobytes() == values.tobytes()
+
+
+def test_a_fold_whose_stored_samples_would_not_render_it_back_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The check before a part is kept reads the run's integers from the samples as stored,
+    # as a reader does: were they to come back other than the ones rendered, the text
+    # stays as received (one off here: what a wrong delta width would give).
+    ints = np.arange(-40, 40, 3, dtype=np.int64)
+    values = (ints / 100).astype(np.float32)
+    text = "^".join(f"{k / 100:.2f}" for k in ints)
+    raw = f"OBX|1|NA|150456^PLETH^MDC|1.1.1.1|{text}|%|||||R\r".encode()
+    assert struct.unpack_from("<IIIH", encode_part(raw, [values.tobytes()], None))[3] == 1
+    read = parts._integers
+    monkeypatch.setattr(parts, "_integers", lambda *a: ([k + 1 for k in read(*a)[0]], 2))
+    part = encode_part(raw, [values.tobytes()], None)
+    stored, _, _, folds = struct.unpack_from("<IIIH", part)
+    assert folds == 0 and stored == len(raw)
+    monkeypatch.undo()
     back, (samples,), _ = decode_part(part)
     assert back == raw and samples.tobytes() == values.tobytes()
