@@ -36,6 +36,7 @@ from gateway.clock import NS_PER_S, Clock, SystemClock
 from gateway.domain import AlarmTransition, ReceivedMessage
 from gateway.errors import JournalError
 from gateway.journal.encode import _alarm_log_rows, _prepare
+from gateway.journal.pacing import COMMIT_INTERVAL_S
 from gateway.journal.protocol import (
     _ALARM_LOG,
     _APPEND,
@@ -76,6 +77,8 @@ class Journal:
 
     ``max_size_bytes`` caps the file (SQLite ``max_page_count``): past it a write fails as
     on a full disk, so a journal can be kept from filling the disk the system needs.
+    ``commit_interval_s``: at most one commit this often while no sender waits on the
+    writer (:mod:`gateway.journal.pacing`); 0 commits every batch as it comes.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Journal:
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         max_size_bytes: int | None = None,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
         self.path = Path(path)
         self.clock = clock or SystemClock()
@@ -94,6 +98,7 @@ class Journal:
         self.busy_timeout_s = busy_timeout_s
         self.max_size_bytes = max_size_bytes
         self.checkpoint_interval_s = checkpoint_interval_s
+        self.commit_interval_s = commit_interval_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._spawned_at = -math.inf
@@ -336,6 +341,7 @@ class Journal:
             "busy_timeout_s": self.busy_timeout_s,
             "max_size_bytes": self.max_size_bytes,
             "checkpoint_interval_s": self.checkpoint_interval_s,
+            "commit_interval_s": self.commit_interval_s,
         }
         # The writer imports this package from where this process found it.
         env = dict(os.environ)

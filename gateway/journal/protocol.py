@@ -125,6 +125,9 @@ class JournalCounters:
     resends: int = 0
     """Resends recognised (ACKed again, not stored again)."""
     commits: int = 0
+    lingered: int = 0
+    """Batches taken only after the writer waited for more to share their commit
+    (:mod:`gateway.journal.pacing`)."""
     failed_batches: int = 0
     pruned: int = 0
     failure: str | None = None

@@ -16,6 +16,8 @@ Only then does it answer, on the other pipe, with a frame of ``(settled, counter
 each job's outcome, its counters and what it logged (the parent logs it; this process has
 no terminal). A failed write fails the jobs of its batch with a JournalError and drops the
 connection; the next batch opens a fresh one, so recording resumes when storage returns.
+While no sender waits on it, it takes a batch at most every 20 ms, so that a ward's
+messages share their commits (:mod:`gateway.journal.pacing`).
 
 SIGINT and SIGTERM are ignored: a Ctrl-C in the terminal or a service manager signals the
 whole process group, and the parent decides when the writer stops — with a stop job, or
@@ -40,6 +42,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,6 +50,7 @@ from typing import Any
 
 from gateway.errors import JournalError
 from gateway.journal.checkpointer import Checkpointer
+from gateway.journal.pacing import CommitPacer
 from gateway.journal.packer import PACK_BACKLOG, PACK_MESSAGES, WINDOW, Packer
 from gateway.journal.parts import decode_part, encode_part
 from gateway.journal.protocol import (
@@ -114,6 +118,7 @@ class _Writer:
         )
         self.counters = JournalCounters()
         self._packer = Packer()
+        self._pacer = CommitPacer(settings["commit_interval_s"])
         self._pack_failure: str | None = None
 
     # -- the job loop
@@ -127,6 +132,7 @@ class _Writer:
                 batch = self._next_batch(jobs_in, frames, waiting)
                 if batch is None:
                     return  # the parent went away: close the file cleanly (below)
+                taken_ns = time.monotonic_ns()
                 settled, stop = self._run_batch(batch)
                 # After a batch opened the file: it never creates the file itself (and is
                 # stopped while a deleted file is let go, see _check_file).
@@ -140,11 +146,19 @@ class _Writer:
                     self._index_beds()
                 if self._checkpointer.restart_wanted:
                     self._checkpoint()
-                # Packing steps while no job is waiting: ingest first. A writer that is
-                # never idle still packs one step a batch once the backlog is long.
+                next_ns = self._pacer.after(_senders(batch), _others(batch), taken_ns)
+                # Packing steps while no job is waiting, or while the next batch is not
+                # due anyway: ingest first. A writer that is never idle still packs one
+                # step a batch once the backlog is long.
                 forced = self._next_id - 1 - self._packer.packed_through > PACK_BACKLOG
-                while (forced or not waiting.poll(0)) and self._pack():
+                while (
+                    forced or time.monotonic_ns() < next_ns or not waiting.poll(0)
+                ) and self._pack():
                     forced = False
+                linger_ns = next_ns - time.monotonic_ns()
+                if linger_ns > 0:
+                    self.counters.lingered += 1
+                    time.sleep(linger_ns / 1e9)  # not poll(): each job would wake it
         except BrokenPipeError:
             return  # the parent went away while we answered
         finally:
@@ -612,6 +626,17 @@ _POISON = (
     sqlite3.DataError,
 )
 """What a value of one message raises, as opposed to storage failing for every message."""
+
+
+def _senders(batch: Sequence[_Job]) -> list[object]:
+    """The connection (transport, peer) each message of a batch came over."""
+    return [(job.columns[1], job.columns[2]) for job in batch if isinstance(job, _Append)]
+
+
+def _others(batch: Sequence[_Job]) -> bool:
+    """Whether a batch held a job whose sender waits for it to send the next (a prune
+    step): anything but messages and alarm-log rows."""
+    return not all(isinstance(job, (_Append, _AlarmLog)) for job in batch)
 
 
 def _as_rejected(job: _Append, reason: str) -> _Append:

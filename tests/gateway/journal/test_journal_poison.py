@@ -150,6 +150,7 @@ def test_the_writer_retries_a_failing_batch_one_by_one_and_keeps_the_guilty_one_
             "busy_timeout_s": 1.0,
             "max_size_bytes": None,
             "checkpoint_interval_s": 0.2,
+            "commit_interval_s": 0.0,
         }
     )
     jobs = [
