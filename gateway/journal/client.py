@@ -77,8 +77,9 @@ class Journal:
 
     ``max_size_bytes`` caps the file (SQLite ``max_page_count``): past it a write fails as
     on a full disk, so a journal can be kept from filling the disk the system needs.
-    ``commit_interval_s``: at most one commit this often while no sender waits on the
-    writer (:mod:`gateway.journal.pacing`); 0 commits every batch as it comes.
+    ``commit_interval_s``: at most one commit this often while a ward's messages fill
+    batches and no sender waits on the writer (:mod:`gateway.journal.pacing`); 0 commits
+    every batch as it comes.
     """
 
     def __init__(

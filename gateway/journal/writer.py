@@ -16,8 +16,8 @@ Only then does it answer, on the other pipe, with a frame of ``(settled, counter
 each job's outcome, its counters and what it logged (the parent logs it; this process has
 no terminal). A failed write fails the jobs of its batch with a JournalError and drops the
 connection; the next batch opens a fresh one, so recording resumes when storage returns.
-While no sender waits on it, it takes a batch at most every 20 ms, so that a ward's
-messages share their commits (:mod:`gateway.journal.pacing`).
+While a ward's messages fill batches and no sender waits on it, it takes a batch at most
+every 20 ms, so that they share their commits (:mod:`gateway.journal.pacing`).
 
 SIGINT and SIGTERM are ignored: a Ctrl-C in the terminal or a service manager signals the
 whole process group, and the parent decides when the writer stops — with a stop job, or
