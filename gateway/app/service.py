@@ -204,12 +204,14 @@ def build_mqtt_ingest(config: GatewayConfig, hub: Hub) -> MqttIngest | None:
 
 REBUILD_WINDOW_H = 10 / 60
 """How far back a restart restores the ward from the journal before listeners open: each
-sender's last reports of these minutes (latest values, stale with their true age, devices,
-patients), the last of them whole (:data:`gateway.journal.backfill.RESTORED_S`: values,
-waves, the alarm state). Short, because monitors wait meanwhile: feeding all of 10 minutes
-of 64 beds with waves (~77,000 reports) through the ward took 5.4–5.8 s on the 2-core
-development machine. The trends before it are back-filled in the background while ingest
-runs, these minutes first (:mod:`gateway.journal.backfill`)."""
+sender's last reports of these minutes before the journal's last message (latest values,
+stale with their true age, devices, patients — however long the gateway was stopped, as
+far back as the trends' day), and those of them within these minutes of the restart whole
+(the last :data:`gateway.journal.backfill.RESTORED_S`: values, waves, the alarm state).
+Short, because monitors wait meanwhile: feeding all of 10 minutes of 64 beds with waves
+(~77,000 reports) through the ward took 5.4–5.8 s on the 2-core development machine. The
+trends before it are back-filled in the background while ingest runs, these minutes first
+(:mod:`gateway.journal.backfill`)."""
 TREND_BACKFILL_H = TREND_SPAN_S / 3600
 """How far back the trends are rebuilt: as far as they reach (24 h)."""
 RETENTION_EVERY_S = 60.0
@@ -236,25 +238,35 @@ async def rebuild(
 ) -> int:
     """Restore the ward and the alarm state from the journal's last ``window_h`` hours
     before anything live arrives, oldest first, through the ward's normal paths: each
-    sender's last reports (:meth:`Hub.recall`), then the last
-    :data:`~gateway.journal.backfill.RESTORED_S` before the stop whole (:meth:`Hub.apply`;
-    their waves from :data:`~gateway.journal.backfill.WAVES_S` on, what a wave buffer
-    holds). Latest values come back stale with their true age, devices, patients, waves and
-    the alarm state; the alarm history of the trends' day too. Returns how many reports
-    were fed. The trends follow in the background (:func:`trend_backfill`)."""
+    sender's last reports of the ``window_h`` before the journal's last message
+    (:meth:`Hub.recall`), then the last :data:`~gateway.journal.backfill.RESTORED_S` before
+    the stop whole (:meth:`Hub.apply`; their waves from
+    :data:`~gateway.journal.backfill.WAVES_S` on, what a wave buffer holds). Latest values
+    come back stale with their true age, devices, patients, waves and the alarm state; the
+    alarm history of the trends' day too. Returns how many reports were fed. The trends
+    follow in the background (:func:`trend_backfill`).
+
+    Stopped for longer than ``window_h`` (a laptop whose battery ran out), the gateway still
+    shows, as soon as it listens, every bed whose monitor was sending in the minutes before
+    the stop (as far back as the trends' day), with its last values and their true age; the
+    alarm engine hears those reports as it does after a short stop, so a monitor that does
+    not come back raises DEVICE LOST either way."""
     if not await asyncio.to_thread(path.is_file):
         return 0
     now = hub.clock.now_ns() if now_ns is None else now_ns
-    since = now - round(window_h * 3600 * NS_PER_S)
+    window = round(window_h * 3600 * NS_PER_S)
+    since = now - window
     day = now - round(TREND_BACKFILL_H * 3600 * NS_PER_S)
     count = 0
     try:
         restored, waves = await asyncio.to_thread(restore_bounds, path, since, now)
+        end = await asyncio.to_thread(_journal_end, path, now)
+        reach = since if end is None else max(day, min(since, end - window))
         history = await asyncio.to_thread(_alarm_history, path, min(day, since))
         hub.alarms.load_history(history)
         # The device alarms read with values only below (before the waves) are among these.
         still_open = await asyncio.to_thread(_open_device_alarms, path, history, waves)
-        latest = await asyncio.to_thread(_latest_reports, path, since, restored)
+        latest = await asyncio.to_thread(_latest_reports, path, reach, restored)
         # Alarms that ended before the restart are not latched or journaled again; those
         # still active afterwards are raised again, unacknowledged.
         known = hub.ward.bed_count()  # the configured beds, in the configuration's order
@@ -274,8 +286,19 @@ async def rebuild(
     except JournalError as exc:
         hub.fault("journal", f"cannot rebuild the ward from the journal: {exc}")
     if count:
-        log.info("rebuilt the ward from %d reports of the last %g h", count, window_h)
+        log.info(
+            "rebuilt the ward from %d reports of the %g min before the journal's last message",
+            count,
+            window_h * 60,
+        )
     return count
+
+
+def _journal_end(path: Path, until_ns: int) -> int | None:
+    """When the journal's last message before ``until_ns`` was received (None: it has none)."""
+    with JournalReader(path) as reader:
+        span = reader.time_range(until_ns)
+    return None if span is None else span[1]
 
 
 def _latest_reports(path: Path, since_ns: int, until_ns: int) -> list[StoredReport]:

@@ -58,14 +58,60 @@ async def test_a_restart_rebuilds_values_and_devices_shown_stale_with_their_true
         assert all(d.connectivity is Connectivity.LOST for d in bed.devices)
 
 
+async def test_a_gateway_stopped_longer_than_the_window_shows_every_bed_at_once(
+    tmp_path: Path,
+) -> None:
+    """Down for 30 minutes (a laptop whose battery ran out), past the minutes rebuilt: when
+    it listens again each bed shows its last values, stale with their true age — not an
+    empty ward that the trend back-fill fills with older values first — and the back-fill
+    leaves them as they are. The monitor did not come back: DEVICE LOST, as after a short
+    stop."""
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    async with running_gateway(path, clock=clock) as gateway:
+        monitor = await gateway.monitor()
+        for n in range(5):
+            assert (await monitor.send(oru(f"a{n}", bed=1, hr=70 + n)))[0] == "CA"
+            assert (await monitor.send(oru(f"b{n}", bed=2, hr=100 + n)))[0] == "CA"
+            clock.advance(1)
+        await monitor.close()
+
+    clock.advance(30 * 60)
+    hub = Hub(WardState(), Router(), clock)
+    assert await rebuild(hub, path) == 10
+
+    def shown() -> list[tuple[BedId, float | str | None, Connectivity]]:
+        after = hub.snapshot().beds
+        for bed in after:
+            reading = bed.readings[HR]
+            assert reading.stale
+            assert 30 * 60 <= reading.age_s <= 30 * 60 + 2
+        return [(b.bed, b.readings[HR].value, b.connectivity) for b in after]
+
+    lost = Connectivity.LOST
+    expected = [(BedId("ICU^1^1"), 74, lost), (BedId("ICU^2^1"), 104, lost)]
+    assert shown() == expected
+    await trend_backfill(hub, path, now_ns=clock.now_ns()).run()
+    assert shown() == expected
+    for _ in range(3):  # past DEVICE LOST's escalation
+        clock.advance(30)
+        hub.alarms.tick(clock.monotonic_ns())
+    alarms = hub.alarms.snapshot().alarms
+    assert sorted((str(a.bed), a.text) for a in alarms) == [
+        ("ICU^1^1", "DEVICE LOST MON"),
+        ("ICU^2^1", "DEVICE LOST MON"),
+    ]
+
+
 async def test_the_rebuild_covers_only_its_window(tmp_path: Path) -> None:
+    """The window reaches back from the journal's last message: OLD is 5 h before it."""
     path = tmp_path / "j.sqlite"
     clock = ManualClock()
     async with Journal(path, clock=clock) as journal:
-        for n, bed in enumerate(("OLD", "NEW")):
+        for n, (bed, after_h) in enumerate((("OLD", 5), ("NEW", 1))):
             message, reports = received(oru(f"w{n}"), clock)
             await journal.record(message, [RoutedReport(reports[0], BedId(bed), bed)])
-            clock.advance(3 * 3600)
+            clock.advance(after_h * 3600)
     hub = Hub(WardState(), Router(), clock)
     assert await rebuild(hub, path, window_h=4) == 1
     assert [b.bed for b in hub.snapshot().beds] == [BedId("NEW")]
@@ -119,7 +165,10 @@ async def test_a_device_alarm_still_open_from_before_the_minutes_rebuilt_is_rais
         assert await flush_alarm_log(gateway.hub, gateway.journal)
     clock.advance(3600)
     hub = Hub(WardState(), Router(), clock)
-    assert await rebuild(hub, path) == 0  # nothing in the last minutes
+    # Nothing in the minutes before the restart; the three senders' last reports, an hour
+    # old, are read back (the ward shows them, lost).
+    assert await rebuild(hub, path) == 3
+    assert all(bed.connectivity is Connectivity.LOST for bed in hub.snapshot().beds)
     shown = hub.alarms.snapshot().alarms
     assert [(a.bed, a.text, a.acknowledged) for a in shown] == [
         (BedId(location_key("HO Surgery^OR^1")), "Low SpO2 88", False)
