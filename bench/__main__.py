@@ -21,6 +21,7 @@ from bench import (
     simulators,
     slow_attack,
     stages,
+    ward_cpu,
 )
 
 BENCHMARKS: dict[str, Callable[[], object]] = {
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], object]] = {
     "alarm_delay": alarm_delay.main,
     "admission": admission.main,
     "memory": memory.main,
+    "ward_cpu": lambda: ward_cpu.main([]),
     "restart": lambda: restart.main([]),
     "slow_attack": slow_attack.main,
     "intellivue": lambda: intellivue.main([]),

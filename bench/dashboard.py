@@ -21,7 +21,7 @@ CPU is the process's CPU time over the run minus the time spent in ``WardState.a
 (timed around each call), as a share of one core. A *tick* is one snapshot pulled and
 handed to the widgets (faces rebuilt, waves read); a *paint* is one screen update: layout,
 compositor and the terminal output it would write (rendered here to a string and thrown
-away, since a headless driver writes nothing). Target (DESIGN.md): < 25 % of one core.
+away, since a headless driver writes nothing). Target (DESIGN.md): ≤ 20 % of one core.
 With the alarm engine, its work is counted with the ingest (it is timed with each apply)
 and its snapshot with the dashboard.
 """
@@ -304,7 +304,7 @@ def main() -> None:
     results = asyncio.run(_run())
     for result in results:
         print(result.line())
-    print(f"target: dashboard < 25 % of one core with {BEDS} beds and wave strips (DESIGN.md)")
+    print(f"target: dashboard ≤ 20 % of one core with {BEDS} beds and wave strips (DESIGN.md)")
     ticks = results[0].ticks
     if ticks:
         print(f"ticks in the main run: {len(ticks)} (mean {statistics.mean(ticks) * 1e3:.2f} ms)")
