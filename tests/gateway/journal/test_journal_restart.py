@@ -21,17 +21,16 @@ from gateway.journal.client import Journal
 from gateway.journal.reader import JournalReader
 from gateway.journal.records import RoutedReport
 from gateway.ward.routing import Router, location_key
+from gateway.ward.snapshot import WardSnapshot
 from gateway.ward.state import WardState
 
 HR = 147842
 MINUTE = 60 * 10**9
 
 
-async def test_a_restart_rebuilds_values_and_devices_shown_stale_with_their_true_age(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "j.sqlite"
-    clock = ManualClock()
+async def two_beds_for_five_seconds(path: Path, clock: ManualClock) -> WardSnapshot:
+    """A gateway on ``path`` takes one monitor's ORUs for beds 1 (HR 70-74) and 2 (HR
+    100-104), one a second each, then stops; what it showed last."""
     async with running_gateway(path, clock=clock) as gateway:
         monitor = await gateway.monitor()
         for n in range(5):
@@ -39,7 +38,15 @@ async def test_a_restart_rebuilds_values_and_devices_shown_stale_with_their_true
             assert (await monitor.send(oru(f"b{n}", bed=2, hr=100 + n)))[0] == "CA"
             clock.advance(1)
         await monitor.close()
-        before = gateway.hub.snapshot()
+        return gateway.hub.snapshot()
+
+
+async def test_a_restart_rebuilds_values_and_devices_shown_stale_with_their_true_age(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    clock = ManualClock()
+    before = await two_beds_for_five_seconds(path, clock)
 
     clock.advance(300)  # the gateway was down five minutes
     hub = Hub(WardState(), Router(), clock)
@@ -68,13 +75,7 @@ async def test_a_gateway_stopped_longer_than_the_window_shows_every_bed_at_once(
     stop."""
     path = tmp_path / "j.sqlite"
     clock = ManualClock()
-    async with running_gateway(path, clock=clock) as gateway:
-        monitor = await gateway.monitor()
-        for n in range(5):
-            assert (await monitor.send(oru(f"a{n}", bed=1, hr=70 + n)))[0] == "CA"
-            assert (await monitor.send(oru(f"b{n}", bed=2, hr=100 + n)))[0] == "CA"
-            clock.advance(1)
-        await monitor.close()
+    await two_beds_for_five_seconds(path, clock)
 
     clock.advance(30 * 60)
     hub = Hub(WardState(), Router(), clock)
