@@ -2,12 +2,14 @@
 ward's trends in the background, while live reports arrive.
 
 A restart first restores the ward from the journal before any listener opens
-(:func:`gateway.app.service.rebuild`: each sender's last reports of the last 10 minutes,
-then the last :data:`RESTORED_S` whole — latest values shown stale with their true age,
+(:func:`gateway.app.service.rebuild`: each sender's last reports of the 10 minutes before
+the journal's last message, then its last :data:`RESTORED_S` whole, what of them falls in
+the 10 minutes before the restart — latest values shown stale with their true age,
 devices, waves, the alarm state) — quick, so monitors are answered again within seconds.
 The rest of the trends' reach (:data:`gateway.ward.trends.TREND_SPAN_S`, 24 h) comes from
-here: first the rest of those 10 minutes (a value a device stopped sending in them comes
-back within seconds), then the journal newest hour first, in a worker thread
+here: first the rest of the 10 minutes before the restart (a value a device stopped
+sending in them comes back within seconds; after a longer stop, such values come with the
+newest hour), then the journal newest hour first, in a worker thread
 (``asyncio.to_thread``), applied on the event loop in slices of :data:`SLICE` reports,
 yielding between them and pausing as long as it worked (:data:`PAUSE`), so live reports
 and the screen keep their pace. Newest
